@@ -1,0 +1,427 @@
+/**
+ * The WebSocket state machine for one endpoint (RFC 6455 §4–§7), without I/O.
+ *
+ * Feed it received bytes with `receive`; it reports messages, pings, pongs and
+ * failures to its handler, answers pings, runs the close handshake both ways, and hands
+ * every byte to send to `handler.write` in order. `handler.end` says when the transport
+ * should be closed (RFC 6455 §7.1.1: the server closes TCP first). When the transport
+ * is gone the caller reports it with `transportClosed()`, which yields the final
+ * `{ code, reason, wasClean }`.
+ *
+ * Without a handler, events and output are queued for `takeEvents` and `takeOutput`,
+ * which is how the tests (and anyone driving the core by hand) use it.
+ */
+import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload } from './close.js';
+import { InvalidStateError, type WebSocketError } from './errors.js';
+import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV1, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
+import { FrameParser, type ParserHandler } from './parser.js';
+
+/** Connection states, with the numbers of the WHATWG `readyState`. */
+export const ReadyState = {
+  CONNECTING: 0,
+  OPEN: 1,
+  CLOSING: 2,
+  CLOSED: 3,
+} as const;
+export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+
+/** How a connection ended. 1005 and 1006 are synthesised locally and never sent. */
+export interface CloseInfo {
+  /** The code of the peer's close frame, 1005 if it had none, 1006 if none was received. */
+  code: number;
+  reason: string;
+  /** True when both close frames were exchanged before the transport closed. */
+  wasClean: boolean;
+}
+
+/** Receives what a connection produces. Called synchronously. */
+export interface ConnectionHandler {
+  onMessage(data: Buffer, isBinary: boolean): void;
+  onPing(payload: Buffer): void;
+  onPong(payload: Buffer): void;
+  /** The peer's close frame arrived (`code` 1005 when it had no code). */
+  onClosing(code: number, reason: string): void;
+  /** The peer broke the protocol; a close frame with `error.closeCode` has been queued. */
+  onError(error: WebSocketError): void;
+  /** Bytes to send, in order. The buffer may be reused by the caller only after it was written. */
+  write(data: Uint8Array): void;
+  /** Close the transport after the bytes already written (a TCP FIN). */
+  end(): void;
+}
+
+/** One event of a queued connection (see `takeEvents`). */
+export type ConnectionEvent =
+  | { type: 'message'; data: Buffer; isBinary: boolean }
+  | { type: 'ping'; data: Buffer }
+  | { type: 'pong'; data: Buffer }
+  | { type: 'closing'; code: number; reason: string }
+  | { type: 'error'; error: WebSocketError }
+  | { type: 'end' };
+
+export interface ConnectionOptions {
+  /** `server` expects masked frames and sends unmasked ones; `client` the reverse. */
+  role: 'server' | 'client';
+  /** Largest message in bytes; 0 means no limit. Default 1 MiB. */
+  maxPayload?: number;
+  /** Bytes charged against maxPayload per fragment after the first. Default 64. */
+  fragmentOverhead?: number;
+  /** Source of masking keys for client frames; default the CSPRNG. */
+  generateMask?: MaskGenerator;
+  /** Answer pings with pongs automatically. Default true. */
+  autoPong?: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Queues events and output when a connection is driven by hand.
+ */
+class QueueHandler implements ConnectionHandler {
+  events: ConnectionEvent[] = [];
+  output: Uint8Array[] = [];
+  ended = false;
+  onMessage(data: Buffer, isBinary: boolean): void {
+    this.events.push({ type: 'message', data, isBinary });
+  }
+  onPing(data: Buffer): void {
+    this.events.push({ type: 'ping', data });
+  }
+  onPong(data: Buffer): void {
+    this.events.push({ type: 'pong', data });
+  }
+  onClosing(code: number, reason: string): void {
+    this.events.push({ type: 'closing', code, reason });
+  }
+  onError(error: WebSocketError): void {
+    this.events.push({ type: 'error', error });
+  }
+  write(data: Uint8Array): void {
+    this.output.push(data);
+  }
+  end(): void {
+    this.ended = true;
+    this.events.push({ type: 'end' });
+  }
+}
+
+/**
+ * One WebSocket endpoint's protocol state.
+ *
+ * @example
+ * const conn = new Connection({ role: 'server' });
+ * conn.receive(bytesFromPeer);
+ * for (const event of conn.takeEvents()) ...;
+ * socket.write(Buffer.concat(conn.takeOutput()));
+ */
+export class Connection implements ParserHandler {
+  readonly #handler: ConnectionHandler;
+  readonly #queue: QueueHandler | null;
+  readonly #parser: FrameParser;
+  readonly #isServer: boolean;
+  readonly #generateMask: MaskGenerator;
+  readonly #autoPong: boolean;
+
+  #state: ReadyState = ReadyState.OPEN;
+  #closeSent = false;
+  #closeReceived: { code: number; reason: string } | null = null;
+  #failed = false;
+  #ended = false;
+  #closeInfo: CloseInfo | null = null;
+  /** Opcode of an outgoing fragmented message, 0 when none is open. */
+  #sendingOpcode = 0;
+
+  constructor(options: ConnectionOptions, handler?: ConnectionHandler) {
+    this.#queue = handler === undefined ? new QueueHandler() : null;
+    this.#handler = handler ?? this.#queue!;
+    this.#isServer = options.role === 'server';
+    this.#generateMask = options.generateMask ?? randomMask;
+    this.#autoPong = options.autoPong ?? true;
+    this.#parser = new FrameParser(
+      { role: options.role, maxPayload: options.maxPayload, fragmentOverhead: options.fragmentOverhead },
+      this,
+    );
+  }
+
+  /** CONNECTING, OPEN, CLOSING or CLOSED (the WHATWG numbers). */
+  get readyState(): ReadyState {
+    return this.#state;
+  }
+
+  /** How the connection ended, once CLOSED; null before. */
+  get closeInfo(): CloseInfo | null {
+    return this.#closeInfo;
+  }
+
+  /** The parser, for extensions that need to pause it or allow RSV bits. */
+  get parser(): FrameParser {
+    return this.#parser;
+  }
+
+  /** Whether a close frame has been sent. */
+  get closeSent(): boolean {
+    return this.#closeSent;
+  }
+
+  /** The peer's close frame, once received. */
+  get closeReceived(): { code: number; reason: string } | null {
+    return this.#closeReceived;
+  }
+
+  /**
+   * Whether the caller should expect the transport to close soon and arm a timer for
+   * it: a close frame has been sent or received (or the peer failed), so the connection
+   * is waiting for the peer's close frame or for the TCP connection to end.
+   */
+  closeExpected(): boolean {
+    return this.#state === ReadyState.CLOSING;
+  }
+
+  /** Feeds bytes received from the peer. Never throws for anything the peer sends. */
+  receive(chunk: Buffer): void {
+    if (this.#state === ReadyState.CLOSED) return;
+    this.#parser.receive(chunk);
+  }
+
+  /**
+   * Sends a text message. A string is encoded as UTF-8 straight into the frame; a
+   * Buffer is sent as is and must be valid UTF-8.
+   *
+   * @throws {InvalidStateError} if the connection is not OPEN.
+   */
+  sendText(data: string | Uint8Array, isFinal = true): void {
+    this.#sendData(Opcode.Text, data, isFinal, false);
+  }
+
+  /**
+   * Sends a binary message (or a fragment of one when `isFinal` is false).
+   *
+   * @throws {InvalidStateError} if the connection is not OPEN.
+   */
+  sendBinary(data: Uint8Array, isFinal = true): void {
+    this.#sendData(Opcode.Binary, data, isFinal, false);
+  }
+
+  /**
+   * Sends a data frame with full control: `isCompressed` sets RSV1 on the first frame
+   * of the message (permessage-deflate has already compressed `data`).
+   *
+   * @throws {InvalidStateError} if the connection is not OPEN.
+   */
+  sendData(isBinary: boolean, data: string | Uint8Array, isFinal: boolean, isCompressed: boolean): void {
+    this.#sendData(isBinary ? Opcode.Binary : Opcode.Text, data, isFinal, isCompressed);
+  }
+
+  /**
+   * Writes already-encoded frames as they are (a prepared broadcast message).
+   * Only valid for the server role, whose frames are not masked.
+   *
+   * @throws {InvalidStateError} if the connection is not OPEN or a message is half sent.
+   */
+  sendEncoded(frames: Uint8Array): void {
+    if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
+    if (this.#sendingOpcode !== 0) throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent');
+    this.#handler.write(frames);
+  }
+
+  #sendData(opcode: number, data: string | Uint8Array, isFinal: boolean, isCompressed: boolean): void {
+    if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
+    let frameOpcode = opcode;
+    if (this.#sendingOpcode !== 0) {
+      if (this.#sendingOpcode !== opcode) {
+        throw new InvalidStateError('a fragmented message of the other type is being sent: finish it first');
+      }
+      frameOpcode = Opcode.Continuation;
+      isCompressed = false; // RFC 7692 §6.1: RSV1 only on the first frame
+    }
+    this.#sendingOpcode = isFinal ? 0 : opcode;
+    const firstByte = (isFinal ? FIN : 0) | (isCompressed ? RSV1 : 0) | frameOpcode;
+    this.#writeFrame(firstByte, data);
+  }
+
+  /**
+   * Sends a ping. Payloads longer than 125 bytes throw.
+   *
+   * @throws {RangeError} if the payload is longer than 125 bytes.
+   * @throws {InvalidStateError} if the connection is not OPEN.
+   */
+  sendPing(data: string | Uint8Array = EMPTY): void {
+    if (this.#state !== ReadyState.OPEN) throw this.#notOpen('ping');
+    this.#sendControl(Opcode.Ping, data);
+  }
+
+  /**
+   * Sends an unsolicited pong (a unidirectional heartbeat, RFC 6455 §5.5.3).
+   *
+   * @throws {RangeError} if the payload is longer than 125 bytes.
+   * @throws {InvalidStateError} if the connection is not OPEN.
+   */
+  sendPong(data: string | Uint8Array = EMPTY): void {
+    if (this.#state !== ReadyState.OPEN) throw this.#notOpen('pong');
+    this.#sendControl(Opcode.Pong, data);
+  }
+
+  #sendControl(opcode: number, data: string | Uint8Array): void {
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (length > MAX_CONTROL_PAYLOAD) {
+      throw new RangeError(`control frame payload of ${length} bytes exceeds 125 bytes`);
+    }
+    this.#writeFrame(FIN | opcode, data);
+  }
+
+  #writeFrame(firstByte: number, payload: string | Uint8Array): void {
+    const frame = encodeFrame(firstByte, payload, this.#isServer ? null : this.#generateMask());
+    if (Array.isArray(frame)) {
+      this.#handler.write(frame[0]);
+      this.#handler.write(frame[1]);
+    } else {
+      this.#handler.write(frame);
+    }
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2). Does nothing if a close frame was
+   * already sent. With no code, the close frame is empty and the peer sees 1005.
+   *
+   * @throws {RangeError} if `code` may not be sent or `reason` exceeds 123 bytes.
+   * @throws {TypeError} if a reason is given without a code.
+   */
+  close(code?: number, reason: string | Buffer = ''): void {
+    const payload = encodeClosePayload(code, reason); // validate even when already closing
+    if (this.#closeSent || this.#state === ReadyState.CLOSED) return;
+    this.#sendClose(payload);
+  }
+
+  /**
+   * Fails the connection from this side (RFC 6455 §7.1.7), for example for a policy
+   * violation the parser cannot see: sends a close frame with `code` and closes the
+   * transport (the server at once, the client after the peer answers).
+   */
+  fail(code: number, reason = ''): void {
+    if (this.#state === ReadyState.CLOSED) return;
+    this.#failed = true;
+    this.#parser.stop();
+    if (!this.#closeSent) this.#sendClose(encodeClosePayload(code, truncateReason(reason)));
+    this.#state = ReadyState.CLOSING;
+    if (this.#isServer) this.#end();
+  }
+
+  #sendClose(payload: Buffer): void {
+    this.#closeSent = true;
+    this.#sendingOpcode = 0;
+    this.#writeFrame(FIN | Opcode.Close, payload);
+    if (this.#closeReceived !== null) {
+      // Both close frames exchanged. RFC 6455 §7.1.1: the server closes TCP first;
+      // the client waits for it (the caller's close timer bounds the wait).
+      this.#state = ReadyState.CLOSING;
+      if (this.#isServer) this.#end();
+    } else {
+      this.#state = ReadyState.CLOSING;
+    }
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#handler.end();
+  }
+
+  /**
+   * Reports that the transport has closed (or ended). Returns how the connection
+   * ended; the state becomes CLOSED and every later call is ignored.
+   */
+  transportClosed(): CloseInfo {
+    if (this.#closeInfo !== null) return this.#closeInfo;
+    this.#state = ReadyState.CLOSED;
+    this.#parser.stop();
+    const received = this.#closeReceived;
+    // RFC 6455 §7.1.5: with no close frame received, the close code is 1006.
+    this.#closeInfo =
+      received === null
+        ? { code: CloseCode.Abnormal, reason: '', wasClean: false }
+        : { code: received.code, reason: received.reason, wasClean: this.#closeSent && !this.#failed };
+    return this.#closeInfo;
+  }
+
+  /** Events queued since the last call (only without a handler). */
+  takeEvents(): ConnectionEvent[] {
+    const queue = this.#requireQueue();
+    const events = queue.events;
+    queue.events = [];
+    return events;
+  }
+
+  /** Bytes queued for sending since the last call (only without a handler). */
+  takeOutput(): Buffer {
+    const queue = this.#requireQueue();
+    const output = Buffer.concat(queue.output);
+    queue.output = [];
+    return output;
+  }
+
+  /** Whether the transport should be closed (only without a handler). */
+  get transportEnded(): boolean {
+    return this.#requireQueue().ended;
+  }
+
+  #requireQueue(): QueueHandler {
+    if (this.#queue === null) throw new InvalidStateError('events go to the handler given to the constructor');
+    return this.#queue;
+  }
+
+  #notOpen(what: string): InvalidStateError {
+    const state = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'][this.#state];
+    return new InvalidStateError(`cannot ${what}: the connection is ${state}`);
+  }
+
+  // ParserHandler: events from the frame parser.
+
+  /** @internal */
+  onMessage(data: Buffer, isBinary: boolean, _isCompressed: boolean): void {
+    this.#handler.onMessage(data, isBinary);
+  }
+
+  /** @internal */
+  onPing(payload: Buffer): void {
+    // RFC 6455 §5.5.2: answer with a pong carrying the same payload, unless a close
+    // frame was already received (the parser stops at one, so it was not).
+    if (this.#autoPong && this.#state !== ReadyState.CLOSED) {
+      this.#writeFrame(FIN | Opcode.Pong, payload);
+    }
+    this.#handler.onPing(payload);
+  }
+
+  /** @internal */
+  onPong(payload: Buffer): void {
+    this.#handler.onPong(payload);
+  }
+
+  /** @internal */
+  onClose(code: number, reason: string, payload: Buffer): void {
+    this.#closeReceived = { code, reason };
+    this.#handler.onClosing(code, reason);
+    if (!this.#closeSent) {
+      // RFC 6455 §5.5.1: answer with a close frame; echo the peer's payload as received.
+      this.#sendClose(payload);
+    } else {
+      this.#state = ReadyState.CLOSING;
+      if (this.#isServer) this.#end();
+    }
+  }
+
+  /** @internal */
+  onError(error: WebSocketError): void {
+    // RFC 6455 §7.1.7: fail the connection, sending a close frame with the code first.
+    this.fail(error.closeCode ?? CloseCode.ProtocolError, error.message);
+    this.#handler.onError(error);
+  }
+}
+
+/** Cuts a reason to 123 bytes without splitting a UTF-8 sequence. */
+function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  const bytes = Buffer.from(reason).subarray(0, MAX_CLOSE_REASON_BYTES);
+  let end = bytes.length;
+  while (end > 0 && (bytes[end - 1]! & 0xc0) === 0x80) end--; // back over continuation bytes
+  if (end > 0 && bytes[end - 1]! >= 0xc0) end--; // and the lead byte of the cut sequence
+  return bytes.subarray(0, end).toString('utf8');
+}

@@ -1,0 +1,12 @@
+/**
+ * The pure protocol layer: bytes in, events and bytes out, no I/O.
+ * Exported as `volley/protocol` for people who drive WebSocket connections over
+ * their own transports.
+ */
+export * from './errors.js';
+export * from './close.js';
+export * from './frame.js';
+export * from './mask.js';
+export * from './utf8.js';
+export * from './parser.js';
+export * from './connection.js';

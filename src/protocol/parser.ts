@@ -1,0 +1,529 @@
+/**
+ * Incremental frame parser (RFC 6455 §5): bytes in any chunking, messages out.
+ *
+ * Named states in one loop, each returning early when too few bytes are buffered.
+ * Chunks are kept in a list and consumed as `subarray` views; a payload that arrives
+ * whole in one chunk is unmasked in place and handed out without a copy. Everything the
+ * first two bytes of a frame say is validated before anything else is read, and
+ * `maxPayload` is enforced from the length field, before any payload is buffered.
+ * After a close frame or a failure the parser discards all further input.
+ */
+import { decodeClosePayload } from './close.js';
+import {
+  ErrorCode,
+  MessageTooBigError,
+  InvalidDataError,
+  ProtocolError,
+  type WebSocketError,
+  InternalError,
+} from './errors.js';
+import { FIN, LENGTH_16, LENGTH_64, MASK, MAX_CONTROL_PAYLOAD, Opcode, RSV1, RSV2, RSV3 } from './frame.js';
+import { maskInPlace } from './mask.js';
+import { Utf8Validator } from './utf8.js';
+
+/** Default largest message, in bytes (after decompression): 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+/**
+ * Default bytes charged against `maxPayload` for every frame of a message after its
+ * first. A peer sending a message as millions of tiny fragments costs the receiver far
+ * more than the payload bytes (one header each, one piece each); charging each extra
+ * fragment makes such floods hit `maxPayload` early, while a legitimate message in
+ * 64-byte fragments still fits a limit twice its size (Autobahn 9.3/9.4).
+ */
+export const DEFAULT_FRAGMENT_OVERHEAD = 64;
+
+/** What the parser reports. Methods are called synchronously from `receive`. */
+export interface ParserHandler {
+  /**
+   * A complete data message. Text has been validated as UTF-8 unless `isCompressed`
+   * (then the bytes are still deflated and validation is the inflater's caller's job).
+   * `data` may be a view into a received chunk.
+   */
+  onMessage(data: Buffer, isBinary: boolean, isCompressed: boolean): void;
+  onPing(payload: Buffer): void;
+  onPong(payload: Buffer): void;
+  /** A valid close frame; `code` is 1005 when it had no payload. Input after it is discarded. */
+  onClose(code: number, reason: string, payload: Buffer): void;
+  /** The peer broke the protocol; `error.closeCode` says how to fail. Input after it is discarded. */
+  onError(error: WebSocketError): void;
+}
+
+export interface ParserOptions {
+  /** `server` requires masked frames, `client` rejects them (RFC 6455 §5.1). */
+  role: 'server' | 'client';
+  /** Largest message in bytes; 0 means no limit. Default 1 MiB. */
+  maxPayload?: number;
+  /** Bytes charged per fragment after the first; see DEFAULT_FRAGMENT_OVERHEAD. */
+  fragmentOverhead?: number;
+  /** Whether RSV1 may be set on the first frame of a data message (permessage-deflate). */
+  allowRsv1?: boolean;
+}
+
+// Parser states.
+const HEADER = 0;
+const LENGTH16 = 1;
+const LENGTH64 = 2;
+const MASK_KEY = 3;
+const PAYLOAD = 4;
+const DONE = 5; // after a close frame or a failure: discard input
+
+const EMPTY = Buffer.alloc(0);
+const MAX_SAFE_LENGTH = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Incremental WebSocket frame parser and message assembler.
+ *
+ * @example
+ * const parser = new FrameParser({ role: 'server' }, handler);
+ * socket.on('data', (chunk) => parser.receive(chunk));
+ */
+export class FrameParser {
+  readonly #handler: ParserHandler;
+  readonly #isServer: boolean;
+  readonly #maxPayload: number;
+  readonly #fragmentOverhead: number;
+  #allowRsv1: boolean;
+
+  // Buffered input: chunks[0] is read from #offset.
+  #chunks: Buffer[] = [];
+  #offset = 0;
+  #buffered = 0;
+
+  #state = HEADER;
+  #paused = false;
+  #running = false;
+
+  // The frame being read.
+  #fin = false;
+  #opcode = 0;
+  #masked = false;
+  readonly #mask = Buffer.alloc(4);
+  #payloadLength = 0;
+  #payloadRead = 0;
+  readonly #scratch = Buffer.alloc(8);
+
+  // The message being assembled (data frames only).
+  #messageOpcode = 0; // 0: no message open
+  #isCompressed = false;
+  #messageLength = 0;
+  #messageCharge = 0;
+  #parts: Buffer[] = [];
+  readonly #utf8 = new Utf8Validator();
+
+  constructor(options: ParserOptions, handler: ParserHandler) {
+    this.#handler = handler;
+    this.#isServer = options.role === 'server';
+    const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    if (!(maxPayload >= 0)) throw new RangeError(`maxPayload must be a non-negative number, got ${maxPayload}`);
+    this.#maxPayload = maxPayload === 0 ? Infinity : maxPayload;
+    this.#fragmentOverhead = options.fragmentOverhead ?? DEFAULT_FRAGMENT_OVERHEAD;
+    this.#allowRsv1 = options.allowRsv1 ?? false;
+  }
+
+  /** Whether RSV1 (permessage-deflate) is accepted; set once the extension is negotiated. */
+  set allowRsv1(value: boolean) {
+    this.#allowRsv1 = value;
+  }
+
+  /** True once a close frame was parsed or the peer failed: further input is ignored. */
+  get isDone(): boolean {
+    return this.#state === DONE;
+  }
+
+  /** Bytes received but not yet consumed (held while paused, or part of an incomplete frame). */
+  get bufferedAmount(): number {
+    return this.#buffered;
+  }
+
+  /**
+   * Stops delivering events after the current one; input keeps being buffered.
+   * Used while an asynchronous step (inflating a message) must finish first.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Resumes after `pause`, processing what was buffered meanwhile. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (!this.#running && this.#state !== DONE) this.#run();
+  }
+
+  /** Feeds received bytes. Events are delivered synchronously to the handler. */
+  receive(chunk: Buffer): void {
+    if (this.#state === DONE || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (!this.#paused && !this.#running) this.#run();
+  }
+
+  /** Discards all buffered input and stops parsing. */
+  stop(): void {
+    this.#state = DONE;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#offset = 0;
+    this.#parts = [];
+  }
+
+  #run(): void {
+    this.#running = true;
+    try {
+      this.#loop();
+    } catch (error) {
+      // A bug, not a peer violation: never let it escape into the I/O layer.
+      this.#fail(new InternalError('internal error while parsing', { cause: error }));
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #loop(): void {
+    while (!this.#paused) {
+      switch (this.#state) {
+        case HEADER:
+          if (this.#buffered < 2 || !this.#readHeader()) return;
+          break;
+        case LENGTH16: {
+          if (this.#buffered < 2) return;
+          const bytes = this.#read(2);
+          this.#payloadLength = (bytes[0]! << 8) | bytes[1]!;
+          if (!this.#haveLength()) return;
+          break;
+        }
+        case LENGTH64: {
+          if (this.#buffered < 8) return;
+          const bytes = this.#read(8);
+          const high = bytes.readUInt32BE(0);
+          // RFC 6455 §5.2: the most significant bit MUST be 0.
+          if (high > 0x7fffffff) {
+            this.#fail(new ProtocolError('64-bit payload length has the most significant bit set', ErrorCode.InvalidLength));
+            return;
+          }
+          const length = high * 0x100000000 + bytes.readUInt32BE(4);
+          if (length > MAX_SAFE_LENGTH) {
+            this.#fail(new MessageTooBigError(`payload length ${length} exceeds 2^53-1 bytes`));
+            return;
+          }
+          this.#payloadLength = length;
+          if (!this.#haveLength()) return;
+          break;
+        }
+        case MASK_KEY: {
+          if (this.#buffered < 4) return;
+          this.#read(4).copy(this.#mask, 0, 0, 4);
+          this.#state = PAYLOAD;
+          break;
+        }
+        case PAYLOAD:
+          if (!this.#readPayload()) return;
+          break;
+        default:
+          return;
+      }
+    }
+  }
+
+  /**
+   * Reads and validates the first two bytes; when the whole header is in the first
+   * chunk (the usual case) reads the extended length and mask too, without copying.
+   */
+  #readHeader(): boolean {
+    const chunk = this.#chunks[0]!;
+    let offset = this.#offset;
+    let b0: number;
+    let b1: number;
+    const available = chunk.length - offset;
+    if (available >= 2) {
+      b0 = chunk[offset]!;
+      b1 = chunk[offset + 1]!;
+    } else {
+      const bytes = this.#peek(2);
+      b0 = bytes[0]!;
+      b1 = bytes[1]!;
+    }
+    const fin = (b0 & FIN) !== 0;
+    const opcode = b0 & 0x0f;
+    const rsv1 = (b0 & RSV1) !== 0;
+    const masked = (b1 & MASK) !== 0;
+    const length7 = b1 & 0x7f;
+
+    // RFC 6455 §5.2: RSV bits MUST be 0 unless an extension defining them was negotiated.
+    if ((b0 & (RSV2 | RSV3)) !== 0 || (rsv1 && !this.#allowRsv1)) {
+      this.#fail(new ProtocolError(`reserved bits set (0x${(b0 & 0x70).toString(16)}) without a negotiated extension`, ErrorCode.UnexpectedRsv));
+      return false;
+    }
+    if (opcode >= Opcode.Close) {
+      // RFC 6455 §5.2: opcodes 0xB-0xF are reserved for further control frames.
+      if (opcode > Opcode.Pong) {
+        this.#fail(new ProtocolError(`reserved opcode 0x${opcode.toString(16)}`, ErrorCode.InvalidOpcode));
+        return false;
+      }
+      // RFC 6455 §5.5: control frames MUST NOT be fragmented.
+      if (!fin) {
+        this.#fail(new ProtocolError('fragmented control frame', ErrorCode.FragmentedControlFrame));
+        return false;
+      }
+      // RFC 7692 §6.1: RSV1 is only meaningful on the first frame of a data message.
+      if (rsv1) {
+        this.#fail(new ProtocolError('RSV1 set on a control frame', ErrorCode.UnexpectedRsv));
+        return false;
+      }
+      // RFC 6455 §5.5: control frames MUST have a payload length of 125 bytes or less.
+      if (length7 > MAX_CONTROL_PAYLOAD) {
+        this.#fail(new ProtocolError('control frame payload longer than 125 bytes', ErrorCode.ControlFrameTooLong));
+        return false;
+      }
+    } else if (opcode === Opcode.Continuation) {
+      if (this.#messageOpcode === 0) {
+        this.#fail(new ProtocolError('continuation frame without a message to continue', ErrorCode.UnexpectedContinuation));
+        return false;
+      }
+      // RFC 7692 §6.1: RSV1 set on a continuation frame is an error.
+      if (rsv1) {
+        this.#fail(new ProtocolError('RSV1 set on a continuation frame', ErrorCode.UnexpectedRsv));
+        return false;
+      }
+    } else if (opcode === Opcode.Text || opcode === Opcode.Binary) {
+      // RFC 6455 §5.4: a fragmented message's frames after the first are continuations.
+      if (this.#messageOpcode !== 0) {
+        this.#fail(new ProtocolError('new data frame while a fragmented message is open', ErrorCode.ExpectedContinuation));
+        return false;
+      }
+    } else {
+      // RFC 6455 §5.2: opcodes 0x3-0x7 are reserved for further non-control frames.
+      this.#fail(new ProtocolError(`reserved opcode 0x${opcode.toString(16)}`, ErrorCode.InvalidOpcode));
+      return false;
+    }
+    // RFC 6455 §5.1: a server MUST close on an unmasked frame; a client on a masked one.
+    if (masked !== this.#isServer) {
+      this.#fail(
+        this.#isServer
+          ? new ProtocolError('received an unmasked frame: client frames must be masked', ErrorCode.ExpectedMask)
+          : new ProtocolError('received a masked frame: server frames must not be masked', ErrorCode.UnexpectedMask),
+      );
+      return false;
+    }
+
+    this.#fin = fin;
+    this.#opcode = opcode;
+    this.#masked = masked;
+    if (opcode !== Opcode.Continuation && opcode < Opcode.Close) this.#isCompressed = rsv1;
+
+    // Fast path: the whole header is in the first chunk.
+    const extended = length7 === LENGTH_16 ? 2 : length7 === LENGTH_64 ? 8 : 0;
+    const headerLength = 2 + extended + (masked ? 4 : 0);
+    if (available >= headerLength && extended !== 8) {
+      offset += 2;
+      if (extended === 2) {
+        this.#payloadLength = (chunk[offset]! << 8) | chunk[offset + 1]!;
+        offset += 2;
+      } else {
+        this.#payloadLength = length7;
+      }
+      if (masked) {
+        const mask = this.#mask;
+        mask[0] = chunk[offset]!;
+        mask[1] = chunk[offset + 1]!;
+        mask[2] = chunk[offset + 2]!;
+        mask[3] = chunk[offset + 3]!;
+      }
+      this.#skip(headerLength);
+      if (!this.#checkLength()) return false;
+      this.#payloadRead = 0;
+      this.#state = PAYLOAD;
+      return true;
+    }
+    this.#skip(2);
+    if (extended === 2) {
+      this.#state = LENGTH16;
+      return true;
+    }
+    if (extended === 8) {
+      this.#state = LENGTH64;
+      return true;
+    }
+    this.#payloadLength = length7;
+    return this.#haveLength();
+  }
+
+  /** Called once the payload length is known: checks limits, moves on to mask or payload. */
+  #haveLength(): boolean {
+    if (!this.#checkLength()) return false;
+    this.#payloadRead = 0;
+    this.#state = this.#masked ? MASK_KEY : PAYLOAD;
+    return true;
+  }
+
+  /** Enforces maxPayload from the length field, before any payload byte is buffered. */
+  #checkLength(): boolean {
+    if (this.#opcode >= Opcode.Close) return true; // control frames: at most 125 bytes
+    const length = this.#payloadLength;
+    // Fragments after the first are charged an overhead (see DEFAULT_FRAGMENT_OVERHEAD).
+    const charge =
+      this.#messageCharge + length + (this.#opcode === Opcode.Continuation ? this.#fragmentOverhead : 0);
+    if (charge > this.#maxPayload) {
+      const total = this.#messageLength + length;
+      this.#fail(
+        new MessageTooBigError(
+          total > this.#maxPayload
+            ? `payload of ${total} bytes exceeds maxPayload ${this.#maxPayload}`
+            : `message of ${total} bytes in ${this.#fragmentCount() + 1} fragments exceeds maxPayload ${this.#maxPayload} with ${this.#fragmentOverhead} bytes charged per fragment`,
+        ),
+      );
+      return false;
+    }
+    this.#messageCharge = charge;
+    if (this.#opcode !== Opcode.Continuation) this.#messageOpcode = this.#opcode;
+    return true;
+  }
+
+  #fragmentCount(): number {
+    return this.#fragmentOverhead > 0
+      ? Math.round((this.#messageCharge - this.#messageLength) / this.#fragmentOverhead) + 1
+      : this.#parts.length;
+  }
+
+  /** Consumes payload bytes. Returns false when more input is needed or parsing stopped. */
+  #readPayload(): boolean {
+    const opcode = this.#opcode;
+    if (opcode >= Opcode.Close) {
+      // Control frames (at most 125 bytes) are taken whole.
+      const length = this.#payloadLength;
+      if (this.#buffered < length) return false;
+      const payload = length === 0 ? EMPTY : this.#read(length);
+      if (this.#masked && length > 0) maskInPlace(payload, this.#mask, 0, length, 0);
+      this.#state = HEADER;
+      this.#control(opcode, payload);
+      return this.#state !== DONE;
+    }
+
+    // Data frames are consumed piece by piece as they arrive, so that text can be
+    // validated fail-fast (RFC 6455 §8.1) before the frame is complete.
+    while (this.#payloadRead < this.#payloadLength) {
+      if (this.#buffered === 0) return false;
+      const chunk = this.#chunks[0]!;
+      const start = this.#offset;
+      const take = Math.min(this.#payloadLength - this.#payloadRead, chunk.length - start);
+      if (this.#masked) maskInPlace(chunk, this.#mask, start, take, this.#payloadRead);
+      const piece = start === 0 && take === chunk.length ? chunk : chunk.subarray(start, start + take);
+      this.#skip(take);
+      this.#payloadRead += take;
+      this.#messageLength += take;
+      if (this.#messageOpcode === Opcode.Text && !this.#isCompressed && !this.#utf8.push(piece)) {
+        this.#fail(new InvalidDataError('text message is not valid UTF-8'));
+        return false;
+      }
+      this.#parts.push(piece);
+    }
+    this.#state = HEADER;
+    if (this.#fin) this.#message();
+    return this.#state !== DONE;
+  }
+
+  /** Delivers the assembled message and resets for the next one. */
+  #message(): void {
+    const parts = this.#parts;
+    const isBinary = this.#messageOpcode === Opcode.Binary;
+    const isCompressed = this.#isCompressed;
+    if (!isBinary && !isCompressed && !this.#utf8.end()) {
+      this.#fail(new InvalidDataError('text message ends inside a UTF-8 sequence'));
+      return;
+    }
+    let data: Buffer;
+    if (parts.length === 1) data = parts[0]!;
+    else if (parts.length === 0) data = EMPTY;
+    else {
+      // One copy into a buffer of the exact size, the only copy on the read path.
+      data = Buffer.allocUnsafe(this.#messageLength);
+      let offset = 0;
+      for (const part of parts) {
+        data.set(part, offset);
+        offset += part.length;
+      }
+    }
+    this.#parts = [];
+    this.#messageOpcode = 0;
+    this.#messageLength = 0;
+    this.#messageCharge = 0;
+    this.#isCompressed = false;
+    this.#handler.onMessage(data, isBinary, isCompressed);
+  }
+
+  #control(opcode: number, payload: Buffer): void {
+    if (opcode === Opcode.Ping) this.#handler.onPing(payload);
+    else if (opcode === Opcode.Pong) this.#handler.onPong(payload);
+    else {
+      let close;
+      try {
+        close = decodeClosePayload(payload);
+      } catch (error) {
+        this.#fail(error as WebSocketError);
+        return;
+      }
+      // RFC 6455 §5.5.1: after a close frame the endpoint sends and processes no data.
+      this.stop();
+      this.#handler.onClose(close.code, close.reason, payload);
+    }
+  }
+
+  #fail(error: WebSocketError): void {
+    this.stop();
+    this.#handler.onError(error);
+  }
+
+  /** Advances past `n` buffered bytes. */
+  #skip(n: number): void {
+    this.#buffered -= n;
+    while (n > 0) {
+      const chunk = this.#chunks[0]!;
+      const available = chunk.length - this.#offset;
+      if (n < available) {
+        this.#offset += n;
+        return;
+      }
+      n -= available;
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
+  }
+
+  /** Returns the next `n` buffered bytes without consuming them (n ≤ 8). */
+  #peek(n: number): Buffer {
+    const out = this.#scratch;
+    let index = 0;
+    let offset = this.#offset;
+    for (let c = 0; index < n; c++) {
+      const chunk = this.#chunks[c]!;
+      while (offset < chunk.length && index < n) out[index++] = chunk[offset++]!;
+      offset = 0;
+    }
+    return out;
+  }
+
+  /**
+   * Consumes the next `n` bytes: a view when they are in one chunk, else a copy.
+   * Views of 8 bytes or less use the scratch buffer and are only valid until the next read.
+   */
+  #read(n: number): Buffer {
+    const chunk = this.#chunks[0]!;
+    const start = this.#offset;
+    if (chunk.length - start >= n) {
+      const view = chunk.subarray(start, start + n);
+      this.#skip(n);
+      return view;
+    }
+    const out = n <= 8 ? this.#scratch : Buffer.allocUnsafe(n);
+    let index = 0;
+    while (index < n) {
+      const head = this.#chunks[0]!;
+      const take = Math.min(n - index, head.length - this.#offset);
+      head.copy(out, index, this.#offset, this.#offset + take);
+      index += take;
+      this.#skip(take);
+    }
+    return n <= 8 ? out.subarray(0, n) : out;
+  }
+}
