@@ -21,6 +21,13 @@ export interface ExtensionOffer {
   params: Array<[name: string, value: string | true]>;
 }
 
+/**
+ * Most elements a list may hold (for `Sec-WebSocket-Extensions`: extensions plus
+ * parameters). Real clients send a handful; the cap bounds the allocation a single
+ * header can cause, whatever header size limit the HTTP server was given.
+ */
+export const MAX_LIST_ITEMS = 1024;
+
 const TAB = 0x09;
 const SPACE = 0x20;
 const DQUOTE = 0x22;
@@ -64,6 +71,10 @@ function describeAt(value: string, offset: number): string {
   return JSON.stringify(value[offset]);
 }
 
+function tooManyItems(header: string): HandshakeError {
+  return new HandshakeError(400, `${header}: more than ${MAX_LIST_ITEMS} elements`);
+}
+
 function malformed(header: string, what: string, value: string, offset: number): HandshakeError {
   return new HandshakeError(400, `${header}: expected ${what} at offset ${offset}, found ${describeAt(value, offset)}`);
 }
@@ -91,6 +102,7 @@ function scanList(value: string, header: string, allowVersion: boolean): string[
       while (i < n && isTokenChar(value.charCodeAt(i))) i++;
       if (i === versionStart) throw malformed(header, 'a protocol version after "/"', value, i);
     }
+    if (items.length === MAX_LIST_ITEMS) throw tooManyItems(header);
     items.push(value.slice(start, i));
     while (i < n && isOws(value.charCodeAt(i))) i++;
     if (i < n) {
@@ -112,7 +124,8 @@ function scanList(value: string, header: string, allowVersion: boolean): string[
  *   joined with `", "` first.
  * @param header The header name, used in error messages.
  * @returns The tokens in order; empty when the value holds no element.
- * @throws {HandshakeError} (400) when an element is not a token.
+ * @throws {HandshakeError} (400) when an element is not a token, or when there are
+ *   more than `MAX_LIST_ITEMS` elements.
  * @example
  * parseTokenList('keep-alive ,Upgrade', 'Connection'); // ['keep-alive', 'Upgrade']
  */
@@ -127,43 +140,47 @@ export function parseTokenList(value: string, header: string): string[] {
  * @param value The header value.
  * @param header The header name, used in error messages (default `Upgrade`).
  * @returns The protocols as written, such as `['HTTP/2.0', 'websocket']`.
- * @throws {HandshakeError} (400) when an element is malformed.
+ * @throws {HandshakeError} (400) when an element is malformed, or when there are more
+ *   than `MAX_LIST_ITEMS` elements.
  */
 export function parseProtocolList(value: string, header = 'Upgrade'): string[] {
   return scanList(value, header, true);
 }
 
 /**
- * Reads a quoted-string starting at the opening quote (RFC 7230 §3.2.6):
- * qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text, and quoted-pair =
- * "\" ( HTAB / SP / VCHAR / obs-text ). Returns the unescaped text and the offset
+ * Reads the quoted-string value of parameter `param`, starting at the opening quote
+ * (RFC 7230 §3.2.6: quoted-pair = "\" char), and returns it unescaped with the offset
  * after the closing quote.
+ *
+ * RFC 6455 §9.1 requires the unescaped value to be a token, so every character,
+ * escaped or not, is checked to be a token character as it is read: the scan stops at
+ * the first fault. It follows that a backslash in the text can only be an escape
+ * prefix, and unescaping is removing the backslashes.
  */
-function readQuoted(value: string, start: number, header: string): [text: string, end: number] {
+function readQuoted(value: string, start: number, header: string, param: string): [text: string, end: number] {
   const n = value.length;
-  let text = '';
+  let hasEscape = false;
   let i = start + 1;
-  let segment = i;
-  while (i < n) {
-    const c = value.charCodeAt(i);
-    if (c === DQUOTE) return [text + value.slice(segment, i), i + 1];
+  for (; i < n; i++) {
+    let c = value.charCodeAt(i);
+    if (c === DQUOTE) break;
     if (c === BACKSLASH) {
-      text += value.slice(segment, i);
-      i++;
-      const escaped = i < n ? value.charCodeAt(i) : -1;
-      if (!(escaped === TAB || (escaped >= 0x20 && escaped !== 0x7f && escaped <= 0xff))) {
-        throw malformed(header, 'an escaped character after "\\"', value, i);
-      }
-      segment = i;
-      i++;
-      continue;
+      if (++i === n) break;
+      c = value.charCodeAt(i);
+      hasEscape = true;
     }
-    if (!(c === TAB || (c >= 0x20 && c !== 0x7f && c <= 0xff))) {
-      throw malformed(header, 'a quoted-string character', value, i);
+    if (!isTokenChar(c)) {
+      throw new HandshakeError(
+        400,
+        `${header}: quoted value of parameter "${param}" must be a token, found ${describeAt(value, i)} at offset ${i}`,
+      );
     }
-    i++;
   }
-  throw new HandshakeError(400, `${header}: unterminated quoted-string starting at offset ${start}`);
+  if (i >= n) throw new HandshakeError(400, `${header}: unterminated quoted-string starting at offset ${start}`);
+  const raw = value.slice(start + 1, i);
+  const text = hasEscape ? raw.replaceAll('\\', '') : raw;
+  if (text === '') throw new HandshakeError(400, `${header}: quoted value of parameter "${param}" at offset ${start} is empty`);
+  return [text, i + 1];
 }
 
 /**
@@ -181,7 +198,8 @@ function readQuoted(value: string, start: number, header: string): [text: string
  * @param value The header value; several header lines should be joined with `", "`.
  * @param header The header name, used in error messages.
  * @returns The offers in order, each with its parameters in order.
- * @throws {HandshakeError} (400) when the value is malformed or lists no extension.
+ * @throws {HandshakeError} (400) when the value is malformed, lists no extension, or
+ *   holds more than `MAX_LIST_ITEMS` extensions and parameters together.
  * @example
  * parseExtensions('permessage-deflate; client_max_window_bits="10", x-foo');
  * // [{ name: 'permessage-deflate', params: [['client_max_window_bits', '10']] },
@@ -191,6 +209,7 @@ export function parseExtensions(value: string, header = 'Sec-WebSocket-Extension
   const offers: ExtensionOffer[] = [];
   const n = value.length;
   let i = 0;
+  let itemCount = 0;
   const skipOws = (): void => {
     while (i < n && isOws(value.charCodeAt(i))) i++;
   };
@@ -207,11 +226,13 @@ export function parseExtensions(value: string, header = 'Sec-WebSocket-Extension
       i++;
       continue;
     }
+    if (++itemCount > MAX_LIST_ITEMS) throw tooManyItems(header);
     const offer: ExtensionOffer = { name: readToken('an extension name'), params: [] };
     skipOws();
     while (i < n && value.charCodeAt(i) === SEMICOLON) {
       i++;
       skipOws();
+      if (++itemCount > MAX_LIST_ITEMS) throw tooManyItems(header);
       const name = readToken('a parameter name');
       skipOws();
       let paramValue: string | true = true;
@@ -219,15 +240,8 @@ export function parseExtensions(value: string, header = 'Sec-WebSocket-Extension
         i++;
         skipOws();
         if (i < n && value.charCodeAt(i) === DQUOTE) {
-          const start = i;
-          [paramValue, i] = readQuoted(value, i, header);
-          // RFC 6455 §9.1: "the value ... MUST conform to the ABNF for token" once unescaped.
-          if (!isToken(paramValue)) {
-            throw new HandshakeError(
-              400,
-              `${header}: quoted value of parameter "${name}" at offset ${start} must be a token, got ${JSON.stringify(paramValue)}`,
-            );
-          }
+          // RFC 6455 §9.1: a quoted value MUST conform to the token ABNF once unescaped.
+          [paramValue, i] = readQuoted(value, i, header, name);
         } else {
           paramValue = readToken(`a value for parameter "${name}"`);
         }

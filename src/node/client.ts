@@ -1,0 +1,147 @@
+/**
+ * The client side: `new WebSocket(url, protocols?, options?)` connects over node:net
+ * (`ws:`) or node:tls (`wss:`), sends the opening handshake and reads the response
+ * itself, with a deadline for the whole handshake.
+ */
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
+import { HandshakeError } from '../protocol/errors.js';
+import { buildUpgradeRequest, generateKey, validateUpgradeResponse } from '../protocol/handshake.js';
+import { ResponseHeadParser } from '../protocol/http.js';
+import {
+  WebSocket,
+  kAbortHandshake,
+  kAttach,
+  kSetConnecting,
+  type WebSocketOptions,
+} from './websocket.js';
+
+/** Options of a client connection. */
+export interface ClientOptions extends WebSocketOptions {
+  /** Extra request headers, such as `Authorization`. */
+  headers?: Record<string, string>;
+  /** The `Origin` header to send. */
+  origin?: string;
+  /** Milliseconds for the whole opening handshake (connect, TLS, response). Default 10 000. */
+  handshakeTimeout?: number;
+  /** Options passed to `tls.connect` for `wss:` (`ca`, `rejectUnauthorized`, `servername`, ...). */
+  tls?: TlsOptions;
+  /** Largest response head accepted, in bytes. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** IP family to connect with (4 or 6). */
+  family?: number;
+  /** Local address to connect from. */
+  localAddress?: string;
+}
+
+export const DEFAULT_CLIENT_HANDSHAKE_TIMEOUT = 10_000;
+
+/**
+ * Connects `ws` (a new client WebSocket) to `address`. Called by the WebSocket constructor.
+ *
+ * @throws {SyntaxError} for a URL that is not ws:, wss:, http: or https:, has a
+ *   fragment, or for invalid subprotocols.
+ */
+export function connectClient(ws: WebSocket<any>, address: string | URL, protocols: string | string[] | undefined, options: ClientOptions): void {
+  let url: URL;
+  try {
+    url = address instanceof URL ? new URL(address.href) : new URL(address);
+  } catch {
+    throw new SyntaxError(`invalid URL: ${String(address)}`);
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new SyntaxError(`the URL's scheme must be "ws:" or "wss:", got "${url.protocol}"`);
+  }
+  if (url.hash !== '') throw new SyntaxError('the URL must not contain a fragment');
+  const isSecure = url.protocol === 'wss:';
+  const offered = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : [...protocols];
+  const key = generateKey();
+  // Throws SyntaxError/TypeError for bad subprotocols or headers, synchronously, as browsers do.
+  const request = buildUpgradeRequest({
+    host: url.host,
+    path: (url.pathname || '/') + url.search,
+    key,
+    protocols: offered,
+    origin: options.origin,
+    headers: options.headers,
+  });
+
+  // IPv6 literals come bracketed in URLs; sockets want them bare.
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port === '' ? (isSecure ? 443 : 80) : Number(url.port);
+  let socket: Socket;
+  if (isSecure) {
+    socket = tlsConnect({
+      host,
+      port,
+      servername: isIP(host) === 0 ? host : undefined,
+      ALPNProtocols: ['http/1.1'],
+      family: options.family,
+      localAddress: options.localAddress,
+      ...options.tls,
+    } as TlsOptions);
+  } else {
+    socket = netConnect({ host, port, family: options.family, localAddress: options.localAddress } as any);
+  }
+  ws[kSetConnecting](url.href, socket);
+  socket.setNoDelay(true);
+
+  const parser = new ResponseHeadParser({ maxHeaderBytes: options.maxHeaderBytes });
+  const fail = (error: Error) => {
+    cleanup();
+    ws[kAbortHandshake](error);
+  };
+  const timer = setTimeout(
+    () => fail(new Error('Opening handshake has timed out')),
+    options.handshakeTimeout ?? DEFAULT_CLIENT_HANDSHAKE_TIMEOUT,
+  );
+  const onError = (error: Error) => fail(error);
+  const onClose = () => fail(new Error('the connection closed before the opening handshake completed'));
+  const onData = (chunk: Buffer) => {
+    let head;
+    try {
+      head = parser.push(chunk);
+    } catch (error) {
+      fail(error as Error);
+      return;
+    }
+    if (head === null) return;
+    let selected;
+    try {
+      selected = validateUpgradeResponse(head, { key, protocols: offered, extensionNames: [] });
+    } catch (error) {
+      if (error instanceof HandshakeError && error.status !== 101 && error.status !== 0) {
+        ws.emit('unexpected-response', head);
+      }
+      fail(error as Error);
+      return;
+    }
+    cleanup();
+    socket.pause();
+    ws[kAttach](socket, parser.rest ?? null, {
+      role: 'client',
+      protocol: selected.protocol,
+      extensions: '',
+      maxPayload: options.maxPayload,
+      closeTimeout: options.closeTimeout,
+      autoPong: options.autoPong,
+      fragmentOverhead: options.fragmentOverhead,
+      generateMask: options.generateMask,
+    });
+    ws.emit('upgrade', head);
+    ws.emit('open');
+  };
+  const cleanup = () => {
+    clearTimeout(timer);
+    socket.off('error', onError);
+    socket.off('close', onClose);
+    socket.off('data', onData);
+  };
+  socket.on('error', onError);
+  socket.on('close', onClose);
+  socket.on('data', onData);
+  socket.write(request);
+}
+

@@ -1,0 +1,95 @@
+/**
+ * The WHATWG event surface of a WebSocket (`addEventListener`, `onmessage`, ...), on
+ * top of its Node.js EventEmitter events, the way browsers' WebSocket behaves.
+ */
+
+/** Base event passed to `addEventListener` listeners. */
+export class Event {
+  readonly type: string;
+  target: unknown = null;
+  constructor(type: string) {
+    this.type = type;
+  }
+}
+
+/** A `message` event: `data` is a string for text, else per `binaryType`. */
+export class MessageEvent extends Event {
+  readonly data: unknown;
+  constructor(type: string, init: { data?: unknown } = {}) {
+    super(type);
+    this.data = init.data ?? null;
+  }
+}
+
+/** A `close` event. */
+export class CloseEvent extends Event {
+  readonly code: number;
+  readonly reason: string;
+  readonly wasClean: boolean;
+  constructor(type: string, init: { code?: number; reason?: string; wasClean?: boolean } = {}) {
+    super(type);
+    this.code = init.code ?? 0;
+    this.reason = init.reason ?? '';
+    this.wasClean = init.wasClean ?? false;
+  }
+}
+
+/** An `error` event. */
+export class ErrorEvent extends Event {
+  readonly error: unknown;
+  readonly message: string;
+  constructor(type: string, init: { error?: unknown; message?: string } = {}) {
+    super(type);
+    this.error = init.error ?? null;
+    this.message = init.message ?? '';
+  }
+}
+
+export type EventListenerLike<E> = ((event: E) => void) | { handleEvent(event: E): void };
+
+export interface WebSocketEventMap {
+  open: Event;
+  message: MessageEvent;
+  close: CloseEvent;
+  error: ErrorEvent;
+}
+
+/** Marks listeners added through addEventListener / on<event>, so they can be found again. */
+export const kListener = Symbol('volley.listener');
+export const kForOnEventAttribute = Symbol('volley.onEventAttribute');
+
+export type WrappedListener = ((...args: any[]) => void) & {
+  [kListener]?: unknown;
+  [kForOnEventAttribute]?: boolean;
+};
+
+/** Builds the EventEmitter listener that turns Node-style arguments into a WHATWG event. */
+export function wrapListener(
+  target: any,
+  type: string,
+  listener: EventListenerLike<any>,
+  convertMessage: (data: Buffer, isBinary: boolean) => unknown,
+): WrappedListener {
+  const call = (event: Event) => {
+    event.target = target;
+    if (typeof listener === 'function') listener.call(target, event);
+    else listener.handleEvent(event);
+  };
+  let wrapped: WrappedListener;
+  switch (type) {
+    case 'message':
+      wrapped = (data: Buffer, isBinary: boolean) => call(new MessageEvent('message', { data: convertMessage(data, isBinary) }));
+      break;
+    case 'close':
+      wrapped = (code: number, reason: Buffer, wasClean?: boolean) =>
+        call(new CloseEvent('close', { code, reason: reason.toString(), wasClean: wasClean ?? target.wasClean }));
+      break;
+    case 'error':
+      wrapped = (error: Error) => call(new ErrorEvent('error', { error, message: error.message }));
+      break;
+    default:
+      wrapped = () => call(new Event(type));
+  }
+  wrapped[kListener] = listener;
+  return wrapped;
+}

@@ -1,0 +1,403 @@
+/**
+ * WebSocketServer: accepts upgrades on its own port, on an existing http/https server,
+ * or through `handleUpgrade` (noServer), and turns them into WebSocket connections.
+ *
+ * On its own port the server reads the upgrade request itself from the raw socket
+ * (src/protocol/http.ts) with bounded size, header count and time; plain HTTP requests
+ * there are answered 426. Attached to an http server it answers that server's
+ * `upgrade` events.
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { HandshakeError, WebSocketError } from '../protocol/errors.js';
+import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
+import { RequestHeadParser, type HeadLimits } from '../protocol/http.js';
+import { WebSocket, kAttach, kOnClose, type WebSocketOptions } from './websocket.js';
+
+/**
+ * Throw from `authenticate` (or `handleProtocols`) to answer the upgrade with an HTTP
+ * error instead of a WebSocket: 401 with `WWW-Authenticate`, 403, 429, ...
+ *
+ * @example
+ * throw new UpgradeError(401, 'token required', { 'WWW-Authenticate': 'Bearer' });
+ */
+export class UpgradeError extends HandshakeError {
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(status, message, headers);
+  }
+}
+
+/** The request an upgrade arrived with: an `IncomingMessage`, or on the server's own port a light equivalent. */
+export interface UpgradeRequest {
+  method: string;
+  url: string;
+  httpVersion: string;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  socket: Socket;
+}
+
+export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLimits {
+  /** Listen on this port (0 for any free port): the server creates and owns its listener. */
+  port?: number;
+  /** Host to listen on with `port`. Default: all interfaces. */
+  host?: string;
+  /** Listen backlog with `port`. */
+  backlog?: number;
+  /** Attach to this http/https server's `upgrade` events. */
+  server?: HttpServer | { on: HttpServer['on']; off: HttpServer['off']; listeners: HttpServer['listeners'] };
+  /** Create no listener: call `handleUpgrade` yourself. */
+  noServer?: boolean;
+  /** Only accept upgrades for this path (the URL's pathname). */
+  path?: string;
+  /**
+   * Checks the upgrade request before it is accepted. Its return value (or the value
+   * its promise resolves to) becomes `ws.data`. Throw an `UpgradeError` to answer
+   * with that status; any other error answers 500.
+   */
+  authenticate?: (req: UpgradeRequest) => Data | Promise<Data>;
+  /** Picks a subprotocol from those offered (in the client's order); return false for none. */
+  handleProtocols?: (protocols: Set<string>, req: UpgradeRequest) => string | false;
+  /** Extra response headers for every accepted upgrade, or a function returning them. */
+  headers?: Record<string, string> | ((req: UpgradeRequest) => Record<string, string>);
+  /** Keep the set of open connections in `clients`. Default true. */
+  clientTracking?: boolean;
+  /** Milliseconds a client has to send its whole upgrade request (own port only). Default 10 000. */
+  handshakeTimeout?: number;
+}
+
+type ConnectionCallback<Data> = (ws: WebSocket<Data>, req: UpgradeRequest) => void;
+
+const RUNNING = 0;
+const CLOSING = 1;
+const CLOSED = 2;
+
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
+/**
+ * A WebSocket server.
+ *
+ * @typeParam Data the type of `ws.data`, what `authenticate` returns.
+ * @example
+ * const wss = new WebSocketServer({ port: 8080 });
+ * wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+ */
+export class WebSocketServer<Data = unknown> extends EventEmitter {
+  /** Open connections (when `clientTracking` is on). */
+  readonly clients: Set<WebSocket<Data>> = new Set();
+  readonly options: Readonly<ServerOptions<Data>>;
+
+  #listener: NetServer | null = null;
+  #httpServer: ServerOptions<Data>['server'] | null = null;
+  #detach: (() => void) | null = null;
+  #state = RUNNING;
+  #tracking: boolean;
+  readonly #onClose = (ws: WebSocket<any>) => {
+    this.clients.delete(ws);
+  };
+  /** Sockets whose upgrade is in progress (reading the request or authenticating). */
+  readonly #pending = new Set<Socket>();
+
+  constructor(options: ServerOptions<Data>, callback?: () => void) {
+    super();
+    const modes = Number(options.port !== undefined) + Number(options.server !== undefined) + Number(options.noServer === true);
+    if (modes !== 1) {
+      throw new TypeError('exactly one of the "port", "server" or "noServer" options must be given');
+    }
+    this.options = { ...options };
+    this.#tracking = options.clientTracking ?? true;
+    if (options.port !== undefined) {
+      const listener = createNetServer({ noDelay: true }, (socket) => this.#readRequest(socket));
+      this.#listener = listener;
+      listener.on('listening', () => this.emit('listening'));
+      listener.on('error', (error) => this.emit('error', error));
+      if (callback) this.once('listening', callback);
+      listener.listen(options.port, options.host, options.backlog);
+    } else if (options.server !== undefined) {
+      const server = options.server;
+      this.#httpServer = server;
+      const onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer) => {
+        if (!this.shouldHandle(req)) {
+          // Leave it to another upgrade handler if there is one.
+          if (server.listeners('upgrade').length > 1) return;
+          this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
+          return;
+        }
+        this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
+      };
+      const onListening = () => this.emit('listening');
+      const onError = (error: Error) => this.emit('error', error);
+      server.on('upgrade', onUpgrade);
+      server.on('listening', onListening);
+      server.on('error', onError);
+      this.#detach = () => {
+        server.off('upgrade', onUpgrade);
+        server.off('listening', onListening);
+        server.off('error', onError);
+      };
+    }
+  }
+
+  /** The bound address of the server's own listener (or of the attached server). */
+  address(): AddressInfo | string | null {
+    if (this.#listener !== null) return this.#listener.address();
+    const server = this.#httpServer as HttpServer | null;
+    if (server !== null && typeof server.address === 'function') return server.address();
+    throw new Error('the server is in noServer mode: it has no address');
+  }
+
+  /** Whether an upgrade request is for this server (its `path`). */
+  shouldHandle(req: { url?: string }): boolean {
+    const path = this.options.path;
+    return path === undefined || pathOf(req.url) === path;
+  }
+
+  /**
+   * Completes an upgrade: validates the request, runs `authenticate` and
+   * `handleProtocols`, answers 101 and calls `callback` with the new WebSocket. A
+   * request that fails is answered with an HTTP error and never reaches `callback`.
+   */
+  handleUpgrade(req: UpgradeRequest | IncomingMessage, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>): void {
+    socket.on('error', destroySocket);
+    const request = req as UpgradeRequest;
+    if (this.#state !== RUNNING) {
+      this.#reject(socket, 503, 'the server is shutting down');
+      return;
+    }
+    let info;
+    try {
+      info = validateUpgradeRequest(request);
+    } catch (error) {
+      this.#rejectWith(socket, error);
+      return;
+    }
+    let protocol: string | undefined;
+    if (info.protocols.length > 0 && this.options.handleProtocols !== undefined) {
+      try {
+        const chosen = this.options.handleProtocols(new Set(info.protocols), request);
+        if (chosen !== false && chosen !== undefined) {
+          // RFC 6455 §4.2.2: the server selects one of the values the client offered.
+          if (!info.protocols.includes(chosen)) {
+            throw new Error(`handleProtocols chose "${chosen}", which the client did not offer`);
+          }
+          protocol = chosen;
+        }
+      } catch (error) {
+        this.#rejectWith(socket, error);
+        return;
+      }
+    } else if (info.protocols.length > 0 && this.options.handleProtocols === undefined) {
+      // Like ws: without a chooser, the first offered subprotocol is selected.
+      protocol = info.protocols[0];
+    }
+    const key = info.key;
+    const authenticate = this.options.authenticate;
+    if (authenticate === undefined) {
+      this.#accept(request, socket, head, key, protocol, undefined as Data, callback);
+      return;
+    }
+    let result: Data | Promise<Data>;
+    try {
+      result = authenticate(request);
+    } catch (error) {
+      this.#rejectWith(socket, error);
+      return;
+    }
+    if (!isPromiseLike(result)) {
+      this.#accept(request, socket, head, key, protocol, result, callback);
+      return;
+    }
+    // Asynchronous: the socket may close, or the server shut down, while we wait.
+    this.#pending.add(socket);
+    let closed = false;
+    const onClose = () => {
+      closed = true;
+    };
+    socket.once('close', onClose);
+    result.then(
+      (data) => {
+        this.#pending.delete(socket);
+        socket.off('close', onClose);
+        if (closed || socket.destroyed) return; // dropped cleanly: no late 101
+        if (this.#state !== RUNNING) {
+          this.#reject(socket, 503, 'the server is shutting down');
+          return;
+        }
+        this.#accept(request, socket, head, key, protocol, data, callback);
+      },
+      (error: unknown) => {
+        this.#pending.delete(socket);
+        socket.off('close', onClose);
+        if (closed || socket.destroyed) return;
+        this.#rejectWith(socket, error);
+      },
+    );
+  }
+
+  #accept(
+    req: UpgradeRequest,
+    socket: Socket,
+    head: Buffer,
+    key: string,
+    protocol: string | undefined,
+    data: Data,
+    callback: ConnectionCallback<Data>,
+  ): void {
+    if (!socket.readable || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let response: string;
+    try {
+      response = this.#buildResponse(req, key, protocol);
+    } catch (error) {
+      this.#rejectWith(socket, error);
+      return;
+    }
+    socket.off('error', destroySocket);
+    socket.write(response);
+    const ws = new WebSocket<Data>(null);
+    ws.data = data;
+    ws[kAttach](socket, head, {
+      role: 'server',
+      protocol,
+      maxPayload: this.options.maxPayload,
+      closeTimeout: this.options.closeTimeout,
+      autoPong: this.options.autoPong,
+      fragmentOverhead: this.options.fragmentOverhead,
+    });
+    if (this.#tracking) {
+      this.clients.add(ws);
+      ws[kOnClose] = this.#onClose;
+    }
+    callback(ws, req);
+  }
+
+  #buildResponse(req: UpgradeRequest, key: string, protocol: string | undefined): string {
+    const option = this.options.headers;
+    const extra = typeof option === 'function' ? option(req) : option;
+    const response = buildAcceptResponse({ key, protocol, headers: extra });
+    if (this.listenerCount('headers') === 0) return response;
+    // ws compatibility: listeners get the response lines and may push more.
+    const lines = response.slice(0, -4).split('\r\n');
+    this.emit('headers', lines, req);
+    for (const line of lines) {
+      if (/[\r\n\0]/.test(line)) throw new TypeError('a header line added in the headers event contains CR, LF or NUL');
+    }
+    return `${lines.join('\r\n')}\r\n\r\n`;
+  }
+
+  #rejectWith(socket: Socket, error: unknown): void {
+    if (error instanceof HandshakeError) {
+      this.#reject(socket, error.status, error.message, error.headers);
+    } else {
+      // Not a deliberate rejection: a bug in a hook. Say nothing about it on the wire.
+      this.#reject(socket, 500, 'internal server error');
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    }
+  }
+
+  #reject(socket: Socket, status: number, message: string, headers?: Record<string, string>): void {
+    if (socket.destroyed) return;
+    let response: string;
+    try {
+      response = buildErrorResponse(status, message, headers);
+    } catch {
+      response = buildErrorResponse(500, 'internal server error');
+    }
+    socket.once('finish', () => socket.destroy());
+    socket.end(response);
+  }
+
+  /** Own port: reads the upgrade request from the raw socket, bounded in size and time. */
+  #readRequest(socket: Socket): void {
+    if (this.#state !== RUNNING) {
+      socket.destroy();
+      return;
+    }
+    const parser = new RequestHeadParser(this.options);
+    this.#pending.add(socket);
+    const timer = setTimeout(() => {
+      cleanup();
+      this.#reject(socket, 408, 'the upgrade request was not received in time');
+    }, this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
+    const cleanup = () => {
+      clearTimeout(timer);
+      this.#pending.delete(socket);
+      socket.off('data', onData);
+      socket.off('close', cleanup);
+      socket.off('error', destroySocket);
+    };
+    const onData = (chunk: Buffer) => {
+      let head;
+      try {
+        head = parser.push(chunk);
+      } catch (error) {
+        cleanup();
+        this.#rejectWith(socket, error);
+        return;
+      }
+      if (head === null) return;
+      cleanup();
+      // Hold further bytes in the socket until the WebSocket takes it over.
+      socket.pause();
+      const req: UpgradeRequest = {
+        method: head.method,
+        url: head.target,
+        httpVersion: head.httpVersion,
+        headers: head.headers,
+        rawHeaders: head.rawHeaders,
+        socket,
+      };
+      if (!this.shouldHandle(req)) {
+        this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
+        return;
+      }
+      this.handleUpgrade(req, socket, parser.rest ?? Buffer.alloc(0), (ws) => this.emit('connection', ws, req));
+    };
+    socket.on('error', destroySocket);
+    socket.on('data', onData);
+    socket.on('close', cleanup);
+  }
+
+  /**
+   * Stops accepting connections and closes the server's own listener (an attached
+   * http server is left running). Open connections are not closed: close them, or
+   * use `terminate`.
+   */
+  close(callback?: (error?: Error) => void): void {
+    if (callback) this.once('close', () => callback());
+    if (this.#state !== RUNNING) {
+      if (this.#state === CLOSED) process.nextTick(() => callback?.());
+      return;
+    }
+    this.#state = CLOSING;
+    this.#detach?.();
+    this.#detach = null;
+    for (const socket of this.#pending) socket.destroy();
+    this.#pending.clear();
+    const finish = () => {
+      this.#state = CLOSED;
+      this.emit('close');
+    };
+    if (this.#listener !== null) this.#listener.close(() => finish());
+    else process.nextTick(finish);
+  }
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return value !== null && typeof value === 'object' && typeof (value as any).then === 'function';
+}
+
+export { WebSocketError };

@@ -1,0 +1,625 @@
+/**
+ * The opening handshake (RFC 6455 §4): `Sec-WebSocket-Accept`, validation of the
+ * client's upgrade request and of the server's response, and the text of both.
+ *
+ * Pure and I/O-free: inputs are header records (as `node:http` or `parseRequestHead`
+ * give them), outputs are strings to write to the socket as UTF-8 (what
+ * `socket.write(string)` does by default).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { HandshakeError } from './errors.js';
+import { type ExtensionOffer, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
+
+export type { ExtensionOffer } from './headers.js';
+
+/** RFC 6455 §1.3: the GUID appended to the key before hashing. */
+export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** The only protocol version this library speaks (RFC 6455 §4.1, §11.6). */
+export const WEBSOCKET_VERSION = 13;
+
+/** A header record as `node:http` gives it: lower-case names, arrays for repeats. */
+export type IncomingHeaders = Record<string, string | string[] | undefined>;
+
+/** Extra response or request headers: a record (arrays for repeats) or name/value pairs. */
+export type ExtraHeaders = Record<string, string | string[]> | ReadonlyArray<readonly [string, string]>;
+
+/**
+ * Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2 step 5.4):
+ * base64(SHA-1(key + GUID)).
+ *
+ * @param key The `Sec-WebSocket-Key` value, exactly as received.
+ * @returns The value the server sends and the client expects.
+ * @example
+ * computeAccept('dGhlIHNhbXBsZSBub25jZQ=='); // 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
+ */
+export function computeAccept(key: string): string {
+  return createHash('sha1').update(key + GUID).digest('base64');
+}
+
+/** What a valid upgrade request asks for. */
+export interface UpgradeRequestInfo {
+  /** The `Sec-WebSocket-Key`, to answer with `buildAcceptResponse`. */
+  key: string;
+  version: typeof WEBSOCKET_VERSION;
+  /** Offered subprotocols in the client's order of preference; empty when none. */
+  protocols: string[];
+  /** Offered extensions in order; empty when none. */
+  extensions: ExtensionOffer[];
+}
+
+/** The parts of an incoming request the handshake looks at (an `IncomingMessage` fits). */
+export interface UpgradeRequestLike {
+  method: string;
+  /** `"1.1"` for HTTP/1.1, as Node's `message.httpVersion`. */
+  httpVersion: string;
+  headers: IncomingHeaders;
+}
+
+/** Headers of a 426 answer: RFC 9110 §15.5.22 requires `Upgrade` in it. */
+const UPGRADE_REQUIRED_HEADERS = { Upgrade: 'websocket', Connection: 'Upgrade' } as const;
+
+/** Up to 64 characters of a received value, quoted, for error messages. */
+function quote(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+}
+
+/**
+ * Looks headers up case-insensitively: `node:http` gives lower-case names, but a record
+ * written by hand may not. Values under names differing only in case are combined.
+ */
+function normalizeHeaders(headers: IncomingHeaders): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const key = name.toLowerCase();
+    const values = map.get(key) ?? [];
+    if (typeof value === 'string') values.push(value);
+    else values.push(...value);
+    map.set(key, values);
+  }
+  return map;
+}
+
+function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value[start] === ' ' || value[start] === '\t')) start++;
+  while (end > start && (value[end - 1] === ' ' || value[end - 1] === '\t')) end--;
+  return value.slice(start, end);
+}
+
+/** A list-valued header: repeated lines joined with ", " (RFC 9110 §5.3). */
+function listHeader(headers: Map<string, string[]>, name: string): string | undefined {
+  return headers.get(name)?.join(', ');
+}
+
+/**
+ * A single-valued header. Repeats arrive either as an array or joined with ", " (as
+ * `parseRequestHead` and `node:http` do for most headers); both are rejected.
+ */
+function singleHeader(headers: Map<string, string[]>, name: string, display: string, status: number): string | undefined {
+  const values = headers.get(name);
+  if (values === undefined) return undefined;
+  if (values.length > 1) throw new HandshakeError(status, `${display} must appear once, got ${values.length} values`);
+  return trimOws(values[0]!);
+}
+
+/** Whether a comma list contains `token`, ignoring ASCII case. */
+function hasToken(list: readonly string[], token: string): boolean {
+  return list.some((item) => item.toLowerCase() === token);
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const IS_BASE64 = new Uint8Array(128);
+for (let i = 0; i < BASE64.length; i++) IS_BASE64[BASE64.charCodeAt(i)] = 1;
+
+/** Decoded length of padded standard base64, or -1 when `value` is not such base64. */
+function base64Length(value: string): number {
+  if (value.length % 4 !== 0) return -1;
+  let padding = 0;
+  if (value.endsWith('==')) padding = 2;
+  else if (value.endsWith('=')) padding = 1;
+  for (let i = 0; i < value.length - padding; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || IS_BASE64[c] !== 1) return -1;
+  }
+  return (value.length / 4) * 3 - padding;
+}
+
+/**
+ * Describes what is wrong with a `Sec-WebSocket-Key`, or returns `undefined` when it is
+ * canonical base64 of 16 bytes (RFC 6455 §4.1: "a randomly selected 16-byte value that
+ * has been base64-encoded"): 22 characters, the last of which carries 2 bits and must
+ * leave the 4 unused bits zero (`A`, `Q`, `g` or `w`), then `==`.
+ */
+function keyProblem(key: string): string | undefined {
+  const length = base64Length(key);
+  if (length === -1) return `Sec-WebSocket-Key must be base64 of 16 bytes, got ${quote(key)}`;
+  if (length !== 16) return `Sec-WebSocket-Key must be base64 of 16 bytes, got ${length} bytes`;
+  if (!'AQgw'.includes(key[21]!)) return `Sec-WebSocket-Key must be canonical base64, got ${quote(key)}`;
+  return undefined;
+}
+
+/** `"1.1"` → [1, 1]; `null` when not `digits.digits`. */
+function parseHttpVersion(version: string): [major: number, minor: number] | null {
+  const dot = version.indexOf('.');
+  const major = version.slice(0, dot);
+  const minor = version.slice(dot + 1);
+  const isDigits = (s: string): boolean => s.length > 0 && s.length < 4 && [...s].every((c) => c >= '0' && c <= '9');
+  if (dot === -1 || !isDigits(major) || !isDigits(minor)) return null;
+  return [Number(major), Number(minor)];
+}
+
+/**
+ * Validates a client's opening handshake (RFC 6455 §4.2.1) and returns what it offers.
+ * Checks run in the RFC's order and the first failure is thrown; answer it with
+ * `buildErrorResponse(error.status, error.message, error.headers)`.
+ *
+ * HTTP versions: below 1.1 is answered 400 (the RFC requires "at least 1.1"; 505 is
+ * for an unsupported major version, RFC 9110 §15.6.6), a major version above 1 with
+ * 505. Subprotocols are case-sensitive; `Upgrade` and `Connection` tokens are not.
+ *
+ * @param req The request method, HTTP version and headers (any name case).
+ * @returns The key, the version (13), the offered subprotocols and extensions.
+ * @throws {HandshakeError} 405 (with `Allow: GET`) for a method other than GET;
+ *   400 for HTTP/1.0 or older, 505 for HTTP/2 and later; 400 for a missing or repeated
+ *   `Host`; 426 (with `Upgrade` and `Connection`) when `Upgrade` lacks `websocket` or
+ *   `Connection` lacks `upgrade`; 400 for a missing or malformed `Sec-WebSocket-Key`;
+ *   426 (with `Sec-WebSocket-Version: 13`) when the version is missing or not 13;
+ *   400 for malformed `Upgrade`, `Connection`, `Sec-WebSocket-Protocol` or
+ *   `Sec-WebSocket-Extensions` values or repeated subprotocols.
+ * @example
+ * const { key, protocols } = validateUpgradeRequest(req);
+ * socket.write(buildAcceptResponse({ key, protocol: protocols.includes('chat') ? 'chat' : undefined }));
+ */
+export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestInfo {
+  // RFC 6455 §4.2.1 item 1: an HTTP/1.1 or higher GET request.
+  if (req.method !== 'GET') {
+    throw new HandshakeError(405, `WebSocket upgrade requires method GET, got ${quote(req.method)}`, { Allow: 'GET' });
+  }
+  const version = parseHttpVersion(req.httpVersion);
+  if (version === null || version[0] < 1 || (version[0] === 1 && version[1] < 1)) {
+    throw new HandshakeError(400, `WebSocket upgrade requires HTTP/1.1 or later, got HTTP/${req.httpVersion}`);
+  }
+  if (version[0] > 1) {
+    throw new HandshakeError(505, `WebSocket upgrade over HTTP/${req.httpVersion} is not supported: use HTTP/1.1`);
+  }
+  const headers = normalizeHeaders(req.headers);
+
+  // Item 2: a |Host| header field (RFC 9112 §3.2: exactly one, valid, else 400).
+  const host = singleHeader(headers, 'host', 'Host', 400);
+  if (host === undefined || host === '') throw new HandshakeError(400, 'Host header is missing');
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c <= 0x20 || c === 0x2c || c >= 0x7f) {
+      throw new HandshakeError(400, `Host must be a single host[:port], got ${quote(host)}`);
+    }
+  }
+
+  // Items 3 and 4: |Upgrade| containing "websocket", |Connection| containing "Upgrade",
+  // both ASCII case-insensitive.
+  const upgrade = listHeader(headers, 'upgrade');
+  if (upgrade === undefined || !hasToken(parseProtocolList(upgrade, 'Upgrade'), 'websocket')) {
+    const got = upgrade === undefined ? 'no Upgrade header' : quote(upgrade);
+    throw new HandshakeError(426, `Upgrade header must include "websocket", got ${got}`, { ...UPGRADE_REQUIRED_HEADERS });
+  }
+  const connection = listHeader(headers, 'connection');
+  if (connection === undefined || !hasToken(parseTokenList(connection, 'Connection'), 'upgrade')) {
+    const got = connection === undefined ? 'no Connection header' : quote(connection);
+    throw new HandshakeError(426, `Connection header must include "Upgrade", got ${got}`, { ...UPGRADE_REQUIRED_HEADERS });
+  }
+
+  // Item 5: |Sec-WebSocket-Key|, base64 of 16 bytes.
+  const key = singleHeader(headers, 'sec-websocket-key', 'Sec-WebSocket-Key', 400);
+  if (key === undefined) throw new HandshakeError(400, 'Sec-WebSocket-Key header is missing');
+  if (key.includes(',')) throw new HandshakeError(400, 'Sec-WebSocket-Key must appear once, got a list');
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw new HandshakeError(400, problem);
+
+  // Item 6 and §4.4: any version but 13 gets 426 listing the versions we speak.
+  const versionHeaders = { ...UPGRADE_REQUIRED_HEADERS, 'Sec-WebSocket-Version': String(WEBSOCKET_VERSION) };
+  const wsVersion = singleHeader(headers, 'sec-websocket-version', 'Sec-WebSocket-Version', 426);
+  if (wsVersion === undefined) {
+    throw new HandshakeError(426, 'Sec-WebSocket-Version header is missing: this server speaks version 13', versionHeaders);
+  }
+  if (wsVersion !== '13') {
+    throw new HandshakeError(426, `Sec-WebSocket-Version must be 13, got ${quote(wsVersion)}`, versionHeaders);
+  }
+
+  // Item 8: |Sec-WebSocket-Protocol| = 1#token, elements unique (§4.1 item 10).
+  let protocols: string[] = [];
+  const protocolHeader = listHeader(headers, 'sec-websocket-protocol');
+  if (protocolHeader !== undefined) {
+    protocols = parseTokenList(protocolHeader, 'Sec-WebSocket-Protocol');
+    if (protocols.length === 0) throw new HandshakeError(400, 'Sec-WebSocket-Protocol lists no subprotocol');
+    const seen = new Set<string>();
+    for (const protocol of protocols) {
+      if (seen.has(protocol)) throw new HandshakeError(400, `Sec-WebSocket-Protocol lists ${quote(protocol)} twice`);
+      seen.add(protocol);
+    }
+  }
+
+  // Item 9: |Sec-WebSocket-Extensions| (§9.1 grammar).
+  const extensionHeader = listHeader(headers, 'sec-websocket-extensions');
+  const extensions = extensionHeader === undefined ? [] : parseExtensions(extensionHeader);
+
+  return { key, version: WEBSOCKET_VERSION, protocols, extensions };
+}
+
+/** Headers `buildAcceptResponse` writes itself; extra headers may not repeat them. */
+const RESPONSE_HEADERS = new Set([
+  'upgrade',
+  'connection',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
+
+/** Headers `buildUpgradeRequest` writes itself; extra headers may not repeat them. */
+const REQUEST_HEADERS = new Set([
+  'host',
+  'upgrade',
+  'connection',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'origin',
+]);
+
+/** Appends `name: value` lines, refusing names that are not tokens and CR, LF or NUL in values. */
+function appendHeaders(lines: string[], headers: ExtraHeaders | undefined, reserved: ReadonlySet<string>): void {
+  if (headers === undefined) return;
+  const pairs: Array<readonly [string, string]> = [];
+  if (Array.isArray(headers)) {
+    pairs.push(...(headers as ReadonlyArray<readonly [string, string]>));
+  } else {
+    for (const [name, value] of Object.entries(headers as Record<string, string | string[]>)) {
+      for (const item of typeof value === 'string' ? [value] : value) pairs.push([name, item]);
+    }
+  }
+  for (const [name, value] of pairs) {
+    if (!isToken(name)) throw new TypeError(`header name must be a token, got ${quote(String(name))}`);
+    if (reserved.has(name.toLowerCase())) throw new TypeError(`header ${name} is computed here and cannot be set`);
+    lines.push(`${name}: ${checkValue(name, value)}`);
+  }
+}
+
+/** Refuses CR, LF and NUL in a header value: they would let it inject headers or a body. */
+function checkValue(name: string, value: string): string {
+  if (typeof value !== 'string') throw new TypeError(`value of header ${name} must be a string`);
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0x00) {
+      throw new TypeError(`value of header ${name} must not contain CR, LF or NUL`);
+    }
+  }
+  return value;
+}
+
+/** Options of `buildAcceptResponse`. */
+export interface AcceptResponseOptions {
+  /** The client's `Sec-WebSocket-Key` (`UpgradeRequestInfo.key`). */
+  key: string;
+  /** The chosen subprotocol: one the client offered. Omit to select none. */
+  protocol?: string | undefined;
+  /** The accepted extensions, already formatted (`formatExtensions`). Omit or `''` for none. */
+  extensions?: string | undefined;
+  /** More headers, such as `Set-Cookie`. Handshake headers cannot be overridden. */
+  headers?: ExtraHeaders | undefined;
+}
+
+/**
+ * Builds the server's `101 Switching Protocols` response (RFC 6455 §4.2.2 step 5).
+ *
+ * @param options The key, the selected subprotocol and extensions, extra headers.
+ * @returns The complete head, ending with an empty line; write it, then speak WebSocket.
+ * @throws {TypeError} when `protocol` is not a token, or when an extra header has a
+ *   name that is not a token, sets a handshake header, or has CR, LF or NUL in its value.
+ * @example
+ * buildAcceptResponse({ key: 'dGhlIHNhbXBsZSBub25jZQ==', protocol: 'chat' });
+ * // 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+ * // 'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n'
+ */
+export function buildAcceptResponse(options: AcceptResponseOptions): string {
+  const lines = [
+    'HTTP/1.1 101 Switching Protocols',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Accept: ${computeAccept(options.key)}`,
+  ];
+  if (options.protocol !== undefined) {
+    if (!isToken(options.protocol)) throw new TypeError(`subprotocol must be a token, got ${quote(options.protocol)}`);
+    lines.push(`Sec-WebSocket-Protocol: ${options.protocol}`);
+  }
+  if (options.extensions !== undefined && options.extensions !== '') {
+    lines.push(`Sec-WebSocket-Extensions: ${checkValue('Sec-WebSocket-Extensions', options.extensions)}`);
+  }
+  appendHeaders(lines, options.headers, RESPONSE_HEADERS);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** Reason phrases (RFC 9110 §15) for the statuses a handshake may answer with. */
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
+  101: 'Switching Protocols',
+  300: 'Multiple Choices',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  402: 'Payment Required',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  421: 'Misdirected Request',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};
+
+/** Headers `buildErrorResponse` computes itself. */
+const ERROR_RESPONSE_HEADERS = new Set(['content-length', 'transfer-encoding']);
+
+/**
+ * Builds a complete HTTP/1.1 response that refuses an upgrade: status line,
+ * `Connection: close`, a plain-text body of one line and its `Content-Length`. Write
+ * it and close the socket.
+ *
+ * A `Connection` value among `headers` (such as the `Upgrade` of a 426) is sent with
+ * `close` added; a `Content-Type` among them replaces the default.
+ *
+ * @param status An HTTP status from 300 to 599, usually `HandshakeError.status`.
+ * @param message The body: CR and LF are replaced by spaces and a LF is appended.
+ * @param headers More headers, usually `HandshakeError.headers`.
+ * @returns The response, head and body.
+ * @throws {RangeError} when `status` is not an integer from 300 to 599.
+ * @throws {TypeError} for a header name that is not a token, a value with CR, LF or
+ *   NUL, or a `Content-Length` / `Transfer-Encoding` header.
+ * @example
+ * catch (error) {
+ *   if (error instanceof HandshakeError) socket.end(buildErrorResponse(error.status, error.message, error.headers));
+ * }
+ */
+export function buildErrorResponse(status: number, message: string, headers?: ExtraHeaders): string {
+  if (!Number.isInteger(status) || status < 300 || status > 599) {
+    throw new RangeError(`status of an error response must be an integer from 300 to 599, got ${status}`);
+  }
+  const body = `${message.replace(/[\r\n]+/g, ' ')}\n`;
+  const extra: string[] = [];
+  appendHeaders(extra, headers, ERROR_RESPONSE_HEADERS);
+  let connection = 'close';
+  let contentType = 'text/plain; charset=utf-8';
+  const rest: string[] = [];
+  for (const line of extra) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 2);
+    if (name === 'connection') {
+      let tokens: string[];
+      try {
+        tokens = parseTokenList(value, 'Connection');
+      } catch {
+        throw new TypeError(`Connection header must be a list of tokens, got ${quote(value)}`);
+      }
+      connection = hasToken(tokens, 'close') ? value : `${value}, close`;
+    } else if (name === 'content-type') {
+      contentType = value;
+    } else {
+      rest.push(line);
+    }
+  }
+  const reason = STATUS_TEXT[status] ?? '';
+  const lines = [
+    `HTTP/1.1 ${status} ${reason}`,
+    `Connection: ${connection}`,
+    `Content-Type: ${contentType}`,
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...rest,
+  ];
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/**
+ * Generates a `Sec-WebSocket-Key`: 16 random bytes from the CSPRNG, base64-encoded
+ * (RFC 6455 §4.1 item 7). Use a fresh key for every connection attempt.
+ *
+ * @returns A 24-character key such as `dGhlIHNhbXBsZSBub25jZQ==`.
+ */
+export function generateKey(): string {
+  return randomBytes(16).toString('base64');
+}
+
+/** Options of `buildUpgradeRequest`. */
+export interface UpgradeRequestOptions {
+  /** `Host` value: the host, with `:port` when not the scheme's default (80, 443). */
+  host: string;
+  /** Path and query, starting with `/`, already percent-encoded (as `URL` gives it). */
+  path: string;
+  /** From `generateKey()`. */
+  key: string;
+  /** Subprotocols to offer, in order of preference. */
+  protocols?: readonly string[] | undefined;
+  /** Extension offers, already formatted (`formatExtensions`). */
+  extensions?: string | undefined;
+  /** `Origin` value, sent when given (browsers always send one). */
+  origin?: string | undefined;
+  /** More headers, such as `Authorization`. Handshake headers cannot be overridden. */
+  headers?: ExtraHeaders | undefined;
+}
+
+/**
+ * Builds a client's opening handshake (RFC 6455 §4.1).
+ *
+ * @param options Host, path, key, offered subprotocols and extensions, extra headers.
+ * @returns The request head, ending with an empty line; write it, then read the
+ *   response head and check it with `validateUpgradeResponse`.
+ * @throws {SyntaxError} when a subprotocol is not a token or appears twice (as the
+ *   `WebSocket` constructor of browsers does).
+ * @throws {TypeError} for a path not starting with `/` or holding spaces or control
+ *   characters, a host with spaces or control characters, a key that is not base64 of
+ *   16 bytes, or a bad extra header (see `buildAcceptResponse`).
+ * @example
+ * const key = generateKey();
+ * socket.write(buildUpgradeRequest({ host: 'example.com:8080', path: '/chat', key, protocols: ['chat'] }));
+ */
+export function buildUpgradeRequest(options: UpgradeRequestOptions): string {
+  const { host, path, key } = options;
+  if (path[0] !== '/' || !isVisibleAscii(path)) {
+    throw new TypeError(`path must start with "/" and contain only visible ASCII, got ${quote(path)}`);
+  }
+  if (host === '' || !isVisibleAscii(host)) {
+    throw new TypeError(`host must be non-empty visible ASCII, got ${quote(host)}`);
+  }
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw new TypeError(problem);
+  const lines = [
+    `GET ${path} HTTP/1.1`,
+    `Host: ${host}`,
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${key}`,
+    `Sec-WebSocket-Version: ${WEBSOCKET_VERSION}`,
+  ];
+  const protocols = options.protocols ?? [];
+  if (protocols.length > 0) {
+    const seen = new Set<string>();
+    for (const protocol of protocols) {
+      if (!isToken(protocol)) throw new SyntaxError(`subprotocol must be a token, got ${quote(protocol)}`);
+      if (seen.has(protocol)) throw new SyntaxError(`subprotocol ${quote(protocol)} is listed twice`);
+      seen.add(protocol);
+    }
+    lines.push(`Sec-WebSocket-Protocol: ${protocols.join(', ')}`);
+  }
+  if (options.extensions !== undefined && options.extensions !== '') {
+    lines.push(`Sec-WebSocket-Extensions: ${checkValue('Sec-WebSocket-Extensions', options.extensions)}`);
+  }
+  if (options.origin !== undefined) lines.push(`Origin: ${checkValue('Origin', options.origin)}`);
+  appendHeaders(lines, options.headers, REQUEST_HEADERS);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+function isVisibleAscii(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+/** What the client offered, to check the response against. */
+export interface ExpectedResponse {
+  /** The `Sec-WebSocket-Key` the client sent. */
+  key: string;
+  /** The subprotocols the client offered; empty when none. */
+  protocols: readonly string[];
+  /** Names of the extensions the client offered; none when omitted. */
+  extensionNames?: readonly string[] | undefined;
+}
+
+/** What a valid server response selected. */
+export interface UpgradeResponseInfo {
+  /** The selected subprotocol, `''` when the server selected none. */
+  protocol: string;
+  /** The accepted extensions with their parameters, for the extension's own negotiation. */
+  extensions: ExtensionOffer[];
+}
+
+/**
+ * Validates the server's response to the opening handshake (RFC 6455 §4.1, "the client
+ * MUST validate the server's response"). The parameters of accepted extensions are
+ * returned unchecked; each extension validates its own (permessage-deflate, RFC 7692).
+ *
+ * A response without `Sec-WebSocket-Protocol` is valid even when subprotocols were
+ * offered (the server selected none; `protocol` is `''`), as in browsers.
+ *
+ * @param res The response status and headers (any name case).
+ * @param expected The key, subprotocols and extension names the client sent.
+ * @returns The selected subprotocol and the accepted extensions.
+ * @throws {HandshakeError} with the received status when the status is not 101, when
+ *   `Upgrade` lacks `websocket` or `Connection` lacks `upgrade`, when
+ *   `Sec-WebSocket-Accept` is missing or wrong, when the subprotocol was not offered
+ *   (or any is sent when none was), or when an extension was not offered or its
+ *   header is malformed. Fail the connection: the client MUST NOT speak WebSocket.
+ */
+export function validateUpgradeResponse(
+  res: { status: number; headers: IncomingHeaders },
+  expected: ExpectedResponse,
+): UpgradeResponseInfo {
+  const { status } = res;
+  // RFC 6455 §4.1: "If the status code received from the server is not 101, the client
+  // handles the response per HTTP procedures" – for a WebSocket client, a failure.
+  if (status !== 101) throw new HandshakeError(status, `Unexpected server response: ${status}`);
+  const headers = normalizeHeaders(res.headers);
+  const fail = (message: string): HandshakeError => new HandshakeError(status, message);
+  const tokens = (name: string, display: string, parse: (v: string, h: string) => string[]): string[] | undefined => {
+    const value = listHeader(headers, name);
+    if (value === undefined) return undefined;
+    try {
+      return parse(value, display);
+    } catch (error) {
+      throw fail((error as Error).message);
+    }
+  };
+
+  const upgrade = tokens('upgrade', 'Upgrade', parseProtocolList);
+  if (upgrade === undefined || !hasToken(upgrade, 'websocket')) {
+    throw fail(`Upgrade header of the response must be "websocket", got ${upgrade ? quote(upgrade.join(', ')) : 'none'}`);
+  }
+  const connection = tokens('connection', 'Connection', parseTokenList);
+  if (connection === undefined || !hasToken(connection, 'upgrade')) {
+    throw fail(`Connection header of the response must include "Upgrade", got ${connection ? quote(connection.join(', ')) : 'none'}`);
+  }
+
+  const accept = headers.get('sec-websocket-accept');
+  if (accept === undefined) throw fail('Sec-WebSocket-Accept header is missing');
+  const acceptValue = trimOws(accept.join(', '));
+  if (acceptValue !== computeAccept(expected.key)) throw fail(`Sec-WebSocket-Accept is wrong: got ${quote(acceptValue)}`);
+
+  let protocol = '';
+  const protocolValues = headers.get('sec-websocket-protocol');
+  if (protocolValues !== undefined) {
+    protocol = trimOws(protocolValues.join(', '));
+    if (expected.protocols.length === 0) {
+      throw fail(`server selected subprotocol ${quote(protocol)} but none was offered`);
+    }
+    // RFC 6455 §4.1 item 6: the value must be one of the offered subprotocols.
+    if (!expected.protocols.includes(protocol)) {
+      throw fail(`server selected subprotocol ${quote(protocol)}, which was not offered`);
+    }
+  }
+
+  let extensions: ExtensionOffer[] = [];
+  const extensionValue = listHeader(headers, 'sec-websocket-extensions');
+  if (extensionValue !== undefined) {
+    try {
+      extensions = parseExtensions(extensionValue);
+    } catch (error) {
+      throw fail((error as Error).message);
+    }
+    // RFC 6455 §4.1 item 5: only extensions the client asked for may be in use.
+    const offered = expected.extensionNames ?? [];
+    for (const extension of extensions) {
+      if (!offered.includes(extension.name)) {
+        throw fail(`server accepted extension ${quote(extension.name)}, which was not offered`);
+      }
+    }
+  }
+  return { protocol, extensions };
+}

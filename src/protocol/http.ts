@@ -1,0 +1,408 @@
+/**
+ * Incremental HTTP/1.1 head parsers (RFC 9112 §2–§5) for the two heads a WebSocket
+ * endpoint may read from a raw socket: the upgrade request (server side) and the
+ * `101 Switching Protocols` response (client side).
+ *
+ * `RequestHeadParser` and `ResponseHeadParser` take bytes as they arrive (`push`) and
+ * look at each byte once: feeding 16 KiB one byte at a time costs the same as one
+ * 16 KiB chunk. Limits are enforced while scanning, so a peer can never make us buffer
+ * more than `maxHeaderBytes`. `parseRequestHead` / `parseResponseHead` are one-shot
+ * forms for a buffer that is already whole; calling them again on a growing buffer
+ * rescans it, so use the classes for bytes that arrive over time.
+ *
+ * The grammar is applied strictly, because a lenient head parser in front of other
+ * HTTP software invites request smuggling:
+ * - lines end with CRLF; a bare LF or bare CR anywhere in the head is rejected
+ *   (RFC 9112 §2.2 allows, but does not require, accepting a bare LF);
+ * - obsolete line folding, whitespace before the colon, header names that are not
+ *   tokens and control characters in values are rejected (RFC 9112 §5.1, §5.2);
+ * - empty lines before a request line are skipped (RFC 9112 §2.2 SHOULD).
+ *
+ * Request faults are `HandshakeError` 400 (414 for a long request line, 431 for too
+ * many or too large headers). Response faults are `HandshakeError` with the received
+ * status, or 0 when the status line itself is bad.
+ */
+import { HandshakeError, InvalidStateError } from './errors.js';
+import { isTokenChar } from './headers.js';
+
+/** Size and count limits of a head. Every field has a safe default. */
+export interface HeadLimits {
+  /** Largest head in bytes, start line and final CRLFCRLF included. Default 16384. */
+  maxHeaderBytes?: number;
+  /** Most header lines. Default 100. */
+  maxHeaders?: number;
+  /** Longest start line in bytes, CRLF excluded. Default 8192. */
+  maxRequestLineBytes?: number;
+}
+
+/** Default `maxHeaderBytes`: 16 KiB, like Node's `--max-http-header-size`. */
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+/** Default `maxHeaders`. */
+export const DEFAULT_MAX_HEADERS = 100;
+/** Default `maxRequestLineBytes`. */
+export const DEFAULT_MAX_REQUEST_LINE_BYTES = 8 * 1024;
+
+/** Fields common to request and response heads. */
+interface HeadFields {
+  /** `"1.1"` for `HTTP/1.1`, as Node's `message.httpVersion`. */
+  httpVersion: string;
+  /**
+   * Header values by lower-case name. Repeated header lines are joined with `", "`,
+   * so a repeated single-valued header (`Host`, `Sec-WebSocket-Key`) becomes invalid.
+   */
+  headers: Record<string, string>;
+  /** Names (as received) and values, alternating, as Node's `message.rawHeaders`. */
+  rawHeaders: string[];
+  /** Bytes of the head including the final CRLFCRLF; what follows belongs to the next layer. */
+  headBytes: number;
+}
+
+/** A parsed request head. */
+export interface RequestHead extends HeadFields {
+  method: string;
+  /** The request-target as sent, for example `/chat?room=1`. */
+  target: string;
+}
+
+/** A parsed response head. */
+export interface ResponseHead extends HeadFields {
+  status: number;
+  statusText: string;
+}
+
+const HT = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const COLON = 0x3a;
+
+type Kind = 'request' | 'response';
+
+/** Field value bytes (RFC 9110 §5.5): HTAB, SP, VCHAR, obs-text. */
+function isFieldValueByte(b: number): boolean {
+  return b === HT || (b >= SP && b !== 0x7f);
+}
+
+function trimOws(bytes: Buffer, start: number, end: number): [number, number] {
+  while (start < end && (bytes[start] === SP || bytes[start] === HT)) start++;
+  while (end > start && (bytes[end - 1] === SP || bytes[end - 1] === HT)) end--;
+  return [start, end];
+}
+
+/**
+ * Shared scanner: finds the end of the head byte by byte across chunks, enforcing the
+ * limits and CRLF discipline as it goes, then parses the completed head once.
+ */
+abstract class HeadParser<Head> {
+  readonly #kind: Kind;
+  readonly #maxHeaderBytes: number;
+  readonly #maxHeaders: number;
+  readonly #maxStartLineBytes: number;
+  #chunks: Buffer[] = [];
+  /** Bytes scanned so far, all part of the head. */
+  #scanned = 0;
+  #lineStart = 0;
+  #isAfterCr = false;
+  #hasStartLine = false;
+  #headerLines = 0;
+  #rest: Buffer | undefined;
+  #failure: unknown;
+
+  constructor(kind: Kind, limits: HeadLimits = {}) {
+    this.#kind = kind;
+    this.#maxHeaderBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+    this.#maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
+    this.#maxStartLineBytes = limits.maxRequestLineBytes ?? DEFAULT_MAX_REQUEST_LINE_BYTES;
+  }
+
+  /**
+   * Bytes received after the head (the start of the WebSocket stream), once `push`
+   * has returned a head; `undefined` before.
+   */
+  get rest(): Buffer | undefined {
+    return this.#rest;
+  }
+
+  /**
+   * Feeds the next bytes.
+   *
+   * @returns The head once its final CRLFCRLF has arrived, else `null` (push more).
+   * @throws {HandshakeError} as soon as the bytes cannot start a valid head or exceed a
+   *   limit; the parser then stays failed and throws the same error again.
+   * @throws {InvalidStateError} when called after a head was returned.
+   */
+  push(chunk: Uint8Array): Head | null {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#rest !== undefined) throw new InvalidStateError('the HTTP head was already parsed');
+    try {
+      return this.#scan(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    } catch (error) {
+      this.#failure = error;
+      this.#chunks = [];
+      throw error;
+    }
+  }
+
+  #scan(chunk: Buffer): Head | null {
+    this.#chunks.push(chunk);
+    const base = this.#scanned;
+    for (let i = 0; i < chunk.length; i++) {
+      const at = base + i;
+      if (at >= this.#maxHeaderBytes) {
+        throw this.#tooLarge(`HTTP head exceeds maxHeaderBytes ${this.#maxHeaderBytes}`);
+      }
+      const b = chunk[i]!;
+      if (this.#isAfterCr) {
+        if (b !== LF) throw this.#malformed(`bare CR at byte ${at - 1} (lines must end with CRLF)`);
+        this.#isAfterCr = false;
+        const lineBytes = at - 1 - this.#lineStart;
+        this.#lineStart = at + 1;
+        if (lineBytes === 0) {
+          if (this.#hasStartLine) return this.#complete(at + 1, chunk, i + 1);
+          // RFC 9112 §2.2: a server SHOULD ignore empty lines before the request-line.
+          if (this.#kind === 'response') throw this.#malformed('empty status line');
+        } else if (!this.#hasStartLine) {
+          this.#hasStartLine = true;
+        } else if (++this.#headerLines > this.#maxHeaders) {
+          throw this.#tooLarge(`HTTP head has more than maxHeaders ${this.#maxHeaders} header lines`);
+        }
+      } else if (b === CR) {
+        this.#isAfterCr = true;
+      } else if (b === LF) {
+        throw this.#malformed(`bare LF at byte ${at} (lines must end with CRLF)`);
+      } else if (!this.#hasStartLine && at - this.#lineStart >= this.#maxStartLineBytes) {
+        throw this.#kind === 'request'
+          ? new HandshakeError(414, `request line exceeds maxRequestLineBytes ${this.#maxStartLineBytes}`)
+          : new HandshakeError(0, `status line exceeds ${this.#maxStartLineBytes} bytes`);
+      }
+    }
+    this.#scanned = base + chunk.length;
+    return null;
+  }
+
+  #complete(headBytes: number, last: Buffer, usedOfLast: number): Head {
+    const chunks = this.#chunks;
+    chunks[chunks.length - 1] = last.subarray(0, usedOfLast);
+    const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, headBytes);
+    this.#chunks = [];
+    this.#rest = last.subarray(usedOfLast);
+    this.#scanned = headBytes;
+    return this.#parseHead(head);
+  }
+
+  #parseHead(bytes: Buffer): Head {
+    // The scan guarantees CRLF line ends and a final empty line; find the lines again.
+    let start = 0;
+    while (bytes[start] === CR) start += 2; // skipped empty lines before a request line
+    let end = bytes.indexOf(CR, start);
+    const startLine = bytes.subarray(start, end);
+    const fields = this.parseStartLine(startLine);
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+    const rawHeaders: string[] = [];
+    for (let line = 2; ; line++) {
+      start = end + 2;
+      end = bytes.indexOf(CR, start);
+      if (end === start) break;
+      this.#parseHeaderLine(bytes, start, end, line, headers, rawHeaders, fields);
+    }
+    return this.build(fields, headers, rawHeaders, bytes.length);
+  }
+
+  #parseHeaderLine(
+    bytes: Buffer,
+    start: number,
+    end: number,
+    line: number,
+    headers: Record<string, string>,
+    rawHeaders: string[],
+    fields: { status?: number },
+  ): void {
+    const first = bytes[start]!;
+    // RFC 9112 §5.2: obs-fold is deprecated; a server MUST reject it or replace it with SP.
+    if (first === SP || first === HT) throw this.#malformed(`obsolete line folding at header line ${line}`, fields);
+    const colon = bytes.indexOf(COLON, start);
+    if (colon === -1 || colon > end) throw this.#malformed(`header line ${line} has no ":"`, fields);
+    if (colon === start) throw this.#malformed(`header line ${line} has an empty name`, fields);
+    for (let i = start; i < colon; i++) {
+      const b = bytes[i]!;
+      if (b === SP || b === HT) {
+        // RFC 9112 §5.1: whitespace between field name and colon MUST be rejected with 400.
+        throw this.#malformed(`whitespace in or after the header name at line ${line}`, fields);
+      }
+      if (!isTokenChar(b)) {
+        throw this.#malformed(`header name at line ${line} contains byte 0x${b.toString(16).padStart(2, '0')}`, fields);
+      }
+    }
+    const [valueStart, valueEnd] = trimOws(bytes, colon + 1, end);
+    for (let i = valueStart; i < valueEnd; i++) {
+      const b = bytes[i]!;
+      if (!isFieldValueByte(b)) {
+        throw this.#malformed(`header value at line ${line} contains control byte 0x${b.toString(16).padStart(2, '0')}`, fields);
+      }
+    }
+    const name = bytes.toString('latin1', start, colon);
+    // Node decodes header values as latin1 too; obs-text survives byte for byte.
+    const value = bytes.toString('latin1', valueStart, valueEnd);
+    rawHeaders.push(name, value);
+    const key = name.toLowerCase();
+    const previous = headers[key];
+    headers[key] = previous === undefined ? value : `${previous}, ${value}`;
+  }
+
+  #tooLarge(message: string): HandshakeError {
+    return new HandshakeError(this.#kind === 'request' ? 431 : 0, message);
+  }
+
+  /** A malformed-head error: 400 for requests, the received status (or 0) for responses. */
+  #malformed(message: string, fields?: { status?: number }): HandshakeError {
+    if (this.#kind === 'request') return new HandshakeError(400, `malformed HTTP request: ${message}`);
+    return new HandshakeError(fields?.status ?? 0, `malformed HTTP response: ${message}`);
+  }
+
+  /** Helper for subclasses: the malformed-head error. */
+  protected fail(message: string): HandshakeError {
+    return this.#malformed(message);
+  }
+
+  protected abstract parseStartLine(line: Buffer): { httpVersion: string; status?: number };
+  protected abstract build(
+    fields: { httpVersion: string },
+    headers: Record<string, string>,
+    rawHeaders: string[],
+    headBytes: number,
+  ): Head;
+}
+
+/** `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 §2.3), as `"1.1"`; else `null`. */
+function parseVersion(bytes: Buffer, start: number, end: number): string | null {
+  if (end - start !== 8 || bytes.toString('latin1', start, start + 5) !== 'HTTP/') return null;
+  const major = bytes[start + 5]!;
+  const dot = bytes[start + 6]!;
+  const minor = bytes[start + 7]!;
+  const isDigit = (b: number): boolean => b >= 0x30 && b <= 0x39;
+  if (!isDigit(major) || dot !== 0x2e || !isDigit(minor)) return null;
+  return bytes.toString('latin1', start + 5, start + 8);
+}
+
+/**
+ * Incremental parser of an HTTP/1.1 request head, for a server that reads upgrade
+ * requests from a raw socket. Feed every chunk to `push` until it returns the head;
+ * then `rest` holds the bytes that followed it.
+ *
+ * @example
+ * const parser = new RequestHeadParser({ maxHeaderBytes: 8192 });
+ * socket.on('data', (chunk) => {
+ *   const head = parser.push(chunk); // throws HandshakeError: answer with buildErrorResponse
+ *   if (head) startWebSocket(head, parser.rest);
+ * });
+ */
+export class RequestHeadParser extends HeadParser<RequestHead> {
+  #method = '';
+  #target = '';
+
+  /** @param limits Size and count limits; see `HeadLimits` for the defaults. */
+  constructor(limits?: HeadLimits) {
+    super('request', limits);
+  }
+
+  /** RFC 9112 §3: request-line = method SP request-target SP HTTP-version. */
+  protected parseStartLine(line: Buffer): { httpVersion: string } {
+    let i = 0;
+    while (i < line.length && isTokenChar(line[i]!)) i++;
+    if (i === 0 || line[i] !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
+    this.#method = line.toString('latin1', 0, i);
+    const targetStart = ++i;
+    // Visible ASCII and obs-text; whitespace and control bytes end or break the target.
+    while (i < line.length && line[i]! > SP && line[i] !== 0x7f) i++;
+    if (i === targetStart || line[i] !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
+    this.#target = line.toString('latin1', targetStart, i);
+    const httpVersion = parseVersion(line, i + 1, line.length);
+    if (httpVersion === null) throw this.fail('request line must end with an HTTP version such as HTTP/1.1');
+    return { httpVersion };
+  }
+
+  protected build(fields: { httpVersion: string }, headers: Record<string, string>, rawHeaders: string[], headBytes: number): RequestHead {
+    return { method: this.#method, target: this.#target, httpVersion: fields.httpVersion, headers, rawHeaders, headBytes };
+  }
+}
+
+/**
+ * Incremental parser of an HTTP/1.1 response head, for a client reading the answer to
+ * its upgrade request. Errors carry the received status (0 before it is known).
+ */
+export class ResponseHeadParser extends HeadParser<ResponseHead> {
+  #statusText = '';
+
+  /** @param limits Size and count limits; `maxRequestLineBytes` bounds the status line. */
+  constructor(limits?: HeadLimits) {
+    super('response', limits);
+  }
+
+  /** RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]. */
+  protected parseStartLine(line: Buffer): { httpVersion: string; status: number } {
+    const httpVersion = parseVersion(line, 0, Math.min(8, line.length));
+    const isDigit = (b: number | undefined): boolean => b !== undefined && b >= 0x30 && b <= 0x39;
+    if (httpVersion === null || line[8] !== SP || !isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11])) {
+      throw this.fail('status line must be "HTTP/x.y NNN reason"');
+    }
+    const status = Number(line.toString('latin1', 9, 12));
+    // The SP before an empty reason is often omitted; accept its absence.
+    if (line.length > 12 && line[12] !== SP) throw this.fail('status line must be "HTTP/x.y NNN reason"');
+    for (let i = 13; i < line.length; i++) {
+      if (!isFieldValueByte(line[i]!)) {
+        throw new HandshakeError(status, 'malformed HTTP response: control byte in the reason phrase');
+      }
+    }
+    this.#statusText = line.length > 13 ? line.toString('latin1', 13) : '';
+    return { httpVersion, status };
+  }
+
+  protected build(
+    fields: { httpVersion: string; status?: number },
+    headers: Record<string, string>,
+    rawHeaders: string[],
+    headBytes: number,
+  ): ResponseHead {
+    return {
+      status: fields.status ?? 0,
+      statusText: this.#statusText,
+      httpVersion: fields.httpVersion,
+      headers,
+      rawHeaders,
+      headBytes,
+    };
+  }
+}
+
+/**
+ * Parses a request head from a buffer that may hold it whole.
+ *
+ * One-shot: each call scans `buf` from the start. When bytes arrive over time, keep a
+ * `RequestHeadParser` and `push` each chunk instead, which scans every byte once.
+ *
+ * @param buf Bytes received so far.
+ * @param limits Size and count limits; see `HeadLimits` for the defaults.
+ * @returns The head, or `null` when its final CRLFCRLF has not arrived yet. The bytes
+ *   from `head.headBytes` on belong to the WebSocket stream.
+ * @throws {HandshakeError} 400 malformed, 414 request line too long, 431 head too large.
+ * @example
+ * const head = parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n'));
+ * head?.headers.host; // 'a'
+ */
+export function parseRequestHead(buf: Uint8Array, limits?: HeadLimits): RequestHead | null {
+  return new RequestHeadParser(limits).push(buf);
+}
+
+/**
+ * Parses a response head from a buffer that may hold it whole. One-shot, like
+ * `parseRequestHead`; use `ResponseHeadParser` for bytes that arrive over time.
+ *
+ * @param buf Bytes received so far.
+ * @param limits Size and count limits; `maxRequestLineBytes` bounds the status line.
+ * @returns The head, or `null` when it is not complete yet.
+ * @throws {HandshakeError} with the received status (0 when the status line is bad or
+ *   a limit is exceeded) for a malformed head.
+ */
+export function parseResponseHead(buf: Uint8Array, limits?: HeadLimits): ResponseHead | null {
+  return new ResponseHeadParser(limits).push(buf);
+}
