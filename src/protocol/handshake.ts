@@ -99,10 +99,18 @@ function listHeader(headers: Map<string, string[]>, name: string): string | unde
  * A single-valued header. Repeats arrive either as an array or joined with ", " (as
  * `parseRequestHead` and `node:http` do for most headers); both are rejected.
  */
-function singleHeader(headers: Map<string, string[]>, name: string, display: string, status: number): string | undefined {
+function singleHeader(
+  headers: Map<string, string[]>,
+  name: string,
+  display: string,
+  status: number,
+  errorHeaders: Record<string, string> = {},
+): string | undefined {
   const values = headers.get(name);
   if (values === undefined) return undefined;
-  if (values.length > 1) throw new HandshakeError(status, `${display} must appear once, got ${values.length} values`);
+  if (values.length > 1) {
+    throw new HandshakeError(status, `${display} must appear once, got ${values.length} values`, errorHeaders);
+  }
   return trimOws(values[0]!);
 }
 
@@ -220,7 +228,7 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestI
 
   // Item 6 and §4.4: any version but 13 gets 426 listing the versions we speak.
   const versionHeaders = { ...UPGRADE_REQUIRED_HEADERS, 'Sec-WebSocket-Version': String(WEBSOCKET_VERSION) };
-  const wsVersion = singleHeader(headers, 'sec-websocket-version', 'Sec-WebSocket-Version', 426);
+  const wsVersion = singleHeader(headers, 'sec-websocket-version', 'Sec-WebSocket-Version', 426, versionHeaders);
   if (wsVersion === undefined) {
     throw new HandshakeError(426, 'Sec-WebSocket-Version header is missing: this server speaks version 13', versionHeaders);
   }
@@ -269,9 +277,12 @@ const REQUEST_HEADERS = new Set([
   'origin',
 ]);
 
-/** Appends `name: value` lines, refusing names that are not tokens and CR, LF or NUL in values. */
-function appendHeaders(lines: string[], headers: ExtraHeaders | undefined, reserved: ReadonlySet<string>): void {
-  if (headers === undefined) return;
+/**
+ * The extra headers as name/value pairs, refusing names that are not tokens, names in
+ * `reserved` and values with CR, LF or NUL.
+ */
+function headerPairs(headers: ExtraHeaders | undefined, reserved: ReadonlySet<string>): Array<readonly [string, string]> {
+  if (headers === undefined) return [];
   const pairs: Array<readonly [string, string]> = [];
   if (Array.isArray(headers)) {
     pairs.push(...(headers as ReadonlyArray<readonly [string, string]>));
@@ -283,8 +294,9 @@ function appendHeaders(lines: string[], headers: ExtraHeaders | undefined, reser
   for (const [name, value] of pairs) {
     if (!isToken(name)) throw new TypeError(`header name must be a token, got ${quote(String(name))}`);
     if (reserved.has(name.toLowerCase())) throw new TypeError(`header ${name} is computed here and cannot be set`);
-    lines.push(`${name}: ${checkValue(name, value)}`);
+    checkValue(name, value);
   }
+  return pairs;
 }
 
 /** Refuses CR, LF and NUL in a header value: they would let it inject headers or a body. */
@@ -337,7 +349,7 @@ export function buildAcceptResponse(options: AcceptResponseOptions): string {
   if (options.extensions !== undefined && options.extensions !== '') {
     lines.push(`Sec-WebSocket-Extensions: ${checkValue('Sec-WebSocket-Extensions', options.extensions)}`);
   }
-  appendHeaders(lines, options.headers, RESPONSE_HEADERS);
+  for (const [name, value] of headerPairs(options.headers, RESPONSE_HEADERS)) lines.push(`${name}: ${value}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
@@ -402,16 +414,12 @@ export function buildErrorResponse(status: number, message: string, headers?: Ex
     throw new RangeError(`status of an error response must be an integer from 300 to 599, got ${status}`);
   }
   const body = `${message.replace(/[\r\n]+/g, ' ')}\n`;
-  const extra: string[] = [];
-  appendHeaders(extra, headers, ERROR_RESPONSE_HEADERS);
   let connection = 'close';
   let contentType = 'text/plain; charset=utf-8';
   const rest: string[] = [];
-  for (const line of extra) {
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 2);
-    if (name === 'connection') {
+  for (const [name, value] of headerPairs(headers, ERROR_RESPONSE_HEADERS)) {
+    const key = name.toLowerCase();
+    if (key === 'connection') {
       let tokens: string[];
       try {
         tokens = parseTokenList(value, 'Connection');
@@ -419,10 +427,10 @@ export function buildErrorResponse(status: number, message: string, headers?: Ex
         throw new TypeError(`Connection header must be a list of tokens, got ${quote(value)}`);
       }
       connection = hasToken(tokens, 'close') ? value : `${value}, close`;
-    } else if (name === 'content-type') {
+    } else if (key === 'content-type') {
       contentType = value;
     } else {
-      rest.push(line);
+      rest.push(`${name}: ${value}`);
     }
   }
   const reason = STATUS_TEXT[status] ?? '';
@@ -511,7 +519,7 @@ export function buildUpgradeRequest(options: UpgradeRequestOptions): string {
     lines.push(`Sec-WebSocket-Extensions: ${checkValue('Sec-WebSocket-Extensions', options.extensions)}`);
   }
   if (options.origin !== undefined) lines.push(`Origin: ${checkValue('Origin', options.origin)}`);
-  appendHeaders(lines, options.headers, REQUEST_HEADERS);
+  for (const [name, value] of headerPairs(options.headers, REQUEST_HEADERS)) lines.push(`${name}: ${value}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
@@ -553,7 +561,7 @@ export interface UpgradeResponseInfo {
  * @param expected The key, subprotocols and extension names the client sent.
  * @returns The selected subprotocol and the accepted extensions.
  * @throws {HandshakeError} with the received status when the status is not 101, when
- *   `Upgrade` lacks `websocket` or `Connection` lacks `upgrade`, when
+ *   `Upgrade` is not `websocket` or `Connection` lacks `upgrade`, when
  *   `Sec-WebSocket-Accept` is missing or wrong, when the subprotocol was not offered
  *   (or any is sent when none was), or when an extension was not offered or its
  *   header is malformed. Fail the connection: the client MUST NOT speak WebSocket.
@@ -578,15 +586,20 @@ export function validateUpgradeResponse(
     }
   };
 
+  // Item 2: |Upgrade| must be "websocket" (ASCII case-insensitive), not a list holding it.
   const upgrade = tokens('upgrade', 'Upgrade', parseProtocolList);
-  if (upgrade === undefined || !hasToken(upgrade, 'websocket')) {
-    throw fail(`Upgrade header of the response must be "websocket", got ${upgrade ? quote(upgrade.join(', ')) : 'none'}`);
+  if (upgrade === undefined || upgrade.length !== 1 || !hasToken(upgrade, 'websocket')) {
+    const got = upgrade ? quote(upgrade.join(', ')) : 'none';
+    throw fail(`Upgrade header of the response must be "websocket", got ${got}`);
   }
+  // Item 3: |Connection| must hold the token "Upgrade" (ASCII case-insensitive).
   const connection = tokens('connection', 'Connection', parseTokenList);
   if (connection === undefined || !hasToken(connection, 'upgrade')) {
-    throw fail(`Connection header of the response must include "Upgrade", got ${connection ? quote(connection.join(', ')) : 'none'}`);
+    const got = connection ? quote(connection.join(', ')) : 'none';
+    throw fail(`Connection header of the response must include "Upgrade", got ${got}`);
   }
 
+  // Item 4: |Sec-WebSocket-Accept| must be base64(SHA-1(key + GUID)).
   const accept = headers.get('sec-websocket-accept');
   if (accept === undefined) throw fail('Sec-WebSocket-Accept header is missing');
   const acceptValue = trimOws(accept.join(', '));

@@ -65,6 +65,18 @@ function isOws(code: number): boolean {
   return code === SPACE || code === TAB;
 }
 
+/** The offset of the first non-OWS character at or after `i`. */
+function skipOws(value: string, i: number): number {
+  while (i < value.length && isOws(value.charCodeAt(i))) i++;
+  return i;
+}
+
+/** The offset just after the token starting at `i` (`i` itself when there is none). */
+function tokenEnd(value: string, i: number): number {
+  while (i < value.length && isTokenChar(value.charCodeAt(i))) i++;
+  return i;
+}
+
 /** A character for an error message: quoted, or "end of input". */
 function describeAt(value: string, offset: number): string {
   if (offset >= value.length) return 'end of input';
@@ -177,10 +189,26 @@ function readQuoted(value: string, start: number, header: string, param: string)
     }
   }
   if (i >= n) throw new HandshakeError(400, `${header}: unterminated quoted-string starting at offset ${start}`);
-  const raw = value.slice(start + 1, i);
-  const text = hasEscape ? raw.replaceAll('\\', '') : raw;
-  if (text === '') throw new HandshakeError(400, `${header}: quoted value of parameter "${param}" at offset ${start} is empty`);
+  const text = hasEscape ? unescape(value, start + 1, i) : value.slice(start + 1, i);
+  if (text === '') {
+    throw new HandshakeError(400, `${header}: quoted value of parameter "${param}" at offset ${start} is empty`);
+  }
   return [text, i + 1];
+}
+
+/**
+ * Removes the escape backslashes of `value[start, end)`, already checked to hold only
+ * token characters and escapes of them. One pass into a byte buffer: a regular
+ * expression or repeated concatenation is far slower on half a million escapes.
+ */
+function unescape(value: string, start: number, end: number): string {
+  const bytes = Buffer.allocUnsafe(end - start);
+  let length = 0;
+  for (let i = start; i < end; i++) {
+    const c = value.charCodeAt(i);
+    if (c !== BACKSLASH) bytes[length++] = c;
+  }
+  return bytes.toString('latin1', 0, length);
 }
 
 /**
@@ -210,16 +238,6 @@ export function parseExtensions(value: string, header = 'Sec-WebSocket-Extension
   const n = value.length;
   let i = 0;
   let itemCount = 0;
-  const skipOws = (): void => {
-    while (i < n && isOws(value.charCodeAt(i))) i++;
-  };
-  const readToken = (what: string): string => {
-    const start = i;
-    while (i < n && isTokenChar(value.charCodeAt(i))) i++;
-    if (i === start) throw malformed(header, what, value, i);
-    return value.slice(start, i);
-  };
-
   while (i < n) {
     const c = value.charCodeAt(i);
     if (isOws(c) || c === COMMA) {
@@ -227,25 +245,30 @@ export function parseExtensions(value: string, header = 'Sec-WebSocket-Extension
       continue;
     }
     if (++itemCount > MAX_LIST_ITEMS) throw tooManyItems(header);
-    const offer: ExtensionOffer = { name: readToken('an extension name'), params: [] };
-    skipOws();
+    let end = tokenEnd(value, i);
+    if (end === i) throw malformed(header, 'an extension name', value, i);
+    const offer: ExtensionOffer = { name: value.slice(i, end), params: [] };
+    i = skipOws(value, end);
     while (i < n && value.charCodeAt(i) === SEMICOLON) {
-      i++;
-      skipOws();
+      i = skipOws(value, i + 1);
       if (++itemCount > MAX_LIST_ITEMS) throw tooManyItems(header);
-      const name = readToken('a parameter name');
-      skipOws();
+      end = tokenEnd(value, i);
+      if (end === i) throw malformed(header, 'a parameter name', value, i);
+      const name = value.slice(i, end);
+      i = skipOws(value, end);
       let paramValue: string | true = true;
       if (i < n && value.charCodeAt(i) === EQUALS) {
-        i++;
-        skipOws();
+        i = skipOws(value, i + 1);
         if (i < n && value.charCodeAt(i) === DQUOTE) {
           // RFC 6455 §9.1: a quoted value MUST conform to the token ABNF once unescaped.
           [paramValue, i] = readQuoted(value, i, header, name);
         } else {
-          paramValue = readToken(`a value for parameter "${name}"`);
+          end = tokenEnd(value, i);
+          if (end === i) throw malformed(header, `a value for parameter "${name}"`, value, i);
+          paramValue = value.slice(i, end);
+          i = end;
         }
-        skipOws();
+        i = skipOws(value, i);
       }
       offer.params.push([name, paramValue]);
     }

@@ -83,6 +83,10 @@ function isFieldValueByte(b: number): boolean {
   return b === HT || (b >= SP && b !== 0x7f);
 }
 
+function hex(byte: number): string {
+  return `0x${byte.toString(16).padStart(2, '0')}`;
+}
+
 function trimOws(bytes: Buffer, start: number, end: number): [number, number] {
   while (start < end && (bytes[start] === SP || bytes[start] === HT)) start++;
   while (end > start && (bytes[end - 1] === SP || bytes[end - 1] === HT)) end--;
@@ -117,7 +121,7 @@ abstract class HeadParser<Head> {
 
   /**
    * Bytes received after the head (the start of the WebSocket stream), once `push`
-   * has returned a head; `undefined` before.
+   * has returned a head; `undefined` before. A view into the last pushed chunk.
    */
   get rest(): Buffer | undefined {
     return this.#rest;
@@ -185,9 +189,9 @@ abstract class HeadParser<Head> {
     chunks[chunks.length - 1] = last.subarray(0, usedOfLast);
     const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, headBytes);
     this.#chunks = [];
+    const parsed = this.#parseHead(head);
     this.#rest = last.subarray(usedOfLast);
-    this.#scanned = headBytes;
-    return this.#parseHead(head);
+    return parsed;
   }
 
   #parseHead(bytes: Buffer): Head {
@@ -230,14 +234,14 @@ abstract class HeadParser<Head> {
         throw this.#malformed(`whitespace in or after the header name at line ${line}`, fields);
       }
       if (!isTokenChar(b)) {
-        throw this.#malformed(`header name at line ${line} contains byte 0x${b.toString(16).padStart(2, '0')}`, fields);
+        throw this.#malformed(`header name at line ${line} contains byte ${hex(b)}`, fields);
       }
     }
     const [valueStart, valueEnd] = trimOws(bytes, colon + 1, end);
     for (let i = valueStart; i < valueEnd; i++) {
       const b = bytes[i]!;
       if (!isFieldValueByte(b)) {
-        throw this.#malformed(`header value at line ${line} contains control byte 0x${b.toString(16).padStart(2, '0')}`, fields);
+        throw this.#malformed(`header value at line ${line} contains control byte ${hex(b)}`, fields);
       }
     }
     const name = bytes.toString('latin1', start, colon);
@@ -321,7 +325,12 @@ export class RequestHeadParser extends HeadParser<RequestHead> {
     return { httpVersion };
   }
 
-  protected build(fields: { httpVersion: string }, headers: Record<string, string>, rawHeaders: string[], headBytes: number): RequestHead {
+  protected build(
+    fields: { httpVersion: string },
+    headers: Record<string, string>,
+    rawHeaders: string[],
+    headBytes: number,
+  ): RequestHead {
     return { method: this.#method, target: this.#target, httpVersion: fields.httpVersion, headers, rawHeaders, headBytes };
   }
 }

@@ -25,14 +25,22 @@ function rejection(fn: () => unknown): string {
   throw new Error('expected a HandshakeError');
 }
 
-function elapsedMs(fn: () => unknown): number {
-  const start = performance.now();
-  try {
-    fn();
-  } catch {
-    // Rejection is a valid outcome; only the time matters here.
+/**
+ * The fastest of a few runs of `fn`, in ms: the best run shows the algorithm's cost
+ * without the pauses a busy machine adds (a quadratic scan of 1 MB takes minutes).
+ */
+function bestOfMs(fn: () => unknown, runs = 3): number {
+  let best = Infinity;
+  for (let run = 0; run < runs; run++) {
+    const start = performance.now();
+    try {
+      fn();
+    } catch {
+      // Rejection is a valid outcome; only the time matters here.
+    }
+    best = Math.min(best, performance.now() - start);
   }
-  return performance.now() - start;
+  return best;
 }
 
 const token = fc.string({ unit: fc.constantFrom(...TCHARS), minLength: 1, maxLength: 12 });
@@ -230,7 +238,6 @@ describe('RFC 6455 §9.1 Sec-WebSocket-Extensions', () => {
 
 describe('linear time on adversarial 1 MB values', () => {
   const MB = 1 << 20;
-  // Generous against slow CI machines; a quadratic scan of 1 MB takes minutes.
   const BUDGET_MS = 100;
 
   it.each<[string, string]>([
@@ -246,8 +253,7 @@ describe('linear time on adversarial 1 MB values', () => {
     ['an unterminated quoted token', `x; p="${'a'.repeat(MB)}`],
     ['whitespace around "="', `x; p${' '.repeat(MB / 2)}=${' '.repeat(MB / 2)}1`],
   ])('parseExtensions on %s', (_label, value) => {
-    parseExtensions('warm; up="1"');
-    expect(elapsedMs(() => parseExtensions(value))).toBeLessThan(BUDGET_MS);
+    expect(bestOfMs(() => parseExtensions(value))).toBeLessThan(BUDGET_MS);
   });
 
   it.each<[string, string]>([
@@ -256,6 +262,6 @@ describe('linear time on adversarial 1 MB values', () => {
     ['a single 1 MB token', 'a'.repeat(MB)],
     ['"a " floods', 'a '.repeat(MB / 2)],
   ])('parseTokenList on %s', (_label, value) => {
-    expect(elapsedMs(() => parseTokenList(value, 'Sec-WebSocket-Protocol'))).toBeLessThan(BUDGET_MS);
+    expect(bestOfMs(() => parseTokenList(value, 'Sec-WebSocket-Protocol'))).toBeLessThan(BUDGET_MS);
   });
 });

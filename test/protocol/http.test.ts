@@ -406,43 +406,69 @@ describe('incremental parsing', () => {
   });
 });
 
+/** The fastest of a few runs of `fn`, in ms, to see through a busy machine's pauses. */
+function bestOfMs(fn: () => void, runs = 3): number {
+  let best = Infinity;
+  for (let run = 0; run < runs; run++) {
+    const start = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - start);
+  }
+  return best;
+}
+
 describe('linear time', () => {
   it('takes a 16 KiB head one byte at a time quickly', () => {
     const lines = `GET / HTTP/1.1\r\n${`X: ${'a'.repeat(150)}\r\n`.repeat(99)}`;
     const last = `Y: \r\n\r\n`;
     const head = Buffer.from(`${lines}Y: ${'b'.repeat(DEFAULT_MAX_HEADER_BYTES - lines.length - last.length)}\r\n\r\n`);
     expect(head.length).toBe(DEFAULT_MAX_HEADER_BYTES);
-    const parser = new RequestHeadParser();
-    const start = performance.now();
-    for (let i = 0; i < head.length - 1; i++) {
-      if (parser.push(head.subarray(i, i + 1)) !== null) throw new Error(`head complete early at ${i}`);
-    }
-    const parsed = parser.push(head.subarray(head.length - 1));
-    expect(performance.now() - start).toBeLessThan(250);
-    expect(parsed!.headBytes).toBe(DEFAULT_MAX_HEADER_BYTES);
-    expect(parsed!.rawHeaders).toHaveLength(200);
+    const elapsed = bestOfMs(() => {
+      const parser = new RequestHeadParser();
+      for (let i = 0; i < head.length - 1; i++) {
+        if (parser.push(head.subarray(i, i + 1)) !== null) throw new Error(`head complete early at ${i}`);
+      }
+      const parsed = parser.push(head.subarray(head.length - 1));
+      expect(parsed!.headBytes).toBe(DEFAULT_MAX_HEADER_BYTES);
+      expect(parsed!.rawHeaders).toHaveLength(200);
+    });
+    expect(elapsed).toBeLessThan(100);
   });
 
   it('refuses 16 KiB + 1 of unterminated head fed one byte at a time, quickly', () => {
-    const parser = new RequestHeadParser();
-    const line = Buffer.from('GET / HTTP/1.1\r\n');
-    const start = performance.now();
-    let error: unknown;
-    try {
-      for (const byte of line) parser.push(Uint8Array.of(byte));
-      for (let i = 0; ; i++) parser.push(Uint8Array.of(0x61));
-    } catch (e) {
-      error = e;
-    }
-    expect(performance.now() - start).toBeLessThan(250);
-    expect(error).toMatchObject({ status: 431 });
+    const elapsed = bestOfMs(() => {
+      const parser = new RequestHeadParser();
+      let error: unknown;
+      try {
+        for (const byte of Buffer.from('GET / HTTP/1.1\r\n')) parser.push(Uint8Array.of(byte));
+        for (;;) parser.push(Uint8Array.of(0x61));
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ status: 431 });
+    });
+    expect(elapsed).toBeLessThan(100);
+  });
+
+  it('scales linearly: 256 KiB one byte at a time (raised limits) stays fast', () => {
+    // A parser that rescanned its buffer on every push would do 2^35 byte steps here.
+    const head = Buffer.from(`GET / HTTP/1.1\r\n${`X: ${'a'.repeat(250)}\r\n`.repeat(1000)}\r\n`);
+    const limits = { maxHeaderBytes: 1 << 20, maxHeaders: 1000 };
+    const elapsed = bestOfMs(() => {
+      const parser = new RequestHeadParser(limits);
+      let parsed = null;
+      for (let i = 0; i < head.length; i++) parsed = parser.push(head.subarray(i, i + 1));
+      expect(parsed!.headBytes).toBe(head.length);
+    }, 2);
+    expect(elapsed).toBeLessThan(1000);
   });
 
   it('parses a 1 MB head (with raised limits) in one chunk in linear time', () => {
-    const big = `GET / HTTP/1.1\r\n${'X-Header: value value value value\r\n'.repeat(30_000)}\r\n`;
+    const big = Buffer.from(`GET / HTTP/1.1\r\n${'X-Header: value value value value\r\n'.repeat(30_000)}\r\n`);
     const limits = { maxHeaderBytes: 2 << 20, maxHeaders: 100_000 };
-    const start = performance.now();
-    expect(parseRequestHead(Buffer.from(big), limits)!.rawHeaders).toHaveLength(60_000);
-    expect(performance.now() - start).toBeLessThan(500);
+    const elapsed = bestOfMs(() => {
+      expect(parseRequestHead(big, limits)!.rawHeaders).toHaveLength(60_000);
+    });
+    expect(elapsed).toBeLessThan(200);
   });
 });
