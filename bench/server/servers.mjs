@@ -1,0 +1,56 @@
+// Echo servers under test, one per process: node servers.mjs <volley|ws|raw> <port> [maxPayload]
+// Prints "ready <port>" when listening; prints its RSS on a line "rss" from stdin.
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+
+const [kind, portArg, maxPayloadArg] = process.argv.slice(2);
+const port = Number(portArg ?? 0);
+const maxPayload = Number(maxPayloadArg ?? 64 * 1024 * 1024);
+const require = createRequire(import.meta.url);
+
+let server;
+if (kind === 'volley') {
+  const { WebSocketServer } = await import('../../dist/index.js');
+  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload });
+  server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  await new Promise((r) => server.on('listening', r));
+} else if (kind === 'ws') {
+  const { WebSocketServer } = require('ws');
+  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload, perMessageDeflate: false });
+  server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  await new Promise((r) => server.on('listening', r));
+} else if (kind === 'raw') {
+  // Not WebSocket: answers the upgrade with a fixed 101 and echoes bytes as they come.
+  // The ceiling: what node:net does with the same bytes and no framing at all.
+  server = createServer({ noDelay: true }, (socket) => {
+    let upgraded = false;
+    socket.on('data', (chunk) => {
+      if (!upgraded) {
+        upgraded = true;
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n');
+        return;
+      }
+      // No parsing, no framing: the bytes go back as they came (the load generator
+      // counts masked frames as well as unmasked ones).
+      socket.write(chunk);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+} else {
+  console.error(`unknown server kind ${kind}`);
+  process.exit(2);
+}
+
+const address = server.address();
+console.log(`ready ${address.port}`);
+process.stdin.on('data', (line) => {
+  const text = line.toString().trim();
+  if (text === 'rss') {
+    globalThis.gc?.();
+    console.log(`rss ${process.memoryUsage().rss}`);
+  }
+});
+// Exit normally on a signal so that --cpu-prof can write its profile.
+process.on('SIGINT', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
