@@ -306,6 +306,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     } catch {
       response = buildErrorResponse(500, 'internal server error');
     }
+    // The peer may reset the connection while the answer is written: that error must
+    // not escape as an uncaught exception (the own-port paths have removed theirs).
+    if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
     socket.once('finish', () => socket.destroy());
     socket.end(response);
   }
