@@ -139,6 +139,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #queuedBytes = 0;
   #callbacks: Array<(error?: Error | null) => void> | null = null;
   #needDrain = false;
+  #awaitingDrain = false;
   #endRequested = false;
 
   /**
@@ -541,8 +542,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       if (flowing) {
         this.#needDrain = false;
         process.nextTick(() => this.emit('drain'));
-      } else {
+      } else if (!this.#awaitingDrain) {
+        // One listener per backpressure episode: flushes while the socket is still full
+        // must not stack more (each would emit another 'drain').
+        this.#awaitingDrain = true;
         socket.once('drain', () => {
+          this.#awaitingDrain = false;
           this.#needDrain = false;
           if (this.#queue.length === 0) this.emit('drain');
         });
