@@ -414,8 +414,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     this.#socket = null;
     socket?.destroy();
     this.#closeInfo = { code: CloseCode.Abnormal, reason: '', wasClean: false };
-    this.#emitError(error);
-    this.emit('close', CloseCode.Abnormal, EMPTY);
+    // In a later tick, as ws does (browsers queue them as tasks): close() and terminate()
+    // while CONNECTING must not run the listeners inside the call.
+    process.nextTick(() => {
+      this.#emitError(error);
+      this.emit('close', CloseCode.Abnormal, EMPTY);
+    });
   }
 
   #onData(chunk: Buffer): void {
