@@ -1,0 +1,345 @@
+/**
+ * The client over real sockets: ws:// and wss:// (a self-signed certificate made at
+ * test time), IPv6 literals, request options, limits, and every way the opening
+ * handshake can fail — each ends in `error` naming the cause, then `close` 1006.
+ */
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HandshakeError, MessageTooBigError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
+import {
+  MS,
+  client,
+  closeAll,
+  connectPair,
+  hasIpv6Loopback,
+  listen,
+  nextEvent,
+  openClient,
+  recordEvents,
+  selfSignedCertificate,
+  startRawServer,
+  startServer,
+  switchingProtocols,
+  track,
+  until,
+} from './helpers.js';
+
+afterEach(closeAll);
+
+/** Waits for a client's failure and returns what it emitted, checking the order. */
+async function expectFailure(ws: WebSocket): Promise<{ error: Error; code: number; reason: Buffer }> {
+  const events = recordEvents(ws, ['open', 'error', 'close']);
+  await nextEvent(ws, 'close');
+  await new Promise((resolve) => setImmediate(resolve)); // nothing more may follow
+  expect(events.map((e) => e.event)).toEqual(['error', 'close']);
+  expect(ws.readyState).toBe(WebSocket.CLOSED);
+  const [code, reason] = events[1]!.args as [number, Buffer];
+  expect(code).toBe(1006);
+  return { error: events[0]!.args[0] as Error, code, reason };
+}
+
+/** A wss server: an https server with a self-signed certificate and a Volley server on it. */
+async function startSecureServer(): Promise<{ port: number; cert: string; wss: WebSocketServer }> {
+  const { key, cert } = selfSignedCertificate();
+  const https = createHttpsServer({ key, cert });
+  const port = await listen(https);
+  const wss = track(new WebSocketServer({ server: https }), (server) => {
+    for (const ws of server.clients) ws.terminate();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  wss.on('connection', (ws) => ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary })));
+  return { port, cert, wss };
+}
+
+describe('ws:// and wss://', () => {
+  it('ws:// connects, exchanges messages and closes cleanly', async () => {
+    const { server, client: ws } = await connectPair();
+    const received = nextEvent(server, 'message');
+    ws.send('ping over ws://');
+    expect(String((await received)[0])).toBe('ping over ws://');
+    const closed = nextEvent<[number]>(ws, 'close');
+    ws.close(1000);
+    expect((await closed)[0]).toBe(1000);
+    expect(ws.wasClean).toBe(true);
+  });
+
+  it('http:// URLs are accepted as ws://', async () => {
+    const { port } = await startServer();
+    const ws = await openClient(`http://127.0.0.1:${port}/`);
+    expect(ws.url).toBe(`ws://127.0.0.1:${port}/`);
+  });
+
+  it('wss:// with the certificate as ca', async () => {
+    const { port, cert } = await startSecureServer();
+    for (const host of ['127.0.0.1', 'localhost']) {
+      const ws = await openClient(`wss://${host}:${port}/`, undefined, { tls: { ca: cert } });
+      const reply = nextEvent(ws, 'message');
+      ws.send(`secure via ${host}`);
+      expect(String((await reply)[0])).toBe(`secure via ${host}`);
+      expect((ws.socket as any).encrypted).toBe(true);
+    }
+  });
+
+  it('wss:// with rejectUnauthorized: false', async () => {
+    const { port } = await startSecureServer();
+    const ws = await openClient(`wss://127.0.0.1:${port}/`, undefined, { tls: { rejectUnauthorized: false } });
+    const reply = nextEvent(ws, 'message');
+    ws.send(Buffer.alloc(100_000, 7));
+    const [data] = await reply;
+    expect((data as Buffer).equals(Buffer.alloc(100_000, 7))).toBe(true);
+  });
+
+  it('wss:// to an untrusted certificate fails with the TLS error, then close 1006', async () => {
+    const { port, wss } = await startSecureServer();
+    const connections = recordEvents(wss, ['connection']);
+    const { error } = await expectFailure(client(`wss://127.0.0.1:${port}/`));
+    expect(error.message).toMatch(/self[- ]signed/i);
+    expect(connections).toEqual([]);
+  });
+
+  it('wss:// to a plain ws:// server fails (no TLS answer)', async () => {
+    const { port } = await startServer();
+    const { error } = await expectFailure(client(`wss://127.0.0.1:${port}/`, undefined, { handshakeTimeout: 500 * MS }));
+    expect(error.message.length).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!hasIpv6Loopback())('an IPv6 literal: ws://[::1]:port', async () => {
+    const wss = track(new WebSocketServer({ port: 0, host: '::1' }), (server) => {
+      for (const ws of server.clients) ws.terminate();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const listening = await Promise.race([
+      nextEvent(wss, 'listening').then(() => true),
+      nextEvent(wss, 'error').then(() => false),
+    ]);
+    if (!listening) return; // ::1 listed but not bindable here
+    const { port } = wss.address() as { port: number };
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    const ws = await openClient(`ws://[::1]:${port}/v6`);
+    const [, req] = await connection;
+    expect(req.headers.host).toBe(`[::1]:${port}`);
+    expect(req.socket.remoteAddress).toBe('::1');
+    expect(ws.url).toBe(`ws://[::1]:${port}/v6`);
+  });
+});
+
+describe('request options', () => {
+  it('custom headers and origin reach the server', async () => {
+    const { wss, url } = await startServer();
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    await openClient(url, undefined, {
+      headers: { Authorization: 'Bearer abc', 'X-Trace': 't-1' },
+      origin: 'https://app.example',
+    });
+    const [, req] = await connection;
+    expect(req.headers.authorization).toBe('Bearer abc');
+    expect(req.headers['x-trace']).toBe('t-1');
+    expect(req.headers.origin).toBe('https://app.example');
+    expect(req.headers.host).toBe(url.slice('ws://'.length));
+  });
+
+  it('headers that would override the handshake, or inject lines, throw synchronously', async () => {
+    const { url } = await startServer();
+    expect(() => new WebSocket(url, [], { headers: { 'Sec-WebSocket-Key': 'x' } })).toThrow(TypeError);
+    expect(() => new WebSocket(url, [], { headers: { 'X-Evil': 'a\r\nInjected: 1' } })).toThrow(TypeError);
+    expect(() => new WebSocket(url, [], { origin: 'x\r\ny' })).toThrow(TypeError);
+  });
+
+  it.each([
+    ['an unsupported scheme', 'ftp://127.0.0.1/'],
+    ['a fragment', 'ws://127.0.0.1/#frag'],
+    ['not a URL', 'not a url'],
+  ])('%s throws SyntaxError', (_name, url) => {
+    expect(() => new WebSocket(url)).toThrow(SyntaxError);
+  });
+
+  it.each([
+    ['a subprotocol that is not a token', ['bad protocol']],
+    ['a repeated subprotocol', ['chat', 'chat']],
+  ])('%s throws SyntaxError', async (_name, protocols) => {
+    const { url } = await startServer();
+    expect(() => new WebSocket(url, protocols)).toThrow(SyntaxError);
+  });
+
+  it('maxPayload: a larger message from the server fails the client with 1009', async () => {
+    const { server, client: ws } = await connectPair({}, { maxPayload: 1000 });
+    const errors = recordEvents(ws, ['error']);
+    const messages = recordEvents(ws, ['message']);
+    const serverClosed = nextEvent<[number]>(server, 'close');
+    server.send(Buffer.alloc(1000)); // at the limit: delivered
+    server.send(Buffer.alloc(1001)); // over it
+    expect((await serverClosed)[0]).toBe(1009);
+    await until(() => ws.readyState === WebSocket.CLOSED, 'the client closed');
+    expect(messages).toHaveLength(1);
+    expect(errors[0]!.args[0]).toBeInstanceOf(MessageTooBigError);
+  });
+
+  it('the default maxPayload is 1 MiB', async () => {
+    const { server, client: ws } = await connectPair();
+    ws.on('error', () => {});
+    const received = nextEvent(ws, 'message');
+    server.send(Buffer.alloc(1 << 20));
+    expect(((await received)[0] as Buffer).length).toBe(1 << 20);
+    const closed = nextEvent<[number]>(server, 'close');
+    server.send(Buffer.alloc((1 << 20) + 1));
+    expect((await closed)[0]).toBe(1009);
+  });
+
+  it('the upgrade event carries the response head', async () => {
+    const { url } = await startServer({ headers: { 'X-Server': 'volley' } });
+    const ws = client(url);
+    const events = recordEvents(ws, ['upgrade', 'open']);
+    await nextEvent(ws, 'open');
+    expect(events.map((e) => e.event)).toEqual(['upgrade', 'open']);
+    const head = events[0]!.args[0] as { status: number; headers: Record<string, string> };
+    expect(head.status).toBe(101);
+    expect(head.headers['x-server']).toBe('volley');
+  });
+
+  it('frames that arrive in the same packet as the 101 are not lost', async () => {
+    const { port } = await startRawServer((socket, _head, key) => {
+      // 101, then a text frame and a ping, in one write.
+      socket.write(Buffer.concat([Buffer.from(switchingProtocols(key)), Buffer.from([0x81, 2, 0x68, 0x69, 0x89, 0])]));
+    });
+    const ws = client(`ws://127.0.0.1:${port}`);
+    const events = recordEvents(ws, ['open', 'message', 'ping']);
+    await until(() => events.length === 3, 'open, message and ping');
+    expect(events.map((e) => e.event)).toEqual(['open', 'message', 'ping']);
+    expect(String(events[1]!.args[0])).toBe('hi');
+  });
+
+  it('close() while CONNECTING aborts: error, then close 1006, never open', async () => {
+    const { wss, url } = await startServer({ authenticate: () => new Promise(() => {}) });
+    const ws = client(url);
+    const failure = expectFailure(ws);
+    ws.close();
+    const { error } = await failure;
+    expect(error.message).toMatch(/closed before the connection was established/);
+    await until(() => wss.clients.size === 0, 'nothing on the server');
+  });
+
+  // close() and terminate() while CONNECTING emitted 'error' and 'close' synchronously,
+  // inside the call: listeners added right after it (as with ws, whose events follow
+  // in a later tick, and browsers, which queue them as tasks) never heard of the failure.
+  it.each(['close', 'terminate'] as const)('regression: %s() while CONNECTING emitted error and close inside the call', async (method) => {
+    const { url } = await startServer();
+    const ws = client(url);
+    const events: string[] = [];
+    ws[method]();
+    events.push('returned');
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+    expect(() => ws.send('x', () => {})).not.toThrow();
+    ws.on('error', () => events.push('error'));
+    ws.on('close', (code: number) => events.push(`close ${code}`));
+    await until(() => events.length === 3, 'error and close');
+    expect(events).toEqual(['returned', 'error', 'close 1006']);
+  });
+});
+
+describe('handshake failures: error naming the cause, then close 1006', () => {
+  it('connection refused', async () => {
+    const probe = createNetServer();
+    const port = await listen(probe);
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    expect(error.message).toMatch(/ECONNREFUSED/);
+    expect((error as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+  });
+
+  it('handshakeTimeout: a server that accepts TCP but never answers', async () => {
+    const { port, sockets } = await startRawServer(() => {});
+    const started = Date.now();
+    const ws = client(`ws://127.0.0.1:${port}`, undefined, { handshakeTimeout: 150 * MS });
+    const { error } = await expectFailure(ws);
+    expect(error.message).toMatch(/handshake has timed out/i);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140 * MS);
+    // The client's socket is gone.
+    await until(() => sockets.every((socket) => socket.readableEnded || socket.destroyed), 'the server saw the client go');
+  });
+
+  it('a non-101 status (403) names the status and emits unexpected-response', async () => {
+    const { port } = await startRawServer((socket) => {
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\nConnection: close\r\n\r\nforbidden');
+    });
+    const ws = client(`ws://127.0.0.1:${port}`);
+    const responses = recordEvents(ws, ['unexpected-response']);
+    const { error } = await expectFailure(ws);
+    expect(error.message).toMatch(/403/);
+    expect(error).toBeInstanceOf(HandshakeError);
+    expect((error as HandshakeError).status).toBe(403);
+    expect(responses).toHaveLength(1);
+  });
+
+  it('a Volley server rejection (400 for the path) reaches the client as its status', async () => {
+    const { port } = await startServer({ path: '/ws' });
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}/other`));
+    expect((error as HandshakeError).status).toBe(400);
+  });
+
+  it('a wrong Sec-WebSocket-Accept', async () => {
+    const { port } = await startRawServer((socket) => {
+      socket.write(switchingProtocols('AAAAAAAAAAAAAAAAAAAAAA=='));
+    });
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    expect(error.message).toMatch(/Sec-WebSocket-Accept/);
+    expect((error as HandshakeError).status).toBe(101);
+  });
+
+  it('a missing Sec-WebSocket-Accept', async () => {
+    const { port } = await startRawServer((socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    });
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    expect(error.message).toMatch(/Sec-WebSocket-Accept/);
+  });
+
+  it('a subprotocol that was not offered', async () => {
+    const { port } = await startRawServer((socket, _head, key) => {
+      socket.write(switchingProtocols(key, ['Sec-WebSocket-Protocol: other']));
+    });
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`, ['chat']));
+    expect(error.message).toMatch(/subprotocol "other"/);
+  });
+
+  it('a subprotocol when none was offered', async () => {
+    const { port } = await startRawServer((socket, _head, key) => {
+      socket.write(switchingProtocols(key, ['Sec-WebSocket-Protocol: chat']));
+    });
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    expect(error.message).toMatch(/none was offered/);
+  });
+
+  it('an extension that was not offered', async () => {
+    const { port } = await startRawServer((socket, _head, key) => {
+      socket.write(switchingProtocols(key, ['Sec-WebSocket-Extensions: permessage-deflate']));
+    });
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    expect(error.message).toMatch(/permessage-deflate/);
+  });
+
+  it('a response that is not HTTP', async () => {
+    const { port } = await startRawServer((socket) => socket.write('SSH-2.0-OpenSSH_9.6\r\n\r\n'));
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    expect(error.message).toMatch(/status line/);
+  });
+
+  it('a response head over the size limit', async () => {
+    const { port } = await startRawServer((socket) => socket.write(`HTTP/1.1 101 OK\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    expect(error.message).toMatch(/maxHeaderBytes/);
+  });
+
+  it('the server closing before it answers', async () => {
+    const { port } = await startRawServer((socket) => socket.end());
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    expect(error.message).toMatch(/closed before the opening handshake completed/);
+  });
+
+  it('a failure with no error listener does not crash; close still fires', async () => {
+    const { port } = await startRawServer((socket) => socket.end('HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n'));
+    const ws = client(`ws://127.0.0.1:${port}`);
+    const [code] = await nextEvent<[number]>(ws, 'close');
+    expect(code).toBe(1006);
+  });
+});

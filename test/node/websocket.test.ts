@@ -1,0 +1,706 @@
+/**
+ * One WebSocket connection over real sockets: state and attributes, sending every kind
+ * of data, backpressure, ping/pong, closing (clean, timed out, terminated), both event
+ * surfaces, the batched write path, and peer protocol violations.
+ */
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, WebSocket, type WebSocketServer } from '../../src/index.js';
+import {
+  MS,
+  Op,
+  client,
+  closeAll,
+  closeCodeOf,
+  closePayload,
+  connectPair,
+  delay,
+  frame,
+  nextEvent,
+  parseFrame,
+  rawUpgrade,
+  recordEvents,
+  startRawServer,
+  startServer,
+  switchingProtocols,
+  until,
+  type RawClient,
+} from './helpers.js';
+
+afterEach(closeAll);
+
+/** A server and a raw client upgraded to it; `server` is the server's WebSocket. */
+async function rawPair(
+  options: ConstructorParameters<typeof WebSocketServer>[0] = {},
+  socketOptions: { allowHalfOpen?: boolean } = {},
+): Promise<{
+  raw: RawClient;
+  server: WebSocket;
+  wss: WebSocketServer;
+}> {
+  const { wss, port } = await startServer(options as any);
+  const connection = nextEvent<[WebSocket]>(wss, 'connection');
+  const { raw } = await rawUpgrade(port, {}, socketOptions);
+  const [server] = await connection;
+  return { raw, server, wss };
+}
+
+/** Counts the `write` calls made on a socket and keeps their arguments. */
+function spyWrites(socket: Socket): Array<string | Uint8Array> {
+  const writes: Array<string | Uint8Array> = [];
+  const write = socket.write;
+  socket.write = function (this: Socket, chunk: any, ...rest: any[]) {
+    writes.push(chunk);
+    return write.call(this, chunk, ...rest);
+  } as typeof socket.write;
+  return writes;
+}
+
+describe('state and attributes', () => {
+  it('readyState constants are on the class and on instances', () => {
+    expect([WebSocket.CONNECTING, WebSocket.OPEN, WebSocket.CLOSING, WebSocket.CLOSED]).toEqual([0, 1, 2, 3]);
+    const ws = new WebSocket(null);
+    expect([ws.CONNECTING, ws.OPEN, ws.CLOSING, ws.CLOSED]).toEqual([0, 1, 2, 3]);
+  });
+
+  it('readyState goes CONNECTING → OPEN → CLOSING → CLOSED', async () => {
+    const { url } = await startServer();
+    const ws = client(url);
+    expect(ws.readyState).toBe(WebSocket.CONNECTING);
+    await nextEvent(ws, 'open');
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.close(1000);
+    expect(ws.readyState).toBe(WebSocket.CLOSING);
+    await nextEvent(ws, 'close');
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+  });
+
+  it('protocol, extensions, url, isServer', async () => {
+    const { wss, url } = await startServer({ handleProtocols: () => 'v2' });
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    const ws = client(`${url}/path?q=1`, ['v1', 'v2']);
+    expect(ws.url).toBe(`${url}/path?q=1`);
+    expect(ws.protocol).toBe('');
+    await nextEvent(ws, 'open');
+    const [server] = await connection;
+    expect(ws.protocol).toBe('v2');
+    expect(server.protocol).toBe('v2');
+    expect(ws.extensions).toBe('');
+    expect(server.extensions).toBe('');
+    expect(server.url).toBe('');
+    expect(ws.isServer).toBe(false);
+    expect(server.isServer).toBe(true);
+    expect(ws.url).toBe(new URL(`${url}/path?q=1`).href);
+  });
+
+  it.each([
+    ['nodebuffer', (data: unknown) => Buffer.isBuffer(data) && (data as Buffer).equals(Buffer.from([1, 2, 3]))],
+    ['arraybuffer', (data: unknown) => data instanceof ArrayBuffer && Buffer.from(data).equals(Buffer.from([1, 2, 3]))],
+    [
+      'fragments',
+      (data: unknown) => Array.isArray(data) && Buffer.concat(data as Buffer[]).equals(Buffer.from([1, 2, 3])),
+    ],
+    ['blob', (data: unknown) => data instanceof Blob && data.size === 3],
+  ] as const)('binaryType %s', async (type, check) => {
+    const { server, client: ws } = await connectPair();
+    expect(ws.binaryType).toBe('nodebuffer');
+    ws.binaryType = type;
+    expect(ws.binaryType).toBe(type);
+    const received = nextEvent(ws, 'message');
+    server.send(Buffer.from([1, 2, 3]));
+    const [data, isBinary] = await received;
+    expect(isBinary).toBe(true);
+    expect(check(data)).toBe(true);
+    if (data instanceof Blob) expect(Buffer.from(await data.arrayBuffer())).toEqual(Buffer.from([1, 2, 3]));
+    // Text is never converted.
+    const text = nextEvent(ws, 'message');
+    server.send('text');
+    const [textData, textIsBinary] = await text;
+    expect(textIsBinary).toBe(false);
+    expect(String(textData)).toBe('text');
+  });
+
+  it('an unknown binaryType is ignored', () => {
+    const ws = new WebSocket(null);
+    ws.binaryType = 'string' as any;
+    expect(ws.binaryType).toBe('nodebuffer');
+  });
+
+  it('bufferedAmount counts queued bytes and returns to 0 once written', async () => {
+    const { server } = await connectPair();
+    expect(server.bufferedAmount).toBe(0);
+    server.send(Buffer.alloc(1000));
+    expect(server.bufferedAmount).toBeGreaterThanOrEqual(1000);
+    await until(() => server.bufferedAmount === 0, 'the send buffer is empty');
+  });
+});
+
+describe('send', () => {
+  const bytes = [0, 1, 2, 3, 250, 255];
+  const inputs: Array<[string, () => Parameters<WebSocket['send']>[0], boolean, Buffer]> = [
+    ['string', () => 'héllo ✓', false, Buffer.from('héllo ✓')],
+    ['empty string', () => '', false, Buffer.alloc(0)],
+    ['Buffer', () => Buffer.from(bytes), true, Buffer.from(bytes)],
+    ['ArrayBuffer', () => Uint8Array.from(bytes).buffer, true, Buffer.from(bytes)],
+    ['Uint8Array', () => Uint8Array.from(bytes), true, Buffer.from(bytes)],
+    [
+      'Uint8Array view into a larger buffer',
+      () => Uint8Array.from([9, 9, ...bytes, 9]).subarray(2, 2 + bytes.length),
+      true,
+      Buffer.from(bytes),
+    ],
+    ['Uint16Array', () => Uint16Array.from([0x0102, 0xfffe]), true, Buffer.from(Uint16Array.from([0x0102, 0xfffe]).buffer)],
+    [
+      'DataView',
+      () => new DataView(Uint8Array.from([7, ...bytes, 7]).buffer, 1, bytes.length),
+      true,
+      Buffer.from(bytes),
+    ],
+    ['empty Buffer', () => Buffer.alloc(0), true, Buffer.alloc(0)],
+  ];
+
+  it.each(inputs)('%s, both directions', async (_name, make, isBinary, expected) => {
+    const { server, client: ws } = await connectPair();
+    for (const [from, to] of [
+      [ws, server],
+      [server, ws],
+    ] as const) {
+      const received = nextEvent<[Buffer, boolean]>(to, 'message');
+      expect(from.send(make())).toBe(true);
+      const [data, binary] = await received;
+      expect(binary).toBe(isBinary);
+      expect(Buffer.from(data)).toEqual(expected);
+    }
+  });
+
+  it('the binary option overrides the type', async () => {
+    const { server, client: ws } = await connectPair();
+    const received = recordEvents(server, ['message']);
+    ws.send('as binary', { binary: true });
+    ws.send(Buffer.from('as text'), { binary: false });
+    await until(() => received.length === 2, 'two messages');
+    expect(received.map((e) => [String(e.args[0]), e.args[1]])).toEqual([
+      ['as binary', true],
+      ['as text', false],
+    ]);
+  });
+
+  it('fin: false sends fragments of one message', async () => {
+    const { server, client: ws } = await connectPair();
+    const received = nextEvent(server, 'message');
+    ws.send('frag', { fin: false });
+    ws.send('men', { fin: false });
+    ws.send('ted', { fin: true });
+    const [data, isBinary] = await received;
+    expect(String(data)).toBe('fragmented');
+    expect(isBinary).toBe(false);
+  });
+
+  it('the callback is called once the data is written', async () => {
+    const { server } = await connectPair();
+    const done = await new Promise((resolve) => server.send('x', resolve));
+    expect(done).toBeFalsy();
+    const withOptions = await new Promise((resolve) => server.send('y', { binary: true }, resolve));
+    expect(withOptions).toBeFalsy();
+  });
+
+  it('sending while CONNECTING throws', async () => {
+    const { url } = await startServer();
+    const ws = client(url);
+    expect(() => ws.send('too early')).toThrow(InvalidStateError);
+    expect(() => ws.ping()).toThrow(InvalidStateError);
+    expect(() => ws.pong()).toThrow(InvalidStateError);
+    await nextEvent(ws, 'open');
+  });
+
+  it('sending while CLOSING or CLOSED calls back with an error and does not throw', async () => {
+    const { server, client: ws } = await connectPair();
+    const received = recordEvents(server, ['message']);
+    ws.close(1000);
+    expect(ws.readyState).toBe(WebSocket.CLOSING);
+    const closingError = await new Promise<Error | null | undefined>((resolve) => {
+      expect(ws.send('while closing', resolve)).toBe(false);
+    });
+    expect(closingError).toBeInstanceOf(InvalidStateError);
+    expect(closingError!.message).toMatch(/CLOSING/);
+    expect(() => ws.send('no callback')).not.toThrow();
+    await nextEvent(ws, 'close');
+    const closedError = await new Promise<Error | null | undefined>((resolve) => ws.send('while closed', resolve));
+    expect(closedError).toBeInstanceOf(InvalidStateError);
+    expect(closedError!.message).toMatch(/CLOSED/);
+    const pingError = await new Promise<Error | null | undefined>((resolve) => ws.ping('p', undefined, resolve));
+    expect(pingError).toBeInstanceOf(InvalidStateError);
+    expect(received).toEqual([]);
+  });
+
+  it('a message sent before the peer closed is delivered with its callbacks', async () => {
+    const { server, client: ws } = await connectPair();
+    const messages = recordEvents(ws, ['message']);
+    const results: unknown[] = [];
+    for (let i = 0; i < 5; i++) server.send(`m${i}`, (error) => results.push(error ?? null));
+    server.close(1000);
+    await nextEvent(ws, 'close');
+    expect(messages.map((e) => String(e.args[0]))).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    await until(() => results.length === 5, 'every callback');
+    expect(results).toEqual([null, null, null, null, null]);
+  });
+});
+
+describe('backpressure', () => {
+  it('send returns false when the peer does not read, and drain follows once it reads again', async () => {
+    const { raw, server } = await rawPair();
+    const before = raw.received; // the 101 response
+    raw.socket.pause();
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let sent = 0;
+    let backedUp = false;
+    // Send until the socket itself is full, not just this tick's queue: a bounded loop.
+    for (let i = 0; i < 2000 && !backedUp; i++) {
+      const ok = server.send(chunk);
+      sent++;
+      if (!ok) {
+        await delay(1);
+        backedUp = server.bufferedAmount > 0 && !server.send(chunk);
+        if (backedUp) sent++;
+      }
+    }
+    expect(backedUp).toBe(true);
+    expect(server.bufferedAmount).toBeGreaterThan(0);
+    const drains = recordEvents(server, ['drain']);
+    const drained = nextEvent(server, 'drain');
+    raw.socket.resume();
+    await drained;
+    expect(server.bufferedAmount).toBe(0);
+    const frameBytes = before + sent * (chunk.length + 10);
+    await raw.waitReceived(frameBytes);
+    expect(raw.received).toBe(frameBytes);
+    await delay(10 * MS);
+    expect(drains).toHaveLength(1);
+  });
+
+  // Every flush while the socket was still full added another 'drain' listener to it:
+  // listeners piled up (MaxListenersExceededWarning) and one drain of the socket
+  // emitted as many 'drain' events as there had been flushes.
+  it('regression: drain listeners stacked on a full socket; one drain per backpressure episode', async () => {
+    const { raw, server } = await rawPair();
+    raw.socket.pause();
+    const chunk = Buffer.alloc(64 * 1024);
+    // Fill the socket, then keep sending over many ticks while it is backed up.
+    for (let i = 0; i < 2000 && !(server.bufferedAmount > 1 << 20); i++) {
+      server.send(chunk);
+      await delay(0);
+    }
+    for (let i = 0; i < 20; i++) {
+      expect(server.send(chunk)).toBe(false);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(server.socket!.listenerCount('drain')).toBeLessThanOrEqual(1);
+    const drains = recordEvents(server, ['drain']);
+    raw.socket.resume();
+    await until(() => server.bufferedAmount === 0, 'the send buffer drained');
+    await delay(10 * MS);
+    expect(drains).toHaveLength(1);
+  });
+});
+
+describe('ping and pong', () => {
+  it('ping(data) is answered by a pong with the same data; both sides see the events', async () => {
+    const { server, client: ws } = await connectPair();
+    const ping = nextEvent<[Buffer]>(server, 'ping');
+    const pong = nextEvent<[Buffer]>(ws, 'pong');
+    ws.ping('are you there?');
+    expect(String((await ping)[0])).toBe('are you there?');
+    expect(String((await pong)[0])).toBe('are you there?');
+
+    const serverPong = nextEvent<[Buffer]>(server, 'pong');
+    server.ping(Buffer.from([1, 2, 3]));
+    expect((await serverPong)[0]).toEqual(Buffer.from([1, 2, 3]));
+
+    const empty = nextEvent<[Buffer]>(ws, 'pong');
+    ws.ping();
+    expect((await empty)[0].length).toBe(0);
+  });
+
+  it('an unsolicited pong reaches the peer as a pong event', async () => {
+    const { server, client: ws } = await connectPair();
+    const pong = nextEvent<[Buffer]>(server, 'pong');
+    ws.pong('heartbeat');
+    expect(String((await pong)[0])).toBe('heartbeat');
+  });
+
+  it('ping/pong data of 125 bytes is fine, 126 bytes is a RangeError', async () => {
+    const { server, client: ws } = await connectPair();
+    const ping = nextEvent<[Buffer]>(server, 'ping');
+    ws.ping(Buffer.alloc(125, 1));
+    expect((await ping)[0].length).toBe(125);
+    expect(() => ws.ping(Buffer.alloc(126))).toThrow(RangeError);
+    expect(() => ws.pong('x'.repeat(126))).toThrow(RangeError);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('autoPong: false leaves pings unanswered', async () => {
+    const { server, client: ws } = await connectPair({}, { autoPong: false });
+    const pongs = recordEvents(server, ['pong']);
+    const ping = nextEvent(ws, 'ping');
+    server.ping('x');
+    await ping;
+    await delay(20 * MS);
+    expect(pongs).toEqual([]);
+  });
+});
+
+describe('closing', () => {
+  it('close(code, reason): both sides see the code and reason, cleanly', async () => {
+    const { server, client: ws } = await connectPair();
+    const serverClosed = nextEvent<[number, Buffer]>(server, 'close');
+    const clientClosed = nextEvent<[number, Buffer]>(ws, 'close');
+    ws.close(4001, 'done ✓');
+    const [serverCode, serverReason] = await serverClosed;
+    const [clientCode, clientReason] = await clientClosed;
+    expect([serverCode, String(serverReason)]).toEqual([4001, 'done ✓']);
+    expect([clientCode, String(clientReason)]).toEqual([4001, 'done ✓']);
+    expect(server.wasClean).toBe(true);
+    expect(ws.wasClean).toBe(true);
+  });
+
+  it('close() without a code is seen as 1005', async () => {
+    const { server, client: ws } = await connectPair();
+    const closed = nextEvent<[number, Buffer]>(server, 'close');
+    ws.close();
+    expect((await closed)[0]).toBe(1005);
+  });
+
+  it.each([999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 1000.5, -1])('close(%s) throws RangeError', async (code) => {
+    const { client: ws } = await connectPair();
+    expect(() => ws.close(code)).toThrow(RangeError);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('a reason over 123 bytes throws RangeError synchronously; 123 bytes is fine', async () => {
+    const { server, client: ws } = await connectPair();
+    expect(() => ws.close(1000, 'x'.repeat(124))).toThrow(RangeError);
+    expect(() => ws.close(1000, 'é'.repeat(62))).toThrow(RangeError); // 124 bytes
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    const closed = nextEvent<[number, Buffer]>(server, 'close');
+    ws.close(1000, 'x'.repeat(123));
+    expect(String((await closed)[1])).toHaveLength(123);
+  });
+
+  it('terminate() closes with 1006 on both sides', async () => {
+    const { server, client: ws } = await connectPair();
+    const serverClosed = nextEvent<[number]>(server, 'close');
+    const clientClosed = nextEvent<[number]>(ws, 'close');
+    ws.terminate();
+    expect((await clientClosed)[0]).toBe(1006);
+    expect((await serverClosed)[0]).toBe(1006);
+    expect(ws.wasClean).toBe(false);
+  });
+
+  it('after a clean close the server ends TCP first', async () => {
+    const { raw, server } = await rawPair({}, { allowHalfOpen: true });
+    const closed = nextEvent<[number, Buffer]>(server, 'close');
+    raw.write(frame(Op.Close, closePayload(1000, 'bye')));
+    const reply = await raw.readFrame();
+    expect(reply.opcode).toBe(Op.Close);
+    expect(reply.masked).toBe(false);
+    expect(reply.payload).toEqual(closePayload(1000, 'bye')); // echoed as received
+    await raw.waitEnd(); // the raw client has not ended its side
+    expect(raw.socket.writableEnded).toBe(false);
+    raw.socket.end();
+    const [code, reason] = await closed;
+    expect([code, String(reason)]).toEqual([1000, 'bye']);
+    expect(server.wasClean).toBe(true);
+  });
+
+  it('server-initiated close: the server ends TCP once the client answers', async () => {
+    const { raw, server } = await rawPair();
+    server.close(1001, 'going away');
+    const sent = await raw.readFrame();
+    expect(sent.opcode).toBe(Op.Close);
+    expect(closeCodeOf(sent.payload)).toBe(1001);
+    expect(raw.ended).toBe(false);
+    const closed = nextEvent<[number]>(server, 'close');
+    raw.write(frame(Op.Close, closePayload(1001)));
+    await raw.waitEnd();
+    expect((await closed)[0]).toBe(1001);
+    expect(server.wasClean).toBe(true);
+  });
+
+  it('close handshake timeout: a peer that never answers is cut off after closeTimeout with 1006', async () => {
+    const { raw, server } = await rawPair({ closeTimeout: 100 * MS });
+    const closed = nextEvent<[number]>(server, 'close');
+    const started = Date.now();
+    server.close(1000);
+    expect((await raw.readFrame()).opcode).toBe(Op.Close);
+    const [code] = await closed;
+    expect(code).toBe(1006);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90 * MS);
+    await raw.waitClosed();
+  });
+
+  it('close handshake timeout on the client: a server that never closes TCP is cut off', async () => {
+    // A raw server that answers the close frame but never ends the connection.
+    const { port } = await startRawServer((socket, _head, key) => {
+      socket.write(switchingProtocols(key));
+      let buffer = Buffer.alloc(0);
+      socket.on('data', (chunk) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        const parsed = parseFrame(buffer);
+        if (parsed?.frame.opcode === Op.Close) socket.write(frame(Op.Close, parsed.frame.payload, { mask: null }));
+      });
+    });
+    const ws = client(`ws://127.0.0.1:${port}`, undefined, { closeTimeout: 100 * MS });
+    await nextEvent(ws, 'open');
+    const closed = nextEvent<[number, Buffer]>(ws, 'close');
+    const started = Date.now();
+    ws.close(1000, 'bye');
+    const [code, reason] = await closed;
+    // The server's close frame arrived, so the code is its code even though TCP was cut.
+    expect([code, String(reason)]).toEqual([1000, 'bye']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90 * MS);
+  });
+
+  it('close fires exactly once, whatever ends the connection', async () => {
+    const endings: Array<[string, (server: WebSocket, ws: WebSocket) => void]> = [
+      ['client close', (_server, ws) => ws.close(1000)],
+      ['server close', (server) => server.close(1000)],
+      ['both close at once', (server, ws) => (ws.close(1000), server.close(1000))],
+      ['client terminate', (_server, ws) => ws.terminate()],
+      ['server terminate', (server) => server.terminate()],
+      ['transport destroyed', (server) => server.socket!.destroy()],
+      ['close then terminate', (_server, ws) => (ws.close(1000), ws.terminate())],
+    ];
+    for (const [name, end] of endings) {
+      const { server, client: ws } = await connectPair();
+      const serverLog = recordEvents(server, ['close']);
+      const clientLog = recordEvents(ws, ['close']);
+      end(server, ws);
+      await until(() => serverLog.length > 0 && clientLog.length > 0, `both sides closed (${name})`);
+      await delay(10 * MS);
+      expect([name, serverLog.length, clientLog.length]).toEqual([name, 1, 1]);
+      expect([server.readyState, ws.readyState]).toEqual([WebSocket.CLOSED, WebSocket.CLOSED]);
+      await closeAll();
+    }
+  });
+
+  it('the transport dying reports 1006 on the other side', async () => {
+    const { raw, server } = await rawPair();
+    const closed = nextEvent<[number, Buffer]>(server, 'close');
+    raw.socket.destroy();
+    const [code, reason] = await closed;
+    expect(code).toBe(1006);
+    expect(reason.length).toBe(0);
+    expect(server.wasClean).toBe(false);
+  });
+});
+
+describe('the WHATWG event surface', () => {
+  it('onopen, onmessage, onclose with event objects; text arrives as a string', async () => {
+    const { wss, url } = await startServer();
+    wss.on('connection', (server) => {
+      server.send('text');
+      server.send(Buffer.from([1, 2]));
+      server.close(4000, 'the end');
+    });
+    const ws = client(url);
+    const events: unknown[] = [];
+    ws.onopen = (event: any) => events.push(['open', event.type, event.target === ws]);
+    ws.onmessage = (event: MessageEvent) => events.push(['message', event.data]);
+    ws.onclose = (event: CloseEvent) => events.push(['close', event.code, event.reason, event.wasClean, event instanceof CloseEvent]);
+    expect(typeof ws.onmessage).toBe('function');
+    await nextEvent(ws, 'close');
+    expect(events).toEqual([
+      ['open', 'open', true],
+      ['message', 'text'],
+      ['message', Buffer.from([1, 2])],
+      ['close', 4000, 'the end', true, true],
+    ]);
+  });
+
+  it('binaryType arraybuffer reaches onmessage as an ArrayBuffer', async () => {
+    const { server, client: ws } = await connectPair();
+    ws.binaryType = 'arraybuffer';
+    const received = new Promise<MessageEvent>((resolve) => (ws.onmessage = resolve));
+    server.send(Buffer.from([5, 6, 7]));
+    const event = await received;
+    expect(event).toBeInstanceOf(MessageEvent);
+    expect(event.data).toBeInstanceOf(ArrayBuffer);
+    expect([...new Uint8Array(event.data as ArrayBuffer)]).toEqual([5, 6, 7]);
+  });
+
+  it('addEventListener: once, handleEvent objects, no duplicates, removeEventListener', async () => {
+    const { server, client: ws } = await connectPair();
+    const calls: string[] = [];
+    const listener = (event: MessageEvent) => calls.push(`fn:${event.data}`);
+    ws.addEventListener('message', listener);
+    ws.addEventListener('message', listener); // a duplicate is ignored
+    ws.addEventListener('message', { handleEvent: (event: MessageEvent) => calls.push(`obj:${event.data}`) });
+    ws.addEventListener('message', (event: MessageEvent) => calls.push(`once:${event.data}`), { once: true });
+    const both = recordEvents(ws, ['message']);
+    server.send('a');
+    server.send('b');
+    await until(() => both.length === 2, 'two messages');
+    ws.removeEventListener('message', listener);
+    server.send('c');
+    await until(() => both.length === 3, 'a third message');
+    expect(calls).toEqual(['fn:a', 'obj:a', 'once:a', 'fn:b', 'obj:b', 'obj:c']);
+  });
+
+  it('setting an on-attribute replaces the previous handler; null removes it', async () => {
+    const { server, client: ws } = await connectPair();
+    const calls: string[] = [];
+    ws.onmessage = () => calls.push('first');
+    ws.onmessage = () => calls.push('second');
+    const log = recordEvents(ws, ['message']);
+    server.send('1');
+    await until(() => log.length === 1, 'one message');
+    ws.onmessage = null;
+    expect(ws.onmessage).toBeNull();
+    server.send('2');
+    await until(() => log.length === 2, 'two messages');
+    expect(calls).toEqual(['second']);
+  });
+
+  it('onerror gets an ErrorEvent, then onclose 1006, for a failed connection', async () => {
+    const { port } = await startServer({ path: '/only-here' });
+    const ws = client(`ws://127.0.0.1:${port}/elsewhere`);
+    const events: unknown[] = [];
+    ws.onerror = (event: ErrorEvent) => events.push(['error', event instanceof ErrorEvent, event.message]);
+    ws.onclose = (event: CloseEvent) => events.push(['close', event.code, event.wasClean]);
+    await nextEvent(ws, 'close');
+    expect(events).toEqual([
+      ['error', true, expect.stringMatching(/400/)],
+      ['close', 1006, false],
+    ]);
+  });
+
+  it('on(...) listeners and WHATWG listeners see the same message in their own shape', async () => {
+    const { server, client: ws } = await connectPair();
+    const node = nextEvent<[Buffer, boolean]>(ws, 'message');
+    const web = new Promise<MessageEvent>((resolve) => ws.addEventListener('message', resolve, { once: true }));
+    server.send('same');
+    const [data, isBinary] = await node;
+    expect(Buffer.isBuffer(data)).toBe(true);
+    expect(isBinary).toBe(false);
+    expect((await web).data).toBe('same');
+  });
+});
+
+describe('write path', () => {
+  it('frames sent in one tick go out in one write', async () => {
+    const { raw, server } = await rawPair();
+    const writes = spyWrites(server.socket!);
+    for (let i = 0; i < 10; i++) server.send(`message ${i}`);
+    expect(writes).toHaveLength(0); // nothing is written before the end of the tick
+    const frames = [];
+    for (let i = 0; i < 10; i++) frames.push(await raw.readFrame());
+    expect(writes).toHaveLength(1);
+    expect(frames.map((f) => String(f.payload))).toEqual(Array.from({ length: 10 }, (_, i) => `message ${i}`));
+  });
+
+  it('a small frame is one buffer in one write', async () => {
+    const { raw, server } = await rawPair();
+    const writes = spyWrites(server.socket!);
+    server.send(Buffer.from('small'));
+    const received = await raw.readFrame();
+    expect(writes).toHaveLength(1);
+    expect(Buffer.from(writes[0] as Uint8Array)).toEqual(Buffer.from([0x82, 5, ...Buffer.from('small')]));
+    expect(String(received.payload)).toBe('small');
+  });
+
+  it('sends in different ticks go out in separate writes, in order', async () => {
+    const { raw, server } = await rawPair();
+    const writes = spyWrites(server.socket!);
+    server.send('one');
+    await delay(1);
+    server.send('two');
+    const frames = [await raw.readFrame(), await raw.readFrame()];
+    expect(writes).toHaveLength(2);
+    expect(frames.map((f) => String(f.payload))).toEqual(['one', 'two']);
+  });
+
+  it('a large burst in one tick arrives whole and in order', async () => {
+    const { raw, server } = await rawPair();
+    const payloads = Array.from({ length: 8 }, (_, i) => Buffer.alloc(40_000, i));
+    for (const payload of payloads) server.send(payload);
+    // Buffer.equals: vitest's deep equality is slow on large buffers.
+    for (const payload of payloads) expect((await raw.readFrame()).payload.equals(payload)).toBe(true);
+  });
+});
+
+describe('peer protocol violations', () => {
+  const violations: Array<[string, number, () => Buffer, Record<string, unknown>?]> = [
+    ['an unmasked frame', 1002, () => frame(Op.Text, 'hello', { mask: null })],
+    ['invalid UTF-8 in a text message', 1007, () => frame(Op.Text, Buffer.from([0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xff]))],
+    ['a 126-byte ping', 1002, () => frame(Op.Ping, Buffer.alloc(126))],
+    ['a message over maxPayload', 1009, () => frame(Op.Binary, Buffer.alloc(2000)), { maxPayload: 1000 }],
+    ['RSV bits without an extension', 1002, () => frame(Op.Text, 'x', { rsv: 0b100 })],
+    ['a reserved opcode', 1002, () => frame(0x3, 'x')],
+    ['a continuation with no message', 1002, () => frame(Op.Continuation, 'x')],
+    ['a fragmented ping', 1002, () => frame(Op.Ping, 'x', { fin: false })],
+    ['a close frame with a bad code', 1002, () => frame(Op.Close, closePayload(1005))],
+    ['a close frame of one byte', 1002, () => frame(Op.Close, Buffer.from([3]))],
+  ];
+
+  it.each(violations)('%s: error and close on the server, close frame %i to the peer', async (_name, code, make, options) => {
+    const { raw, server } = await rawPair(options);
+    const events = recordEvents(server, ['error', 'close']);
+    raw.write(make());
+    const reply = await raw.readFrame();
+    expect(reply.opcode).toBe(Op.Close);
+    expect(closeCodeOf(reply.payload)).toBe(code);
+    await raw.waitEnd(); // the server closes TCP after failing
+    await until(() => events.some((e) => e.event === 'close'), 'close');
+    expect(events.map((e) => e.event)).toEqual(['error', 'close']);
+    expect((events[0]!.args[0] as { closeCode: number }).closeCode).toBe(code);
+  });
+
+  it.each(violations)('%s (close %i) with no error listener: no crash, close still fires', async (_name, _code, make, options) => {
+    const { raw, server } = await rawPair(options);
+    expect(server.listenerCount('error')).toBe(0);
+    const closed = nextEvent(server, 'close');
+    raw.write(make());
+    await closed;
+    await raw.waitEnd();
+  });
+
+  it('nothing after the violation is delivered', async () => {
+    const { raw, server } = await rawPair();
+    server.on('error', () => {});
+    const messages = recordEvents(server, ['message']);
+    raw.write(Buffer.concat([frame(Op.Text, 'before'), frame(Op.Text, 'bad', { mask: null }), frame(Op.Text, 'after')]));
+    await nextEvent(server, 'close');
+    expect(messages.map((e) => String(e.args[0]))).toEqual(['before']);
+  });
+
+  it('a server that sends a masked frame fails the client with 1002', async () => {
+    const received: Buffer[] = [];
+    const { port } = await startRawServer((socket, _head, key) => {
+      socket.on('data', (chunk) => received.push(chunk));
+      socket.write(switchingProtocols(key));
+      socket.write(frame(Op.Text, 'masked')); // masked: servers must not
+    });
+    const ws = client(`ws://127.0.0.1:${port}`, undefined, { closeTimeout: 100 * MS });
+    const events = recordEvents(ws, ['open', 'message', 'error', 'close']);
+    await nextEvent(ws, 'close');
+    expect(events.map((e) => e.event)).toEqual(['open', 'error', 'close']);
+    expect((events[1]!.args[0] as { closeCode: number }).closeCode).toBe(1002);
+    const closeFrame = parseFrame(Buffer.concat(received))!.frame;
+    expect(closeFrame.opcode).toBe(Op.Close);
+    expect(closeFrame.masked).toBe(true); // client frames are masked, the close frame too
+    expect(closeCodeOf(closeFrame.payload)).toBe(1002);
+  });
+});
+
+describe('pause and resume', () => {
+  it('pause() holds messages back until resume()', async () => {
+    const { server, client: ws } = await connectPair();
+    const messages = recordEvents(server, ['message']);
+    server.pause();
+    ws.send('held');
+    await delay(20 * MS);
+    expect(messages).toEqual([]);
+    server.resume();
+    await until(() => messages.length === 1, 'the held message');
+  });
+});
