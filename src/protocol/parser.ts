@@ -393,7 +393,10 @@ export class FrameParser {
       // Control frames (at most 125 bytes) are taken whole.
       const length = this.#payloadLength;
       if (this.#buffered < length) return false;
-      const payload = length === 0 ? EMPTY : this.#read(length);
+      let payload = length === 0 ? EMPTY : this.#read(length);
+      // Up to 8 bytes split across chunks come back in the scratch buffer, which the next
+      // header read overwrites: copy them, since handlers may keep the payload.
+      if (payload.buffer === this.#scratch.buffer) payload = Buffer.from(payload);
       if (this.#masked && length > 0) maskInPlace(payload, this.#mask, 0, length, 0);
       this.#state = HEADER;
       this.#control(opcode, payload);
