@@ -295,12 +295,16 @@ export class Connection implements ParserHandler {
    * Fails the connection from this side (RFC 6455 §7.1.7), for example for a policy
    * violation the parser cannot see: sends a close frame with `code` and closes the
    * transport (the server at once, the client after the peer answers).
+   *
+   * @throws {RangeError} if `code` may not be sent; the connection is then left unchanged.
    */
   fail(code: number, reason = ''): void {
     if (this.#state === ReadyState.CLOSED) return;
+    // Validate before changing anything, so that a bad code cannot leave the parser stopped.
+    const payload = encodeClosePayload(code, truncateReason(reason));
     this.#failed = true;
     this.#parser.stop();
-    if (!this.#closeSent) this.#sendClose(encodeClosePayload(code, truncateReason(reason)));
+    if (!this.#closeSent) this.#sendClose(payload);
     this.#state = ReadyState.CLOSING;
     if (this.#isServer) this.#end();
   }
