@@ -75,6 +75,10 @@ export interface AttachOptions extends WebSocketOptions {
   extensions?: string;
 }
 
+/** The socket's WebSocket, for the shared socket listeners. */
+const kWebSocket = Symbol('volley.websocket');
+type SocketWithWebSocket = Socket & { [kWebSocket]?: WebSocket<any> };
+
 const readyStateNames = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
 const EMPTY = Buffer.alloc(0);
 
@@ -391,9 +395,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     this.#readyState = ReadyState.OPEN;
     socket.setTimeout(0);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('close', () => this.#onSocketClose());
+    // Shared listener functions that find the WebSocket through the socket: no closures
+    // per connection (memory per idle connection is a target).
+    (socket as SocketWithWebSocket)[kWebSocket] = this;
+    socket.on('data', WebSocket.#socketOnData);
+    socket.on('end', WebSocket.#socketOnEnd);
+    socket.on('close', WebSocket.#socketOnClose);
     socket.on('error', noop); // 'close' follows; transport errors end in 1006
     if (head !== null && head.length > 0) socket.unshift(head);
     // The socket may have been paused while the handshake completed.
@@ -422,8 +429,16 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     });
   }
 
-  #onData(chunk: Buffer): void {
-    this.#connection!.receive(chunk);
+  static #socketOnData(this: Socket, chunk: Buffer): void {
+    (this as SocketWithWebSocket)[kWebSocket]!.#connection!.receive(chunk);
+  }
+
+  static #socketOnEnd(this: Socket): void {
+    (this as SocketWithWebSocket)[kWebSocket]!.#onEnd();
+  }
+
+  static #socketOnClose(this: Socket): void {
+    (this as SocketWithWebSocket)[kWebSocket]!.#onSocketClose();
   }
 
   #onEnd(): void {

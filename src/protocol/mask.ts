@@ -22,10 +22,23 @@ const WORD_THRESHOLD = 64;
  * @param maskOffset position of `data[start]` within the masked payload (for payloads that arrive in pieces)
  */
 export function maskInPlace(data: Uint8Array, mask: Uint8Array, start = 0, length = data.length - start, maskOffset = 0): void {
-  const m0 = mask[0]!;
-  const m1 = mask[1]!;
-  const m2 = mask[2]!;
-  const m3 = mask[3]!;
+  maskWithKey(data, ((mask[0]! << 24) | (mask[1]! << 16) | (mask[2]! << 8) | mask[3]!) >>> 0, start, length, maskOffset);
+}
+
+/** Reads a 4-byte masking key as one number (first byte most significant). */
+export function readMaskKey(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
+
+/**
+ * `maskInPlace` with the key as one number (`readMaskKey`), so that a parser can keep
+ * the key in a field instead of a 4-byte buffer of its own.
+ */
+export function maskWithKey(data: Uint8Array, key: number, start: number, length: number, maskOffset: number): void {
+  const m0 = key >>> 24;
+  const m1 = (key >>> 16) & 0xff;
+  const m2 = (key >>> 8) & 0xff;
+  const m3 = key & 0xff;
   const end = start + length;
   let i = start;
   let k = maskOffset & 3;

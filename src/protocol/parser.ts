@@ -18,7 +18,7 @@ import {
   InternalError,
 } from './errors.js';
 import { FIN, LENGTH_16, LENGTH_64, MASK, MAX_CONTROL_PAYLOAD, Opcode, RSV1, RSV2, RSV3 } from './frame.js';
-import { maskInPlace } from './mask.js';
+import { maskWithKey, readMaskKey } from './mask.js';
 import { Utf8Validator } from './utf8.js';
 
 /** Default largest message, in bytes (after decompression): 1 MiB. */
@@ -69,6 +69,12 @@ const PAYLOAD = 4;
 const DONE = 5; // after a close frame or a failure: discard input
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Bytes of a header or length split across chunks are gathered here. Shared by all
+ * parsers (parsing is synchronous and each use ends before any handler runs), so that
+ * an idle connection does not carry a buffer of its own.
+ */
+const SCRATCH = Buffer.alloc(8);
 const MAX_SAFE_LENGTH = Number.MAX_SAFE_INTEGER;
 
 /**
@@ -92,16 +98,18 @@ export class FrameParser {
 
   #state = HEADER;
   #paused = false;
+  /** True while a handler runs: what it throws is the application's, not a parser bug. */
+  #inHandler = false;
   #running = false;
 
   // The frame being read.
   #fin = false;
   #opcode = 0;
   #masked = false;
-  readonly #mask = Buffer.alloc(4);
+  /** The frame's masking key as one number (see readMaskKey). */
+  #maskKey = 0;
   #payloadLength = 0;
   #payloadRead = 0;
-  readonly #scratch = Buffer.alloc(8);
 
   // The message being assembled (data frames only).
   #messageOpcode = 0; // 0: no message open
@@ -173,6 +181,13 @@ export class FrameParser {
     try {
       this.#loop();
     } catch (error) {
+      if (this.#inHandler) {
+        // Thrown by the application's listener, not by the parser: it is the caller's to
+        // see (an uncaught exception, as with any EventEmitter). The parser's state is
+        // consistent: the event was consumed before the handler ran.
+        this.#inHandler = false;
+        throw error;
+      }
       // A bug, not a peer violation: never let it escape into the I/O layer.
       this.#fail(new InternalError('internal error while parsing', { cause: error }));
     } finally {
@@ -213,7 +228,7 @@ export class FrameParser {
         }
         case MASK_KEY: {
           if (this.#buffered < 4) return;
-          this.#read(4).copy(this.#mask, 0, 0, 4);
+          this.#maskKey = readMaskKey(this.#read(4), 0);
           this.#state = PAYLOAD;
           break;
         }
@@ -323,13 +338,7 @@ export class FrameParser {
       } else {
         this.#payloadLength = length7;
       }
-      if (masked) {
-        const mask = this.#mask;
-        mask[0] = chunk[offset]!;
-        mask[1] = chunk[offset + 1]!;
-        mask[2] = chunk[offset + 2]!;
-        mask[3] = chunk[offset + 3]!;
-      }
+      if (masked) this.#maskKey = readMaskKey(chunk, offset);
       this.#skip(headerLength);
       if (!this.#checkLength()) return false;
       this.#payloadRead = 0;
@@ -396,8 +405,8 @@ export class FrameParser {
       let payload = length === 0 ? EMPTY : this.#read(length);
       // Up to 8 bytes split across chunks come back in the scratch buffer, which the next
       // header read overwrites: copy them, since handlers may keep the payload.
-      if (payload.buffer === this.#scratch.buffer) payload = Buffer.from(payload);
-      if (this.#masked && length > 0) maskInPlace(payload, this.#mask, 0, length, 0);
+      if (payload.buffer === SCRATCH.buffer) payload = Buffer.from(payload);
+      if (this.#masked && length > 0) maskWithKey(payload, this.#maskKey, 0, length, 0);
       this.#state = HEADER;
       this.#control(opcode, payload);
       return this.#state !== DONE;
@@ -410,7 +419,7 @@ export class FrameParser {
       const chunk = this.#chunks[0]!;
       const start = this.#offset;
       const take = Math.min(this.#payloadLength - this.#payloadRead, chunk.length - start);
-      if (this.#masked) maskInPlace(chunk, this.#mask, start, take, this.#payloadRead);
+      if (this.#masked) maskWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
       const piece = start === 0 && take === chunk.length ? chunk : chunk.subarray(start, start + take);
       this.#skip(take);
       this.#payloadRead += take;
@@ -452,29 +461,38 @@ export class FrameParser {
     this.#messageLength = 0;
     this.#messageCharge = 0;
     this.#isCompressed = false;
+    this.#inHandler = true;
     this.#handler.onMessage(data, isBinary, isCompressed);
+    this.#inHandler = false;
   }
 
   #control(opcode: number, payload: Buffer): void {
-    if (opcode === Opcode.Ping) this.#handler.onPing(payload);
-    else if (opcode === Opcode.Pong) this.#handler.onPong(payload);
-    else {
-      let close;
-      try {
-        close = decodeClosePayload(payload);
-      } catch (error) {
-        this.#fail(error as WebSocketError);
-        return;
-      }
-      // RFC 6455 §5.5.1: after a close frame the endpoint sends and processes no data.
-      this.stop();
-      this.#handler.onClose(close.code, close.reason, payload);
+    if (opcode !== Opcode.Close) {
+      this.#inHandler = true;
+      if (opcode === Opcode.Ping) this.#handler.onPing(payload);
+      else this.#handler.onPong(payload);
+      this.#inHandler = false;
+      return;
     }
+    let close;
+    try {
+      close = decodeClosePayload(payload);
+    } catch (error) {
+      this.#fail(error as WebSocketError);
+      return;
+    }
+    // RFC 6455 §5.5.1: after a close frame the endpoint sends and processes no data.
+    this.stop();
+    this.#inHandler = true;
+    this.#handler.onClose(close.code, close.reason, payload);
+    this.#inHandler = false;
   }
 
   #fail(error: WebSocketError): void {
     this.stop();
+    this.#inHandler = true;
     this.#handler.onError(error);
+    this.#inHandler = false;
   }
 
   /** Advances past `n` buffered bytes. */
@@ -495,7 +513,7 @@ export class FrameParser {
 
   /** Returns the next `n` buffered bytes without consuming them (n ≤ 8). */
   #peek(n: number): Buffer {
-    const out = this.#scratch;
+    const out = SCRATCH;
     let index = 0;
     let offset = this.#offset;
     for (let c = 0; index < n; c++) {
@@ -518,7 +536,7 @@ export class FrameParser {
       this.#skip(n);
       return view;
     }
-    const out = n <= 8 ? this.#scratch : Buffer.allocUnsafe(n);
+    const out = n <= 8 ? SCRATCH : Buffer.allocUnsafe(n);
     let index = 0;
     while (index < n) {
       const head = this.#chunks[0]!;

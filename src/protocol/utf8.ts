@@ -44,6 +44,9 @@ function sequenceLength(b: number): number {
   return 0;
 }
 
+/** Where a carried code point is completed; shared, since validation is synchronous. */
+const SEQUENCE = new Uint8Array(4);
+
 /**
  * Validates UTF-8 fed in pieces. `push` returns false as soon as the bytes seen so far
  * cannot be the start of valid UTF-8; `end` returns whether the whole input was valid.
@@ -54,9 +57,10 @@ function sequenceLength(b: number): number {
  * v.push(Buffer.from([0xce])) && v.push(Buffer.from([0xba])) && v.end(); // true: "κ" split in two
  */
 export class Utf8Validator {
-  /** Bytes of an incomplete code point carried from the previous piece (0 to 3). */
+  /** How many bytes of an incomplete code point are carried from the previous piece (0 to 3). */
   #pending = 0;
-  readonly #carry = new Uint8Array(4);
+  /** Those bytes, packed first-byte-most-significant into one number (no buffer per validator). */
+  #carry = 0;
 
   /** Forgets everything: ready for a new message. */
   reset(): void {
@@ -69,11 +73,15 @@ export class Utf8Validator {
     let i = start;
     if (this.#pending > 0) {
       // Complete the carried code point with bytes from this piece.
-      const carry = this.#carry;
+      const carry = SEQUENCE;
+      let pending = this.#pending;
+      for (let k = 0; k < pending; k++) carry[k] = (this.#carry >>> (8 * (2 - k))) & 0xff;
       const need = sequenceLength(carry[0]!);
-      while (this.#pending < need && i < end) carry[this.#pending++] = data[i++]!;
-      if (this.#pending < need) {
-        return isValidPrefix(carry[0]!, carry[1]!, carry[2]!, this.#pending);
+      while (pending < need && i < end) carry[pending++] = data[i++]!;
+      if (pending < need) {
+        this.#pending = pending;
+        this.#carry = (carry[0]! << 16) | (carry[1]! << 8) | carry[2]!;
+        return isValidPrefix(carry[0]!, carry[1]!, carry[2]!, pending);
       }
       this.#pending = 0;
       if (!isUtf8(carry.subarray(0, need))) return false;
@@ -94,7 +102,7 @@ export class Utf8Validator {
     const tail = end - cut;
     if (tail > 0) {
       if (!isValidPrefix(data[cut]!, tail > 1 ? data[cut + 1]! : 0, tail > 2 ? data[cut + 2]! : 0, tail)) return false;
-      for (let t = 0; t < tail; t++) this.#carry[t] = data[cut + t]!;
+      this.#carry = (data[cut]! << 16) | (tail > 1 ? data[cut + 1]! << 8 : 0) | (tail > 2 ? data[cut + 2]! : 0);
       this.#pending = tail;
     }
     return true;
