@@ -7,6 +7,7 @@
  * otherwise, so every expected byte is deterministic.
  */
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import {
@@ -19,6 +20,55 @@ import {
   type ParserOptions,
   type WebSocketError,
 } from '../../src/protocol/index.js';
+
+// Byte arrays compare by content in one native call: the default deep equality walks
+// them element by element, which takes a third of a second for a 64 KiB payload.
+expect.addEqualityTesters([
+  function bytesEqual(a: unknown, b: unknown): boolean | undefined {
+    if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array)) return undefined;
+    return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+  },
+]);
+
+/** Deep equality with byte arrays compared natively. */
+function isSame(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => isSame(item, b[i]));
+  }
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((key) => isSame((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+  }
+  return Object.is(a, b);
+}
+
+/** Large byte arrays as a short description, so that a failing comparison prints a small diff. */
+function compact(value: unknown): unknown {
+  if (value instanceof Uint8Array) {
+    if (value.length <= 32) return Buffer.from(value);
+    const digest = createHash('sha1').update(value).digest('hex').slice(0, 12);
+    return `<${value.length} bytes: ${toHex(value.subarray(0, 8))} … sha1 ${digest}>`;
+  }
+  if (Array.isArray(value)) return value.map(compact);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, compact(item)]));
+  }
+  return value;
+}
+
+/**
+ * `expect(actual).toEqual(expected)` for values holding large payloads: compares bytes
+ * natively and, on a mismatch, shows payloads of more than 32 bytes by length, first
+ * bytes and digest (vitest's diff of two 64 KiB buffers takes minutes).
+ */
+export function expectSame(actual: unknown, expected: unknown, message?: string): void {
+  if (isSame(actual, expected)) return;
+  expect(compact(actual), message).toEqual(compact(expected));
+  expect.fail(`${message ?? 'values'} differ`);
+}
 
 /** The masking key of the RFC 6455 §5.7 examples. */
 export const MASK_KEY: Uint8Array = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
@@ -226,6 +276,41 @@ export function framesSent(conn: Connection): SentFrame[] {
   return decodeFrames(conn.takeOutput());
 }
 
+/**
+ * The codes of RFC 6455 §7.4 and the IANA registry around every boundary, with whether
+ * an endpoint may send (and accept) them in a close frame.
+ */
+export const CLOSE_CODE_TABLE: ReadonlyArray<[number, boolean]> = [
+  [0, false],
+  [999, false],
+  [1000, true],
+  [1001, true],
+  [1002, true],
+  [1003, true],
+  [1004, false], // reserved
+  [1005, false], // no status: synthesised locally
+  [1006, false], // abnormal closure: synthesised locally
+  [1007, true],
+  [1008, true],
+  [1009, true],
+  [1010, true],
+  [1011, true],
+  [1012, true],
+  [1013, true],
+  [1014, true],
+  [1015, false], // TLS handshake: synthesised locally
+  [1016, false],
+  [1100, false],
+  [2000, false],
+  [2999, false],
+  [3000, true],
+  [3999, true],
+  [4000, true],
+  [4999, true],
+  [5000, false],
+  [65535, false],
+];
+
 /** The close code in a close frame payload, or undefined for an empty payload. */
 export function closeCodeOf(payload: Uint8Array): number | undefined {
   return payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : undefined;
@@ -233,7 +318,24 @@ export function closeCodeOf(payload: Uint8Array): number | undefined {
 
 /** Asserts the connection queued exactly `bytes` for sending since the last call. */
 export function expectFrameSent(conn: Connection, bytes: Uint8Array): void {
-  expect(toHex(conn.takeOutput())).toBe(toHex(bytes));
+  const sent = conn.takeOutput();
+  if (sent.equals(bytes)) return;
+  // Show the frames when both sides decode, else the bytes.
+  let actual: unknown = toHex(sent);
+  let expected: unknown = toHex(bytes);
+  try {
+    actual = decodeFrames(sent);
+    expected = decodeFrames(bytes);
+  } catch {
+    // Not whole frames: compare as bytes.
+  }
+  expectSame(actual, expected, 'bytes sent');
+  expectSame(toHex(sent), toHex(bytes), 'bytes sent');
+}
+
+/** Asserts the events the connection queued since the last call (payloads compared natively). */
+export function expectEvents(conn: Connection, expected: EventSummary[], message?: string): void {
+  expectSame(eventsOf(conn), expected, message);
 }
 
 /** Asserts the connection queued nothing for sending since the last call. */
@@ -273,7 +375,7 @@ export function expectClosing(conn: Connection, code: number): { events: EventSu
  */
 export function expectCleanCloseFromClient(conn: Connection): void {
   feed(conn, clientFrame(Opcode.Close, closePayload(1000)));
-  expect(eventsOf(conn)).toEqual([['closing', 1000, ''], ['end']]);
+  expectEvents(conn, [['closing', 1000, ''], ['end']]);
   expectFrameSent(conn, serverFrame(Opcode.Close, closePayload(1000)));
   expect(conn.transportClosed()).toEqual({ code: 1000, reason: '', wasClean: true });
 }
@@ -408,11 +510,12 @@ export function serializeAsClient(steps: readonly Step[]): { frames: Buffer[]; e
     expected.push([step.kind, step.payload]);
   };
   for (const step of steps) {
-    if (step.kind === 'ping' || step.kind === 'pong') control(step);
-    else if (step.kind === 'close') {
+    if (step.kind === 'close') {
       sender.close(step.code, step.reason);
       flush();
       expected.push(['closing', step.code ?? 1005, step.reason], ['end']);
+    } else if (step.kind !== 'message') {
+      control(step);
     } else {
       const bounds = [0, ...step.cuts, step.payload.length];
       for (let i = 0; i + 1 < bounds.length; i++) {

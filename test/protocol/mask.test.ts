@@ -1,0 +1,135 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { maskInPlace, maskInto } from '../../src/protocol/index.js';
+import { MASK_KEY, filler, toHex } from './helpers.js';
+
+/** RFC 6455 §5.3, literally: octet i of the payload is XORed with octet (i + offset) mod 4 of the key. */
+function naiveMask(data: Uint8Array, mask: Uint8Array, start: number, length: number, maskOffset: number): Uint8Array {
+  const out = Uint8Array.from(data);
+  for (let i = 0; i < length; i++) out[start + i]! ^= mask[(maskOffset + i) % 4]!;
+  return out;
+}
+
+/** `length` bytes at byte offset `alignment` of a fresh ArrayBuffer, so the word path sees every alignment. */
+function bytesAt(alignment: number, contents: Uint8Array): Uint8Array {
+  const view = new Uint8Array(new ArrayBuffer(alignment + contents.length + 3), alignment, contents.length);
+  view.set(contents);
+  return view;
+}
+
+describe('RFC 6455 §5.3 client-to-server masking', () => {
+  it('masks "Hello" with 37 fa 21 3d into 7f 9f 4d 51 58 (the §5.7 example)', () => {
+    const data = Buffer.from('Hello');
+    maskInPlace(data, MASK_KEY);
+    expect(toHex(data)).toBe('7f 9f 4d 51 58');
+  });
+
+  it('unmasks a payload that arrives in pieces when told each piece\'s offset in the payload', () => {
+    const masked = Buffer.from('7f9f4d5158', 'hex');
+    maskInPlace(masked, MASK_KEY, 0, 2, 0);
+    maskInPlace(masked, MASK_KEY, 2, 3, 2);
+    expect(masked.toString()).toBe('Hello');
+  });
+
+  it('an all-zero key leaves the data unchanged', () => {
+    const data = filler(300, 9);
+    const copy = Buffer.from(data);
+    maskInPlace(data, new Uint8Array(4));
+    expect(data.equals(copy)).toBe(true);
+  });
+
+  it('agrees with the byte-by-byte definition for every alignment, start, length and mask offset', () => {
+    const lengths = [0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 79, 80, 81, 127, 128, 129, 200, 257];
+    const key = Uint8Array.of(0x01, 0x23, 0x45, 0x89);
+    let checked = 0;
+    for (const alignment of [0, 1, 2, 3]) {
+      for (const start of [0, 1, 2, 3, 4, 5, 6, 7]) {
+        for (const length of lengths) {
+          for (const maskOffset of [0, 1, 2, 3, 4, 5, 1001]) {
+            const contents = filler(start + length + 5, alignment * 1000 + start * 100 + length);
+            const data = bytesAt(alignment, contents);
+            const expected = naiveMask(contents, key, start, length, maskOffset);
+            maskInPlace(data, key, start, length, maskOffset);
+            if (toHex(data) !== toHex(expected)) {
+              expect.fail(`alignment ${alignment} start ${start} length ${length} maskOffset ${maskOffset}`);
+            }
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBe(4 * 8 * lengths.length * 7);
+  });
+
+  it('agrees with the byte-by-byte definition on arbitrary input (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 400 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.nat(),
+        fc.nat(),
+        fc.nat(),
+        (contents, alignment, key, rawStart, rawLength, maskOffset) => {
+          const start = rawStart % (contents.length + 1);
+          const length = rawLength % (contents.length - start + 1);
+          const data = bytesAt(alignment, contents);
+          maskInPlace(data, key, start, length, maskOffset);
+          expect(toHex(data)).toBe(toHex(naiveMask(contents, key, start, length, maskOffset)));
+        },
+      ),
+      { numRuns: 500, seed: 0x3a5c },
+    );
+  });
+
+  it('masking twice with the same key and offset restores the input (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.integer({ min: 0, max: 3 }), fc.nat(3), (contents, key, alignment, maskOffset) => {
+        const data = bytesAt(alignment, contents);
+        maskInPlace(data, key, 0, data.length, maskOffset);
+        maskInPlace(data, key, 0, data.length, maskOffset);
+        expect(toHex(data)).toBe(toHex(contents));
+      }),
+      { numRuns: 300, seed: 0x1d },
+    );
+  });
+
+  it('defaults to the whole buffer from the start at mask offset 0', () => {
+    const data = filler(100, 4);
+    const expected = naiveMask(data, MASK_KEY, 0, 100, 0);
+    maskInPlace(data, MASK_KEY);
+    expect(toHex(data)).toBe(toHex(expected));
+    const tail = filler(100, 5);
+    const expectedTail = naiveMask(tail, MASK_KEY, 30, 70, 0);
+    maskInPlace(tail, MASK_KEY, 30);
+    expect(toHex(tail)).toBe(toHex(expectedTail));
+  });
+});
+
+describe('maskInto: copy and mask in one pass', () => {
+  it.each([0, 1, 5, 63, 64, 65, 100, 1000, 70000])('masks %i bytes into the target at an offset without touching the source', (length) => {
+    const source = filler(length, length + 7);
+    const copy = Buffer.from(source);
+    for (const targetOffset of [0, 1, 2, 3, 10]) {
+      const target = Buffer.alloc(targetOffset + length + 2, 0xaa);
+      maskInto(source, MASK_KEY, target, targetOffset);
+      const expected = Buffer.alloc(targetOffset + length + 2, 0xaa);
+      naiveMask(source, MASK_KEY, 0, length, 0).forEach((byte, i) => (expected[targetOffset + i] = byte));
+      expect(target.equals(expected)).toBe(true);
+    }
+    expect(source.equals(copy)).toBe(true);
+  });
+
+  it('agrees with maskInPlace on a copy (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.nat(8), (source, key, offset) => {
+        const target = new Uint8Array(offset + source.length);
+        maskInto(source, key, target, offset);
+        const expected = Uint8Array.from(source);
+        maskInPlace(expected, key);
+        expect(toHex(target.subarray(offset))).toBe(toHex(expected));
+      }),
+      { numRuns: 300, seed: 0x2b },
+    );
+  });
+});
