@@ -23,9 +23,9 @@ const OP_PING = 0x9;
  * ws's own bench/parser.benchmark.js does.
  */
 const scenarios = [
-  { id: 'text-32', label: '32 B text ×1,000,000, 64 KiB chunks', metric: 'frames', kind: 'stream', opcode: OP_TEXT, size: 32, count: 1_000_000, passes: 3, minMs: 600 },
+  { id: 'text-32', label: '32 B text ×1,000,000, 64 KiB chunks', metric: 'frames', kind: 'stream', opcode: OP_TEXT, size: 32, count: 1_000_000, passes: 5, minMs: 0 },
   { id: 'binary-64k', label: '64 KiB binary, 1 GiB in 64 KiB chunks', metric: 'bytes', kind: 'stream', opcode: OP_BINARY, size: 64 * KiB, count: 256, passes: 64, minMs: 0 },
-  { id: 'frame-16m', label: 'one 16 MiB binary frame, 64 KiB chunks', metric: 'bytes', kind: 'stream', opcode: OP_BINARY, size: 16 * MiB, count: 1, passes: 16, minMs: 600 },
+  { id: 'frame-16m', label: 'one 16 MiB binary frame, 64 KiB chunks', metric: 'bytes', kind: 'stream', opcode: OP_BINARY, size: 16 * MiB, count: 1, passes: 16, minMs: 300 },
   { id: 'ping-5', label: '5 B ping, one frame per write', metric: 'frames', kind: 'ladder', opcode: OP_PING, size: 5 },
   { id: 'text-20', label: '20 B text, one frame per write', metric: 'frames', kind: 'ladder', opcode: OP_TEXT, size: 20 },
   { id: 'binary-125', label: '125 B binary, one frame per write', metric: 'frames', kind: 'ladder', opcode: OP_BINARY, size: 125 },
@@ -125,7 +125,7 @@ async function sample(scenario, contender, { quick }) {
         }
       },
       warmupPasses: scenario.passes ? Math.max(2, scenario.passes >> 3) : 3,
-      minPasses: scenario.passes ?? 3,
+      minPasses: scenario.passes ?? 5,
       minMs: scenario.minMs ?? 600,
     },
     quick,

@@ -73,3 +73,29 @@ export function chunk(buffer, size) {
   for (let i = 0; i < buffer.length; i += size) chunks.push(buffer.subarray(i, Math.min(i + size, buffer.length)));
   return chunks;
 }
+
+/** Decodes one frame from the start of `bytes` (a check of encoder output, not a parser). */
+export function decodeFrame(bytes) {
+  const opcode = bytes[0] & 0x0f;
+  const fin = (bytes[0] & 0x80) !== 0;
+  const masked = (bytes[1] & 0x80) !== 0;
+  let length = bytes[1] & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    length = bytes.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    length = bytes.readUInt32BE(2) * 2 ** 32 + bytes.readUInt32BE(6);
+    offset = 10;
+  }
+  let payload;
+  if (masked) {
+    const mask = bytes.subarray(offset, offset + 4);
+    offset += 4;
+    payload = Buffer.from(bytes.subarray(offset, offset + length));
+    for (let i = 0; i < length; i++) payload[i] ^= mask[i & 3];
+  } else {
+    payload = bytes.subarray(offset, offset + length);
+  }
+  return { fin, opcode, masked, payload, size: offset + length };
+}

@@ -26,8 +26,12 @@ const CHILD_TIMEOUT_MS = 180_000;
  * restores inputs that parsers unmask in place); `check` runs after every pass, untimed,
  * and throws if the pass produced the wrong result. Every loop is bounded by
  * `maxPasses` and `maxMs`.
+ *
+ * Each pass is timed twice: wall-clock time, and the CPU time the process used
+ * (`process.cpuUsage`, user + system), which does not grow while other processes hold
+ * the CPU. Both are reported as the fastest and the median pass.
  */
-export function measure({ prepare = () => {}, pass, check = () => {}, warmupMs = 300, warmupPasses = 2, minMs = 600, minPasses = 3, maxPasses = 1_000_000, maxMs = 60_000 }, quick = false) {
+export function measure({ prepare = () => {}, pass, check = () => {}, warmupMs = 300, warmupPasses = 2, minMs = 600, minPasses = 5, maxPasses = 1_000_000, maxMs = 60_000 }, quick = false) {
   if (quick) {
     warmupMs /= 3;
     minMs /= 4;
@@ -43,18 +47,28 @@ export function measure({ prepare = () => {}, pass, check = () => {}, warmupMs =
     warm++;
   }
   const timedStart = performance.now();
-  let ns = 0n;
-  let passes = 0;
-  const minNs = BigInt(Math.round(minMs * 1e6));
-  while ((passes < minPasses || ns < minNs) && passes < maxPasses && performance.now() - timedStart < maxMs) {
+  let wallTotal = 0;
+  const wallNs = [];
+  const cpuNs = [];
+  const minNs = minMs * 1e6;
+  while ((wallNs.length < minPasses || wallTotal < minNs) && wallNs.length < maxPasses && performance.now() - timedStart < maxMs) {
     prepare();
+    const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     pass();
-    ns += process.hrtime.bigint() - t0;
+    const dt = Number(process.hrtime.bigint() - t0);
+    const cpu = process.cpuUsage(cpu0);
     check();
-    passes++;
+    wallTotal += dt;
+    wallNs.push(dt);
+    cpuNs.push((cpu.user + cpu.system) * 1000);
   }
-  return { warmupPasses: warm, passes, ns: Number(ns) };
+  return {
+    warmupPasses: warm,
+    passes: wallNs.length,
+    wall: { totalNs: wallTotal, minNs: Math.min(...wallNs), medianNs: median(wallNs) },
+    cpu: { totalNs: cpuNs.reduce((a, b) => a + b, 0), minNs: Math.min(...cpuNs), medianNs: median(cpuNs) },
+  };
 }
 
 async function childMain(subject, argv) {
@@ -76,11 +90,11 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function runChild(file, scenario, contender, quick) {
+function runChild(file, scenario, contender, quick, nodeOptions = []) {
   const env = { ...process.env };
   delete env.WS_NO_BUFFER_UTIL;
   Object.assign(env, contender.env ?? {});
-  const args = [file, '--child', scenario.id, contender.id];
+  const args = [...nodeOptions, file, '--child', scenario.id, contender.id];
   if (quick) args.push('--quick');
   const child = spawnSync(process.execPath, args, { env, encoding: 'utf8', timeout: CHILD_TIMEOUT_MS, maxBuffer: 16 << 20 });
   const line = child.stdout?.trim().split('\n').pop();
@@ -95,11 +109,32 @@ function runChild(file, scenario, contender, quick) {
   return { ok: false, error: `${why}: ${(child.stderr || '').trim().split('\n').slice(-3).join(' | ')}` };
 }
 
-/** Throughput of one sample in the scenario's unit per second. */
-function rate(sample, metric) {
-  const seconds = sample.ns / 1e9;
-  const perPass = metric === 'frames' ? sample.framesPerPass : sample.bytesPerPass;
-  return (sample.passes * perPass) / seconds;
+/**
+ * How a sample's passes become one figure. `cpu` (the default): the median pass by CPU
+ * time, immune to time slices lost to other processes. `wall`: the fastest pass by
+ * wall-clock time (other processes can only slow a pass down).
+ */
+export const CLOCKS = ['cpu', 'wall'];
+
+function perPass(sample, metric) {
+  return metric === 'frames' ? sample.framesPerPass : sample.bytesPerPass;
+}
+
+/** Throughput of one sample in the scenario's unit per second, by `clock`. */
+function rate(sample, metric, clock) {
+  const ns = clock === 'wall' ? sample.wall.minNs : sample.cpu.medianNs;
+  return perPass(sample, metric) / (ns / 1e9);
+}
+
+/** The other views of the same sample, kept in the JSON. */
+function rates(sample, metric) {
+  const n = perPass(sample, metric);
+  return {
+    cpuMedian: n / (sample.cpu.medianNs / 1e9),
+    wallFastest: n / (sample.wall.minNs / 1e9),
+    wallMedian: n / (sample.wall.medianNs / 1e9),
+    wallMean: (n * sample.passes) / (sample.wall.totalNs / 1e9),
+  };
 }
 
 export function formatRate(value, metric, unit) {
@@ -114,7 +149,7 @@ export function formatRate(value, metric, unit) {
  * Runs every selected scenario of `subject`: `runs` rounds, each round one fresh child
  * per contender in a rotating order. Returns the per-scenario samples, medians and ratios.
  */
-export function runSubject(subject, { runs = 5, quick = false, only = null, log = (line) => process.stderr.write(line + '\n') } = {}) {
+export function runSubject(subject, { runs = 5, quick = false, clock = 'cpu', nodeOptions = [], only = null, log = (line) => process.stderr.write(line + '\n') } = {}) {
   const file = subject.file;
   const scenarios = only ? subject.scenarios.filter((s) => only.includes(s.id)) : subject.scenarios;
   const primary = subject.contenders[0];
@@ -122,21 +157,23 @@ export function runSubject(subject, { runs = 5, quick = false, only = null, log 
   for (const scenario of scenarios) {
     const samples = Object.fromEntries(subject.contenders.map((c) => [c.id, []]));
     const errors = [];
+    const load = [];
     for (let round = 0; round < runs; round++) {
+      load.push(Number(loadavg()[0].toFixed(2)));
       const order = subject.contenders.map((_, i) => subject.contenders[(i + round) % subject.contenders.length]);
       const line = [];
       for (const contender of order) {
-        const result = runChild(file, scenario, contender, quick);
+        const result = runChild(file, scenario, contender, quick, nodeOptions);
         if (!result.ok) {
           errors.push(`${contender.id}: ${result.error}`);
           line.push(`${contender.id} FAILED`);
           continue;
         }
-        const value = rate(result, scenario.metric);
-        samples[contender.id].push({ ...result, ok: undefined, value });
+        const value = rate(result, scenario.metric, clock);
+        samples[contender.id].push({ ...result, ok: undefined, value, rates: rates(result, scenario.metric), round: round + 1 });
         line.push(`${contender.id} ${formatRate(value, scenario.metric, subject.unit)}`);
       }
-      log(`${subject.name} ${scenario.id} round ${round + 1}/${runs}: ${line.join(', ')}`);
+      log(`${subject.name} ${scenario.id} round ${round + 1}/${runs} (load ${load[round]}): ${line.join(', ')}`);
     }
     const medians = {};
     const spread = {};
@@ -158,7 +195,7 @@ export function runSubject(subject, { runs = 5, quick = false, only = null, log 
       for (let i = 0; i < n; i++) perRound.push(samples[primary.id][i].value / samples[c.id][i].value);
       if (perRound.length) pairedRatios[c.id] = median(perRound);
     }
-    out.push({ scenario, samples, medians, spread, ratios, pairedRatios, errors });
+    out.push({ scenario, samples, medians, spread, ratios, pairedRatios, errors, load });
   }
   return out;
 }
@@ -223,6 +260,7 @@ export function resultsJson(subject, results) {
       ratios: r.ratios,
       pairedRatios: r.pairedRatios,
       errors: r.errors,
+      loadPerRound: r.load,
       samples: r.samples,
     })),
   };
@@ -236,24 +274,28 @@ export function writeResults(name, payload) {
 }
 
 export function parseArgs(argv) {
-  const options = { runs: 5, quick: false, selectors: [] };
+  const options = { runs: 5, quick: false, clock: 'cpu', nodeOptions: [], selectors: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') options.quick = true;
     else if (arg === '--runs') options.runs = Number(argv[++i]);
     else if (arg.startsWith('--runs=')) options.runs = Number(arg.slice(7));
+    else if (arg === '--clock') options.clock = argv[++i];
+    else if (arg.startsWith('--clock=')) options.clock = arg.slice(8);
+    else if (arg.startsWith('--node-option=')) options.nodeOptions.push(arg.slice('--node-option='.length));
     else if (arg === '--help' || arg === '-h') options.help = true;
     else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
     else options.selectors.push(arg);
   }
   if (!Number.isInteger(options.runs) || options.runs < 1 || options.runs > 101) throw new Error('--runs must be an integer from 1 to 101');
+  if (!CLOCKS.includes(options.clock)) throw new Error(`--clock must be one of ${CLOCKS.join(', ')}`);
   if (options.quick && !argv.some((a) => a.startsWith('--runs'))) options.runs = 3;
   return options;
 }
 
 /** Prints a subject's table and returns its JSON form. */
 export function benchSubject(subject, options, only) {
-  const results = runSubject(subject, { runs: options.runs, quick: options.quick, only });
+  const results = runSubject(subject, { runs: options.runs, quick: options.quick, clock: options.clock, nodeOptions: options.nodeOptions, only });
   const table = formatTable(subject, results);
   process.stdout.write(`\n## ${subject.title}\n\n${subject.note ? subject.note + '\n\n' : ''}${table}\n\n`);
   for (const r of results) for (const e of r.errors) process.stdout.write(`- ${r.scenario.id}: ${e}\n`);
@@ -276,6 +318,6 @@ export async function subjectCli(subject, metaUrl) {
   await buildProtocol();
   const only = options.selectors.length ? options.selectors : null;
   const json = benchSubject(subject, options, only);
-  const file = writeResults(subject.name, { environment: environment(), runs: options.runs, quick: options.quick, subjects: [json] });
+  const file = writeResults(subject.name, { environment: environment(), runs: options.runs, quick: options.quick, clock: options.clock, nodeOptions: options.nodeOptions, subjects: [json] });
   process.stdout.write(`Results: ${file}\n`);
 }
