@@ -1,0 +1,33 @@
+/**
+ * Regressions found by the fuzz campaign (`fuzz/seeds/`), as plain tests named after the
+ * behaviour they pin down.
+ */
+import { describe, expect, it } from 'vitest';
+import { Connection, FrameParser, type ParserHandler } from '../../src/protocol/index.js';
+
+/** Masks `payload` with `key` into a frame with the given first byte (client to server). */
+function maskedFrame(firstByte: number, payload: Buffer, key = Buffer.of(0x37, 0xfa, 0x21, 0x3d)): Buffer {
+  const masked = Buffer.from(payload);
+  for (let i = 0; i < masked.length; i++) masked[i] = masked[i]! ^ key[i & 3]!;
+  return Buffer.concat([Buffer.of(firstByte, 0x80 | payload.length), key, masked]);
+}
+
+describe('RFC 6455 §5.5.2: control frames', () => {
+  it('a ping payload split across chunks stays intact while the next frames arrive', () => {
+    const pings: Buffer[] = [];
+    const handler: ParserHandler = {
+      onMessage: () => undefined,
+      onPing: (payload) => pings.push(payload),
+      onPong: () => undefined,
+      onClose: () => undefined,
+      onError: (error) => {
+        throw error;
+      },
+    };
+    const parser = new FrameParser({ role: 'server' }, handler);
+    const stream = Buffer.concat([maskedFrame(0x89, Buffer.from('abc')), maskedFrame(0x81, Buffer.from('next frame'))]);
+    // One byte at a time: the payload and the next header both cross chunk boundaries.
+    for (const byte of stream) parser.receive(Buffer.of(byte));
+    expect(pings.map((p) => p.toString())).toEqual(['abc']);
+  });
+});
