@@ -31,3 +31,14 @@ describe('RFC 6455 §5.5.2: control frames', () => {
     expect(pings.map((p) => p.toString())).toEqual(['abc']);
   });
 });
+
+describe('RFC 6455 §7.1.7: failing the connection', () => {
+  it('fail() with a code that may not be sent throws and leaves the connection open and reading', () => {
+    const conn = new Connection({ role: 'server' });
+    expect(() => conn.fail(1015, 'TLS')).toThrow(RangeError);
+    conn.receive(maskedFrame(0x81, Buffer.from('still here')));
+    expect(conn.readyState).toBe(1);
+    expect(conn.takeEvents()).toEqual([{ type: 'message', data: Buffer.from('still here'), isBinary: false }]);
+    expect(conn.takeOutput()).toEqual(Buffer.alloc(0));
+  });
+});
