@@ -42,3 +42,21 @@ describe('RFC 6455 §7.1.7: failing the connection', () => {
     expect(conn.takeOutput()).toEqual(Buffer.alloc(0));
   });
 });
+
+describe('RFC 6455 §5.5: a close reason fits 123 bytes', () => {
+  it('fail() cuts a long reason on a character boundary and keeps every whole character', () => {
+    const conn = new Connection({ role: 'server' });
+    // 1 + 62 × 2 = 125 bytes: the first 123 bytes end exactly after a whole "é".
+    conn.fail(1008, `x${'é'.repeat(62)}`);
+    const frame = conn.takeOutput();
+    const reason = frame.subarray(4);
+    expect(frame.subarray(0, 2)).toEqual(Buffer.of(0x88, 125));
+    expect(reason.toString()).toBe(`x${'é'.repeat(61)}`);
+  });
+
+  it('fail() drops a character that the 123-byte cut would split', () => {
+    const conn = new Connection({ role: 'server' });
+    conn.fail(1008, 'é'.repeat(62)); // 124 bytes: byte 123 is the first of the last "é"
+    expect(conn.takeOutput().subarray(4).toString()).toBe('é'.repeat(61));
+  });
+});
