@@ -20,12 +20,14 @@
  *   --list            list the targets
  */
 import { readFile, readdir, mkdir, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 const fuzzDir = dirname(fileURLToPath(import.meta.url));
-const buildDir = join(fuzzDir, '.build');
+// One bundle per run, so that runs side by side never load each other's half-written files.
+const buildDir = join(fuzzDir, '.build', `run-${process.pid}`);
 const seedsDir = join(fuzzDir, 'seeds');
 
 function usage(message) {
@@ -261,6 +263,14 @@ async function main() {
   console.log(`${results.length - failures} passed, ${failures} failed`);
   process.exit(failures === 0 ? 0 : 1);
 }
+
+process.on('exit', () => {
+  try {
+    rmSync(buildDir, { recursive: true, force: true });
+  } catch {
+    // best effort
+  }
+});
 
 main().catch((error) => {
   console.error(error);
