@@ -2,6 +2,8 @@
  * Regressions found by the fuzz campaign (`fuzz/seeds/`), as plain tests named after the
  * behaviour they pin down.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { Connection, FrameParser, type ParserHandler } from '../../src/protocol/index.js';
 
@@ -58,5 +60,43 @@ describe('RFC 6455 §5.5: a close reason fits 123 bytes', () => {
     const conn = new Connection({ role: 'server' });
     conn.fail(1008, 'é'.repeat(62)); // 124 bytes: byte 123 is the first of the last "é"
     expect(conn.takeOutput().subarray(4).toString()).toBe('é'.repeat(61));
+  });
+});
+
+describe('limits: memory stays within maxPayload', () => {
+  /** A full garbage collection (exposed at run time: vitest does not pass --expose-gc). */
+  function collectGarbage(): void {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+  }
+
+  it('a fragmented message does not pin the large chunks its small fragments arrived in', () => {
+    const maxPayload = 64 * 1024;
+    const conn = new Connection({ role: 'server', maxPayload }, {
+      onMessage: () => undefined,
+      onPing: () => undefined,
+      onPong: () => undefined,
+      onClosing: () => undefined,
+      onError: (error) => {
+        throw error;
+      },
+      write: () => undefined,
+      end: () => undefined,
+    });
+    // Each ~11 KiB chunk: pings (answered with pongs from Node's buffer pool), then one
+    // 1-byte continuation of a binary message that stays open.
+    const pings = Buffer.concat(Array.from({ length: 100 }, () => maskedFrame(0x89, Buffer.alloc(100))));
+    const count = 600;
+    collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    conn.receive(maskedFrame(0x02, Buffer.of(0)));
+    for (let i = 0; i < count; i++) conn.receive(Buffer.concat([pings, maskedFrame(0x00, Buffer.of(i & 0xff))]));
+    collectGarbage();
+    const retained = process.memoryUsage().arrayBuffers - before;
+    // 601 message bytes (39 KiB of maxPayload with the fragment overhead) are held, and
+    // at most maxPayload of chunks around them. Before the fix each pinned its 11 KiB
+    // chunk (6 MiB); copies from Node's buffer pool would each pin an 8 KiB slab (5 MiB).
+    expect(retained).toBeLessThan(4 * maxPayload);
+    expect(conn.readyState).toBe(1);
   });
 });
