@@ -103,7 +103,9 @@ function stamp() {
 async function saveSeed(target, record) {
   await mkdir(seedsDir, { recursive: true });
   const file = join(seedsDir, `${target}-${stamp()}.json`);
-  const seed = { target, date: new Date().toISOString(), ...record };
+  // The message, without stack frames: they point into a temporary bundle.
+  const error = record.error.split('\n').filter((line) => !/^\s+at /.test(line)).join('\n');
+  const seed = { target, date: new Date().toISOString(), ...record, error };
   await writeFile(file, `${JSON.stringify(seed, null, 2)}\n`);
   return relative(process.cwd(), file);
 }
