@@ -9,7 +9,7 @@
  * Invariants:
  * - every call returns or throws `HandshakeError` (400 for the parsers; 400, 405, 426
  *   or 505 for a request; the received status for a response), never anything else;
- * - time is linear: no call takes more than 50 ms (the fastest of three tries);
+ * - time is linear: no call takes more than 50 ms (see `timed`);
  * - parsed lists hold only tokens (or `token/token` for `Upgrade`), at most
  *   `MAX_LIST_ITEMS`; extensions round-trip through `formatExtensions`;
  * - an accepted request has a canonical 16-byte key, version 13, distinct token
