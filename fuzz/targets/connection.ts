@@ -304,9 +304,9 @@ export function checkConnection(input: ConnectionInput): void {
         return { frame: { fin: true, rsv: 0, opcode: 0x8, payload: closePayload(action.code, action.reason) } };
       }
       case 'fail': {
-        // Like close(), fail() validates its arguments first, in every state.
-        if (!isAllowedOnWire(action.code)) return { throws: 'RangeError' };
+        // A closed connection ignores fail(); otherwise a bad code throws before anything changes.
         if (transportClosed) return { frame: null };
+        if (!isAllowedOnWire(action.code)) return { throws: 'RangeError' };
         reading = false;
         failed = true;
         expectEnd();
