@@ -249,7 +249,9 @@ function checkHead(input: HttpHeadInput, head: RequestHead | ResponseHead): void
     const name = head.rawHeaders[i]!;
     const value = head.rawHeaders[i + 1]!;
     invariant(isToken(name), () => `header name ${JSON.stringify(name)} is not a token`);
-    invariant(!/[\r\n\0]/.test(value) && value.trim() === value.replace(/^[ \t]+|[ \t]+$/g, '') && !/^[ \t]|[ \t]$/.test(value), () => `header value ${JSON.stringify(value)}`);
+    // RFC 9110 §5.5: no CR, LF or NUL; OWS (SP, HTAB only: obs-text such as 0xA0 is
+    // part of the value) trimmed from both ends.
+    invariant(!/[\r\n\0]/.test(value) && !/^[ \t]|[ \t]$/.test(value), () => `header value ${JSON.stringify(value)}`);
     const key = name.toLowerCase();
     const previous = joined.get(key);
     joined.set(key, previous === undefined ? value : `${previous}, ${value}`);
