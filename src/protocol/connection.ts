@@ -423,9 +423,10 @@ export class Connection implements ParserHandler {
 /** Cuts a reason to 123 bytes without splitting a UTF-8 sequence. */
 function truncateReason(reason: string): string {
   if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
-  const bytes = Buffer.from(reason).subarray(0, MAX_CLOSE_REASON_BYTES);
-  let end = bytes.length;
-  while (end > 0 && (bytes[end - 1]! & 0xc0) === 0x80) end--; // back over continuation bytes
-  if (end > 0 && bytes[end - 1]! >= 0xc0) end--; // and the lead byte of the cut sequence
+  const bytes = Buffer.from(reason);
+  // bytes[end] is the first byte left out: while it continues a sequence, that sequence
+  // would be cut, so leave out its first bytes too. A cut between sequences keeps all.
+  let end = MAX_CLOSE_REASON_BYTES;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
   return bytes.subarray(0, end).toString('utf8');
 }

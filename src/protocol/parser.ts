@@ -117,6 +117,8 @@ export class FrameParser {
   #messageLength = 0;
   #messageCharge = 0;
   #parts: Buffer[] = [];
+  /** Bytes of received chunks that views in #parts keep alive beyond their own. */
+  #pinnedBytes = 0;
   readonly #utf8 = new Utf8Validator();
 
   constructor(options: ParserOptions, handler: ParserHandler) {
@@ -174,6 +176,7 @@ export class FrameParser {
     this.#buffered = 0;
     this.#offset = 0;
     this.#parts = [];
+    this.#pinnedBytes = 0;
   }
 
   #run(): void {
@@ -420,13 +423,22 @@ export class FrameParser {
       const start = this.#offset;
       const take = Math.min(this.#payloadLength - this.#payloadRead, chunk.length - start);
       if (this.#masked) maskWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
-      const piece = start === 0 && take === chunk.length ? chunk : chunk.subarray(start, start + take);
+      let piece = start === 0 && take === chunk.length ? chunk : chunk.subarray(start, start + take);
       this.#skip(take);
       this.#payloadRead += take;
       this.#messageLength += take;
       if (this.#messageOpcode === Opcode.Text && !this.#isCompressed && !this.#utf8.push(piece)) {
         this.#fail(new InvalidDataError('text message is not valid UTF-8'));
         return false;
+      }
+      if (piece !== chunk && (!this.#fin || this.#payloadRead < this.#payloadLength)) {
+        // A view kept until a later chunk completes the message pins its whole chunk: a
+        // peer sending tiny fragments at the ends of large chunks would make a message
+        // hold memory many times maxPayload. Views may pin up to maxPayload bytes
+        // beyond the message's own; past that, kept pieces are copied.
+        const pinned = chunk.length - take;
+        if (this.#pinnedBytes + pinned > this.#maxPayload) piece = copyUnpooled(piece);
+        else this.#pinnedBytes += pinned;
       }
       this.#parts.push(piece);
     }
@@ -457,6 +469,7 @@ export class FrameParser {
       }
     }
     this.#parts = [];
+    this.#pinnedBytes = 0;
     this.#messageOpcode = 0;
     this.#messageLength = 0;
     this.#messageCharge = 0;
@@ -547,4 +560,14 @@ export class FrameParser {
     }
     return n <= 8 ? out.subarray(0, n) : out;
   }
+}
+
+/**
+ * Copies `bytes` into a buffer of their own. `Buffer.from` would take small copies from
+ * Node's shared 8 KiB pool, and a kept 1-byte copy would then pin a whole pool slab.
+ */
+function copyUnpooled(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
 }
