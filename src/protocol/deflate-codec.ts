@@ -177,15 +177,16 @@ function configFor(params: DeflateParams, options: CodecOptions): CodecConfig {
  */
 class InOrder {
   #isHeld = false;
-  readonly #waiting: Array<() => void> = [];
+  /** Created on first use: most connections never wait. */
+  #waiting: Array<() => void> | null = null;
 
   /** Whether a call may run now: nothing is running or waiting before it. */
   get isFree(): boolean {
-    return !this.#isHeld && this.#waiting.length === 0;
+    return !this.#isHeld && (this.#waiting === null || this.#waiting.length === 0);
   }
 
   wait(call: () => void): void {
-    this.#waiting.push(call);
+    (this.#waiting ??= []).push(call);
   }
 
   /** An asynchronous step starts: calls wait until `release`. */
@@ -196,7 +197,8 @@ class InOrder {
   /** The step is done: runs the waiting calls in order until one holds again. */
   release(): void {
     this.#isHeld = false;
-    while (!this.#isHeld && this.#waiting.length > 0) this.#waiting.shift()!();
+    const waiting = this.#waiting;
+    while (!this.#isHeld && waiting !== null && waiting.length > 0) waiting.shift()!();
   }
 }
 
