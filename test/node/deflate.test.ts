@@ -104,6 +104,27 @@ function wsCombinations(includeFalse: boolean): PerMessageDeflateOptions[] {
   return combos;
 }
 
+/** Opens a `ws` client; resolves with it and the `Sec-WebSocket-Extensions` the server answered. */
+async function openPeer(url: string, perMessageDeflate: true | PerMessageDeflateOptions): Promise<{ client: PeerWebSocket; agreed: string }> {
+  const client = new PeerWebSocket(url, { perMessageDeflate });
+  const response = nextEvent<[IncomingMessage]>(client, 'upgrade');
+  await opened(client);
+  return { client, agreed: (await response)[0].headers['sec-websocket-extensions'] as string };
+}
+
+/**
+ * Checks that permessage-deflate was agreed with what `options` ask for: the
+ * no-context-takeover flags and the server window, and the client window when
+ * `withClientWindow` (a server's option; a client's value is a promise, not echoed).
+ */
+function expectAgreement(agreed: string, options: PerMessageDeflateOptions, withClientWindow: boolean): void {
+  expect(agreed, JSON.stringify(options)).toMatch(/^permessage-deflate/);
+  if (options.serverNoContextTakeover) expect(agreed).toContain('server_no_context_takeover');
+  if (options.clientNoContextTakeover) expect(agreed).toContain('client_no_context_takeover');
+  if (options.serverMaxWindowBits !== undefined) expect(agreed).toContain(`server_max_window_bits=${options.serverMaxWindowBits}`);
+  if (withClientWindow && options.clientMaxWindowBits !== undefined) expect(agreed).toContain(`client_max_window_bits=${options.clientMaxWindowBits}`);
+}
+
 /** One http server routing upgrades by path to many `handleUpgrade` targets. */
 async function router(): Promise<{ port: number; routes: Map<string, (req: IncomingMessage, socket: Socket, head: Buffer) => void> }> {
   const routes = new Map<string, (req: IncomingMessage, socket: Socket, head: Buffer) => void>();
@@ -126,10 +147,8 @@ describe('negotiation over sockets', () => {
   it('the server is off by default: it answers an offer without the extension', async () => {
     const { wss, url } = await volleyServer();
     wss.on('connection', echo);
-    const client = new PeerWebSocket(url);
-    const response = nextEvent<[IncomingMessage]>(client, 'upgrade');
-    await opened(client);
-    expect((await response)[0].headers['sec-websocket-extensions']).toBeUndefined();
+    const { client, agreed } = await openPeer(url, true);
+    expect(agreed).toBeUndefined();
     await exchange(client);
   });
 
@@ -215,15 +234,9 @@ describe('interop with ws, with compression on, both ways', () => {
     const { wss, url } = await volleyServer({ perMessageDeflate: true });
     wss.on('connection', echo);
     await inParallel(wsCombinations(true), 8, async (options) => {
-      const client = new PeerWebSocket(url, { perMessageDeflate: options });
-      const response = nextEvent<[IncomingMessage]>(client, 'upgrade');
-      await opened(client);
-      const agreed = (await response)[0].headers['sec-websocket-extensions'] as string;
-      // The server accepts every valid offer, with what it asked for.
-      expect(agreed, JSON.stringify(options)).toMatch(/^permessage-deflate/);
-      if (options.serverNoContextTakeover) expect(agreed).toContain('server_no_context_takeover');
-      if (options.clientNoContextTakeover) expect(agreed).toContain('client_no_context_takeover');
-      if (options.serverMaxWindowBits !== undefined) expect(agreed).toContain(`server_max_window_bits=${options.serverMaxWindowBits}`);
+      const { client, agreed } = await openPeer(url, options);
+      // The server accepts every valid offer, with what the client asked of it.
+      expectAgreement(agreed, options, false);
       await exchange(client);
       client.close();
       await nextEvent(client, 'close');
@@ -241,16 +254,9 @@ describe('interop with ws, with compression on, both ways', () => {
       combos.map((options, i) => [options, i] as const),
       8,
       async ([options, i]) => {
-        const client = new PeerWebSocket(`ws://127.0.0.1:${port}/${i}`, { perMessageDeflate: true });
-        const response = nextEvent<[IncomingMessage]>(client, 'upgrade');
-        await opened(client);
-        const agreed = (await response)[0].headers['sec-websocket-extensions'] as string;
+        const { client, agreed } = await openPeer(`ws://127.0.0.1:${port}/${i}`, true);
         // ws offers client_max_window_bits, so no configuration declines it.
-        expect(agreed, JSON.stringify(options)).toMatch(/^permessage-deflate/);
-        if (options.serverNoContextTakeover) expect(agreed).toContain('server_no_context_takeover');
-        if (options.clientNoContextTakeover) expect(agreed).toContain('client_no_context_takeover');
-        if (options.serverMaxWindowBits !== undefined) expect(agreed).toContain(`server_max_window_bits=${options.serverMaxWindowBits}`);
-        if (options.clientMaxWindowBits !== undefined) expect(agreed).toContain(`client_max_window_bits=${options.clientMaxWindowBits}`);
+        expectAgreement(agreed, options, true);
         await exchange(client);
         client.close();
         await nextEvent(client, 'close');
