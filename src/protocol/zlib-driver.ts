@@ -42,7 +42,8 @@ export class Sink {
   reserve(): number {
     if (this.offset === this.buffer.length) {
       (this.#chunks ??= []).push(this.buffer === scratch ? Buffer.from(this.buffer) : this.buffer);
-      this.buffer = Buffer.allocUnsafe(Math.min(Math.max(SCRATCH_SIZE, this.total), 8 * 1024 * 1024));
+      // Doubling the output so far, within 8 MiB and what the limit still allows.
+      this.buffer = Buffer.allocUnsafe(Math.min(Math.max(SCRATCH_SIZE, this.total), 8 * 1024 * 1024, this.limit + 1 - this.total));
       this.offset = 0;
     }
     return Math.min(this.buffer.length - this.offset, this.limit + 1 - this.total);
