@@ -99,6 +99,8 @@ class FrameCounter {
   compressed = 0;
   /** With validation: called with each complete frame's first byte and payload. */
   onFrame = null;
+  /** First byte of the frame being read. */
+  first = 0;
   #parts = [];
   count(chunk) {
     let frames = 0;
@@ -178,7 +180,7 @@ function compressMessage(message) {
   return output.subarray(0, output.length - 4);
 }
 
-/** Inflates a connection's echoes in order, keeping the server's context; calls `check` with each message. */
+/** Inflates a connection's echoes in order, keeping the server's context, and compares each with what was sent (exits on a difference). */
 function echoValidator(expected) {
   const inflate = createInflateRaw();
   const queue = [];
