@@ -9,6 +9,9 @@ export type { BinaryType, SendData, SendOptions, WebSocketOptions } from './node
 export { WebSocketServer, UpgradeError } from './node/server.js';
 export type { ServerOptions, UpgradeRequest } from './node/server.js';
 export type { ClientOptions } from './node/client.js';
+export type { PerMessageDeflateOptions } from './protocol/deflate.js';
+export { PreparedMessage } from './protocol/deflate-codec.js';
+export type { PreparedMessageOptions } from './protocol/deflate-codec.js';
 export { Event, MessageEvent, CloseEvent, ErrorEvent } from './node/events.js';
 export {
   WebSocketError,

@@ -5,9 +5,16 @@
 //   node loadgen.mjs echo   --port P --connections 100 --inflight 16 --size 32 --seconds 5
 //   node loadgen.mjs handshakes --port P --seconds 5 --concurrency 50
 //
+// With --deflate 1 every connection offers permessage-deflate (as browsers do:
+// "permessage-deflate; client_max_window_bits"), requires it in the response, and sends
+// 1 KiB JSON messages (64 different ones, --size bytes each), pre-compressed once with
+// RSV1 set; echoes must come back compressed (counted), and with --validate 1 each is
+// inflated (keeping the server's context) and compared with what was sent.
+//
 // Prints one JSON line with the results.
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { constants as zlibConstants, createInflateRaw, deflateRawSync } from 'node:zlib';
 
 const args = parseArgs(process.argv.slice(2));
 const mode = args._[0] ?? 'echo';
@@ -25,16 +32,20 @@ function parseArgs(argv) {
   return out;
 }
 
+const deflate = args.deflate === '1';
+const validate = args.validate === '1';
 const request = (key) =>
   `GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-  `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+  (deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' : '') +
+  '\r\n';
 
-/** A masked client frame carrying `payload` (binary when isBinary). */
-function maskedFrame(payload, isBinary) {
+/** A masked client frame carrying `payload` (binary when isBinary; RSV1 when compressed). */
+function maskedFrame(payload, isBinary, isCompressed = false) {
   const length = payload.length;
   const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const frame = Buffer.alloc(headerLength + 4 + length);
-  frame[0] = 0x80 | (isBinary ? 2 : 1);
+  frame[0] = 0x80 | (isCompressed ? 0x40 : 0) | (isBinary ? 2 : 1);
   if (length < 126) frame[1] = 0x80 | length;
   else if (length < 65536) {
     frame[1] = 0x80 | 126;
@@ -64,6 +75,11 @@ function open() {
         socket.destroy();
         return;
       }
+      if (deflate && !/^sec-websocket-extensions: *permessage-deflate/im.test(head.subarray(0, end).toString())) {
+        reject(new Error('the server did not accept permessage-deflate'));
+        socket.destroy();
+        return;
+      }
       resolve({ socket, rest: head.subarray(end + 4) });
     };
     socket.on('data', onData);
@@ -79,6 +95,13 @@ function open() {
 class FrameCounter {
   skip = 0;
   carry = null;
+  /** Frames with RSV1 set (compressed messages). */
+  compressed = 0;
+  /** With validation: called with each complete frame's first byte and payload. */
+  onFrame = null;
+  /** First byte of the frame being read. */
+  first = 0;
+  #parts = [];
   count(chunk) {
     let frames = 0;
     if (this.carry !== null) {
@@ -90,9 +113,13 @@ class FrameCounter {
     while (i < n) {
       if (this.skip > 0) {
         const take = Math.min(this.skip, n - i);
+        if (this.onFrame !== null) this.#parts.push(chunk.subarray(i, i + take));
         this.skip -= take;
         i += take;
-        if (this.skip === 0) frames++;
+        if (this.skip === 0) {
+          frames++;
+          if (this.onFrame !== null) this.#emit();
+        }
         continue;
       }
       if (n - i < 2) {
@@ -113,23 +140,99 @@ class FrameCounter {
       }
       if (chunk[i + 1] & 0x80) header += 4; // a masked frame (the raw echo returns ours)
       if (n - i < header) { this.carry = chunk.subarray(i); break; }
+      if (chunk[i] & 0x40) this.compressed++;
+      this.first = chunk[i];
       i += header;
-      if (length === 0) frames++;
-      else this.skip = length;
+      if (length === 0) {
+        frames++;
+        if (this.onFrame !== null) this.#emit();
+      } else this.skip = length;
     }
     return frames;
   }
+  #emit() {
+    const parts = this.#parts;
+    this.#parts = [];
+    this.onFrame(this.first, parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  }
+}
+
+/** `count` different JSON messages of exactly `size` bytes (compressible, as real ones are). */
+function jsonMessages(count, size) {
+  const messages = [];
+  for (let m = 0; m < count; m++) {
+    const items = [];
+    let text = '';
+    for (let k = 0; text.length < size; k++) {
+      items.push({ id: m * 1000 + k, name: `item-${(m * 7 + k) % 97}`, price: ((m + 1) * (k + 3) * 0.37).toFixed(2), inStock: (m + k) % 3 !== 0 });
+      text = JSON.stringify({ type: 'update', seq: m, user: { id: 1000 + m, name: `user${m}` }, items });
+    }
+    // Cut inside the last item and close the JSON again, to the exact size.
+    const body = JSON.stringify({ type: 'update', seq: m, user: { id: 1000 + m, name: `user${m}` }, items: items.slice(0, -1) });
+    messages.push(Buffer.from((body.slice(0, -2) + ']' + ' '.repeat(size)).slice(0, size - 1) + '}'));
+  }
+  return messages;
+}
+
+/** Compresses a message on its own (empty window), tail removed: valid with or without context takeover. */
+function compressMessage(message) {
+  const output = deflateRawSync(message, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  return output.subarray(0, output.length - 4);
+}
+
+/** Inflates a connection's echoes in order, keeping the server's context, and compares each with what was sent (exits on a difference). */
+function echoValidator(expected) {
+  const inflate = createInflateRaw();
+  const queue = [];
+  inflate.on('data', (data) => queue.push(data));
+  let pending = Promise.resolve();
+  let index = 0;
+  return (first, payload) => {
+    if ((first & 0x40) === 0) throw new Error('an echo came back uncompressed');
+    pending = pending.then(
+      () =>
+        new Promise((resolve, reject) => {
+          inflate.write(payload);
+          inflate.write(Buffer.from([0, 0, 0xff, 0xff]));
+          inflate.flush(zlibConstants.Z_SYNC_FLUSH, () => {
+            const message = Buffer.concat(queue.splice(0));
+            const want = expected[index++ % expected.length];
+            if (!message.equals(want)) reject(new Error(`echo ${index} differs from what was sent`));
+            else resolve();
+          });
+        }),
+    );
+    pending.catch((error) => {
+      console.error(error.message);
+      process.exit(1);
+    });
+  };
 }
 
 async function echo() {
   const connections = Number(args.connections ?? 100);
   const inflight = Number(args.inflight ?? 16);
-  const size = Number(args.size ?? 32);
-  const isBinary = args.binary === '1' || size > 1024;
-  const payload = Buffer.alloc(size, 'x');
-  const frame = maskedFrame(payload, isBinary);
-  // Up to `inflight` frames back to back, to answer several echoes with one write.
-  const burst = Buffer.concat(Array.from({ length: inflight }, () => frame));
+  const size = Number(args.size ?? (deflate ? 1024 : 32));
+  const isBinary = !deflate && (args.binary === '1' || size > 1024);
+  const messages = deflate ? jsonMessages(64, size) : [Buffer.alloc(size, 'x')];
+  const frames = messages.map((message) => (deflate ? maskedFrame(compressMessage(message), isBinary, true) : maskedFrame(message, isBinary)));
+  // Frames back to back, cycling through the messages: a burst of `inflight` starts a
+  // connection, then each received echo is answered with the next frames of the cycle.
+  const cycle = Buffer.concat(frames);
+  const offsets = [0];
+  for (const frame of frames) offsets.push(offsets.at(-1) + frame.length);
+  const cycleOf = (start, count) => {
+    // Bytes of `count` frames starting at frame index `start` (mod the cycle).
+    const out = [];
+    while (count > 0) {
+      const take = Math.min(count, frames.length - start);
+      out.push(cycle.subarray(offsets[start], offsets[start + take]));
+      count -= take;
+      start = (start + take) % frames.length;
+    }
+    return out;
+  };
+  let compressedEchoes = 0;
   let measuring = false;
   let received = 0;
   let receivedBytes = 0;
@@ -139,10 +242,14 @@ async function echo() {
     const { socket, rest } = await open();
     sockets.push(socket);
     const counter = new FrameCounter();
+    if (validate) counter.onFrame = echoValidator(messages);
     const sentAt = []; // FIFO of send times, for latency
     let head = 0;
+    let next = inflight % frames.length; // index of the next frame to send
     const onChunk = (chunk) => {
+      const before = counter.compressed;
       const done = counter.count(chunk);
+      if (measuring) compressedEchoes += counter.compressed - before;
       if (done === 0) return;
       const now = performance.now();
       if (measuring) {
@@ -157,15 +264,17 @@ async function echo() {
         head = 0;
       }
       for (let k = 0; k < done; k++) sentAt.push(now);
-      if (done * frame.length <= burst.length) socket.write(burst.subarray(0, done * frame.length));
-      else for (let k = 0; k < done; k++) socket.write(frame);
+      const parts = cycleOf(next, done);
+      next = (next + done) % frames.length;
+      if (parts.length === 1) socket.write(parts[0]);
+      else socket.write(Buffer.concat(parts));
     };
     socket.on('data', onChunk);
     socket.on('error', () => {});
     if (rest.length > 0) onChunk(rest);
     const now = performance.now();
     for (let k = 0; k < inflight; k++) sentAt.push(now);
-    socket.write(burst);
+    socket.write(Buffer.concat(cycleOf(0, inflight)));
   }
   await sleep(warmup * 1000);
   measuring = true;
@@ -181,6 +290,8 @@ async function echo() {
     connections,
     inflight,
     size,
+    deflate,
+    compressedEchoes,
     messagesPerSecond: received / elapsed,
     megabytesPerSecond: receivedBytes / elapsed / 1e6,
     p50: pct(0.5),
@@ -220,8 +331,27 @@ async function handshakes() {
   return { mode: 'handshakes', concurrency, handshakesPerSecond: done / elapsed, failed };
 }
 
+/** Sends one compressed 1 KiB JSON message and waits for its echo. */
+function echoOnce(socket, rest) {
+  const message = jsonMessages(1, 1024)[0];
+  return new Promise((resolve, reject) => {
+    const counter = new FrameCounter();
+    const timer = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
+    const onData = (chunk) => {
+      if (counter.count(chunk) === 0) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      resolve();
+    };
+    socket.on('data', onData);
+    if (rest.length > 0) onData(rest);
+    socket.write(maskedFrame(compressMessage(message), false, true));
+  });
+}
+
 async function idle() {
   const connections = Number(args.connections ?? 10000);
+  const warm = deflate && args.warm === '1';
   const sockets = [];
   const batch = 200;
   for (let c = 0; c < connections; c += batch) {
@@ -230,6 +360,8 @@ async function idle() {
       o.socket.on('error', () => {});
       sockets.push(o.socket);
     }
+    // --warm 1: one compressed message each way first, so that zlib state exists.
+    if (warm) await Promise.all(opened.map((o) => echoOnce(o.socket, o.rest)));
   }
   process.stdout.write(JSON.stringify({ mode: 'idle', opened: sockets.length }) + '\n');
   // Hold them until told to stop (stdin closes or a line arrives).

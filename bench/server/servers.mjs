@@ -1,5 +1,9 @@
-// Echo servers under test, one per process: node servers.mjs <volley|ws|raw> <port> [maxPayload]
-// Prints "ready <port>" when listening; prints its RSS on a line "rss" from stdin.
+// Echo servers under test, one per process:
+//   node servers.mjs <volley|ws|raw|volley-deflate|ws-deflate> <port> [maxPayload]
+// The -deflate kinds accept permessage-deflate with each library's defaults (the zlib
+// level can be set for both with DEFLATE_LEVEL=n in the environment).
+// Prints "ready <port>" when listening; prints its RSS on a line "rss" from stdin, and
+// `memory <process.memoryUsage() as JSON>` on a line "memory".
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 
@@ -7,16 +11,17 @@ const [kind, portArg, maxPayloadArg] = process.argv.slice(2);
 const port = Number(portArg ?? 0);
 const maxPayload = Number(maxPayloadArg ?? 64 * 1024 * 1024);
 const require = createRequire(import.meta.url);
+const level = process.env.DEFLATE_LEVEL === undefined ? undefined : Number(process.env.DEFLATE_LEVEL);
 
 let server;
-if (kind === 'volley') {
+if (kind === 'volley' || kind === 'volley-deflate') {
   const { WebSocketServer } = await import('../../dist/index.js');
-  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload });
+  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload, perMessageDeflate: kind === 'volley-deflate' && (level === undefined ? true : { level }) });
   server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   await new Promise((r) => server.on('listening', r));
-} else if (kind === 'ws') {
+} else if (kind === 'ws' || kind === 'ws-deflate') {
   const { WebSocketServer } = require('ws');
-  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload, perMessageDeflate: false });
+  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload, perMessageDeflate: kind === 'ws-deflate' && (level === undefined ? true : { zlibDeflateOptions: { level } }) });
   server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   await new Promise((r) => server.on('listening', r));
 } else if (kind === 'raw') {
@@ -49,6 +54,9 @@ process.stdin.on('data', (line) => {
   if (text === 'rss') {
     globalThis.gc?.();
     console.log(`rss ${process.memoryUsage().rss}`);
+  } else if (text === 'memory') {
+    globalThis.gc?.();
+    console.log(`memory ${JSON.stringify(process.memoryUsage())}`);
   }
 });
 // Exit normally on a signal so that --cpu-prof can write its profile.

@@ -5,8 +5,11 @@
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
+import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
+import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { buildUpgradeRequest, generateKey, validateUpgradeResponse } from '../protocol/handshake.js';
+import { formatExtensions } from '../protocol/headers.js';
 import { ResponseHeadParser } from '../protocol/http.js';
 import {
   WebSocket,
@@ -32,6 +35,8 @@ export interface ClientOptions extends WebSocketOptions {
   family?: number;
   /** Local address to connect from. */
   localAddress?: string;
+  /** Offer permessage-deflate (RFC 7692), as browsers do: `true` (default) or options; false to not offer it. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 export const DEFAULT_CLIENT_HANDSHAKE_TIMEOUT = 10_000;
@@ -58,12 +63,15 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
   const isSecure = url.protocol === 'wss:';
   const offered = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : [...protocols];
   const key = generateKey();
+  // Throws RangeError for bad options, synchronously.
+  const deflateOptions = options.perMessageDeflate === false ? null : resolveDeflateOptions(options.perMessageDeflate ?? true);
   // Throws SyntaxError/TypeError for bad subprotocols or headers, synchronously, as browsers do.
   const request = buildUpgradeRequest({
     host: url.host,
     path: (url.pathname || '/') + url.search,
     key,
     protocols: offered,
+    extensions: deflateOptions === null ? undefined : formatExtensions([buildOffer(deflateOptions)]),
     origin: options.origin,
     headers: options.headers,
   });
@@ -109,8 +117,10 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
     }
     if (head === null) return;
     let selected;
+    let deflate = null;
     try {
-      selected = validateUpgradeResponse(head, { key, protocols: offered, extensionNames: [] });
+      selected = validateUpgradeResponse(head, { key, protocols: offered, extensionNames: deflateOptions === null ? [] : [EXTENSION_NAME] });
+      if (deflateOptions !== null) deflate = acceptResponse(selected.extensions, deflateOptions);
     } catch (error) {
       if (error instanceof HandshakeError && error.status !== 101 && error.status !== 0) {
         ws.emit('unexpected-response', head);
@@ -123,7 +133,8 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
     ws[kAttach](socket, parser.rest ?? null, {
       role: 'client',
       protocol: selected.protocol,
-      extensions: '',
+      extensions: deflate === null ? '' : formatExtensions(selected.extensions),
+      compression: deflate === null ? undefined : new PerMessageDeflate(deflate, { role: 'client', ...deflateOptions }),
       maxPayload: options.maxPayload,
       closeTimeout: options.closeTimeout,
       autoPong: options.autoPong,

@@ -10,6 +10,8 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/deflate.js';
+import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, type HeadLimits } from '../protocol/http.js';
@@ -65,6 +67,8 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
   clientTracking?: boolean;
   /** Milliseconds a client has to send its whole upgrade request (own port only). Default 10 000. */
   handshakeTimeout?: number;
+  /** Accept permessage-deflate (RFC 7692) offers: `true` for the defaults, or options. Default false. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 type ConnectionCallback<Data> = (ws: WebSocket<Data>, req: UpgradeRequest) => void;
@@ -96,6 +100,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #onClose = (ws: WebSocket<any>) => {
     this.clients.delete(ws);
   };
+  readonly #deflateOptions: ResolvedDeflateOptions | null;
   /** Sockets whose upgrade is in progress (reading the request or authenticating). */
   readonly #pending = new Set<Socket>();
 
@@ -107,6 +112,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }
     this.options = { ...options };
     this.#tracking = options.clientTracking ?? true;
+    // Bad options throw here rather than at the first upgrade.
+    this.#deflateOptions = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
     if (options.port !== undefined) {
       const listener = createNetServer({ noDelay: true }, (socket) => this.#readRequest(socket));
       this.#listener = listener;
@@ -166,8 +173,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     let info;
+    let deflate: NegotiatedDeflate | null = null;
     try {
       info = validateUpgradeRequest(request);
+      if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
       this.#rejectWith(socket, error);
       return;
@@ -194,7 +203,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     const key = info.key;
     const authenticate = this.options.authenticate;
     if (authenticate === undefined) {
-      this.#accept(request, socket, head, key, protocol, undefined as Data, callback);
+      this.#accept(request, socket, head, key, protocol, deflate, undefined as Data, callback);
       return;
     }
     let result: Data | Promise<Data>;
@@ -205,7 +214,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     if (!isPromiseLike(result)) {
-      this.#accept(request, socket, head, key, protocol, result, callback);
+      this.#accept(request, socket, head, key, protocol, deflate, result, callback);
       return;
     }
     // Asynchronous: the socket may close, or the server shut down, while we wait.
@@ -224,7 +233,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
           this.#reject(socket, 503, 'the server is shutting down');
           return;
         }
-        this.#accept(request, socket, head, key, protocol, data, callback);
+        this.#accept(request, socket, head, key, protocol, deflate, data, callback);
       },
       (error: unknown) => {
         this.#pending.delete(socket);
@@ -241,6 +250,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     head: Buffer,
     key: string,
     protocol: string | undefined,
+    deflate: NegotiatedDeflate | null,
     data: Data,
     callback: ConnectionCallback<Data>,
   ): void {
@@ -250,7 +260,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }
     let response: string;
     try {
-      response = this.#buildResponse(req, key, protocol);
+      response = this.#buildResponse(req, key, protocol, deflate?.header);
     } catch (error) {
       this.#rejectWith(socket, error);
       return;
@@ -262,6 +272,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     ws[kAttach](socket, head, {
       role: 'server',
       protocol,
+      extensions: deflate?.header,
+      compression: deflate === null ? undefined : new PerMessageDeflate(deflate.params, { role: 'server', ...this.#deflateOptions }),
       maxPayload: this.options.maxPayload,
       closeTimeout: this.options.closeTimeout,
       autoPong: this.options.autoPong,
@@ -274,10 +286,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     callback(ws, req);
   }
 
-  #buildResponse(req: UpgradeRequest, key: string, protocol: string | undefined): string {
+  #buildResponse(req: UpgradeRequest, key: string, protocol: string | undefined, extensions: string | undefined): string {
     const option = this.options.headers;
     const extra = typeof option === 'function' ? option(req) : option;
-    const response = buildAcceptResponse({ key, protocol, headers: extra });
+    const response = buildAcceptResponse({ key, protocol, extensions, headers: extra });
     if (this.listenerCount('headers') === 0) return response;
     // ws compatibility: listeners get the response lines and may push more.
     const lines = response.slice(0, -4).split('\r\n');

@@ -18,6 +18,7 @@ import {
   type ConnectionHandler,
 } from '../protocol/connection.js';
 import { CloseCode } from '../protocol/close.js';
+import type { MessageCodec, PreparedMessage } from '../protocol/deflate-codec.js';
 import { InvalidStateError, type WebSocketError } from '../protocol/errors.js';
 import type { MaskGenerator } from '../protocol/frame.js';
 import {
@@ -73,6 +74,8 @@ export interface AttachOptions extends WebSocketOptions {
   role: 'server' | 'client';
   protocol?: string;
   extensions?: string;
+  /** permessage-deflate, when negotiated. */
+  compression?: MessageCodec;
 }
 
 /** The socket's WebSocket, for the shared socket listeners. */
@@ -145,6 +148,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #needDrain = false;
   #awaitingDrain = false;
   #endRequested = false;
+  /** Reading was paused by `pause()` (not only while a message inflates). */
+  #isPausedByUser = false;
 
   /**
    * Connects to `url` as a client (`ws:` or `wss:`). The server side gets its instances
@@ -203,7 +208,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
   /** Bytes queued for sending and not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return this.#queuedBytes + (this.#socket?.writableLength ?? 0);
+    return this.#queuedBytes + (this.#socket?.writableLength ?? 0) + (this.#connection?.queuedBytes ?? 0);
   }
   /** Whether the close handshake completed (meaningful once CLOSED). */
   get wasClean(): boolean {
@@ -243,12 +248,27 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       isBinary = options?.binary ?? true;
     }
     const isFinal = options?.fin ?? true;
-    if (isBinary) {
-      connection.sendData(true, payload, isFinal, false);
-    } else {
-      connection.sendData(false, payload, isFinal, false);
+    connection.sendMessage(isBinary, payload, isFinal, options?.compress ?? true);
+    // A compressed message may still wait for zlib: call back once it is written.
+    if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
+    return this.#underHighWaterMark();
+  }
+
+  /**
+   * Sends a message prepared once for many connections (broadcast): the same frame
+   * bytes go to every peer, compressed for those that negotiated permessage-deflate.
+   * Server side only.
+   *
+   * @throws {InvalidStateError} while CONNECTING, or on the client side.
+   */
+  sendPrepared(message: PreparedMessage, cb?: (error?: Error | null) => void): boolean {
+    const connection = this.#connection;
+    if (this.#readyState !== ReadyState.OPEN || connection === null) {
+      this.#notOpen(cb);
+      return false;
     }
-    if (cb !== undefined) this.#addCallback(cb);
+    connection.sendPrepared(message);
+    if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
     return this.#underHighWaterMark();
   }
 
@@ -314,7 +334,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   #underHighWaterMark(): boolean {
     const socket = this.#socket!;
-    if (this.#queuedBytes + socket.writableLength < socket.writableHighWaterMark) return true;
+    if (this.#queuedBytes + socket.writableLength + this.#connection!.queuedBytes < socket.writableHighWaterMark) return true;
     this.#needDrain = true;
     return false;
   }
@@ -353,12 +373,16 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** Stops reading from the socket (backpressure towards the peer). */
   pause(): void {
-    if (this.#readyState !== ReadyState.CONNECTING) this.#socket?.pause();
+    if (this.#readyState === ReadyState.CONNECTING) return;
+    this.#isPausedByUser = true;
+    this.#socket?.pause();
   }
 
   /** Resumes reading after `pause`. */
   resume(): void {
-    if (this.#readyState !== ReadyState.CONNECTING) this.#socket?.resume();
+    if (this.#readyState === ReadyState.CONNECTING) return;
+    this.#isPausedByUser = false;
+    this.#socket?.resume();
   }
 
   /** Mirrors the protocol state and arms the close timer when a close is under way. */
@@ -388,6 +412,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
         fragmentOverhead: options.fragmentOverhead,
         generateMask: options.generateMask,
         autoPong: options.autoPong,
+        compression: options.compression,
       },
       this,
     );
@@ -509,6 +534,16 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     if (this.#queue.length === 0) scheduleFlush(this);
     this.#queue.push(data);
     this.#queuedBytes += data.length;
+  }
+
+  /** @internal A message is being inflated off the thread: hold further input in the kernel. */
+  pauseReading(): void {
+    this.#socket?.pause();
+  }
+
+  /** @internal */
+  resumeReading(): void {
+    if (!this.#isPausedByUser) this.#socket?.resume();
   }
 
   /** @internal */

@@ -12,9 +12,11 @@
  * which is how the tests (and anyone driving the core by hand) use it.
  */
 import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload } from './close.js';
-import { InvalidStateError, type WebSocketError } from './errors.js';
+import type { MessageCodec, PreparedMessage } from './deflate-codec.js';
+import { InternalError, InvalidDataError, InvalidStateError, type WebSocketError } from './errors.js';
 import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV1, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
-import { FrameParser, type ParserHandler } from './parser.js';
+import { DEFAULT_MAX_PAYLOAD, FrameParser, type ParserHandler } from './parser.js';
+import { isValidUtf8 } from './utf8.js';
 
 /** Connection states, with the numbers of the WHATWG `readyState`. */
 export const ReadyState = {
@@ -47,6 +49,13 @@ export interface ConnectionHandler {
   write(data: Uint8Array): void;
   /** Close the transport after the bytes already written (a TCP FIN). */
   end(): void;
+  /**
+   * Stop reading from the transport for now: a received message is being inflated
+   * asynchronously and input is only buffered meanwhile. Optional.
+   */
+  pauseReading?(): void;
+  /** Reading may go on after `pauseReading`. Optional. */
+  resumeReading?(): void;
 }
 
 /** One event of a queued connection (see `takeEvents`). */
@@ -69,7 +78,20 @@ export interface ConnectionOptions {
   generateMask?: MaskGenerator;
   /** Answer pings with pongs automatically. Default true. */
   autoPong?: boolean;
+  /**
+   * permessage-deflate, once negotiated (RFC 7692): RSV1 is accepted, compressed
+   * messages are inflated, and sent messages are compressed. See deflate-codec.ts.
+   */
+  compression?: MessageCodec;
 }
+
+/** Outgoing work waiting behind an asynchronous compression, in order. */
+type SendJob =
+  | { kind: 'data'; firstByte: number; data: string | Uint8Array; isFinal: boolean; size: number }
+  | { kind: 'raw'; bytes: Uint8Array }
+  | { kind: 'prepared'; message: PreparedMessage }
+  | { kind: 'close'; payload: Buffer }
+  | { kind: 'callback'; callback: () => void };
 
 const EMPTY = Buffer.alloc(0);
 
@@ -129,6 +151,16 @@ export class Connection implements ParserHandler {
   #closeInfo: CloseInfo | null = null;
   /** Opcode of an outgoing fragmented message, 0 when none is open. */
   #sendingOpcode = 0;
+  readonly #compression: MessageCodec | null;
+  readonly #maxPayload: number;
+  /** Whether the outgoing fragmented message is being compressed. */
+  #sendingCompressed = false;
+  /** Sends waiting behind an asynchronous compression; null when nothing waits. */
+  #sendQueue: SendJob[] | null = null;
+  #queuedBytes = 0;
+  /** Bumped when queued sends are discarded, so that late compressions are dropped. */
+  #sendEpoch = 0;
+  #closeWritten = false;
 
   constructor(options: ConnectionOptions, handler?: ConnectionHandler) {
     this.#queue = handler === undefined ? new QueueHandler() : null;
@@ -136,8 +168,16 @@ export class Connection implements ParserHandler {
     this.#isServer = options.role === 'server';
     this.#generateMask = options.generateMask ?? randomMask;
     this.#autoPong = options.autoPong ?? true;
+    this.#compression = options.compression ?? null;
+    this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.#parser = new FrameParser(
-      { role: options.role, maxPayload: options.maxPayload, fragmentOverhead: options.fragmentOverhead },
+      {
+        role: options.role,
+        maxPayload: options.maxPayload,
+        fragmentOverhead: options.fragmentOverhead,
+        // RFC 7692 §6: RSV1 marks a compressed message once the extension is negotiated.
+        allowRsv1: this.#compression !== null,
+      },
       this,
     );
   }
@@ -184,21 +224,35 @@ export class Connection implements ParserHandler {
 
   /**
    * Sends a text message. A string is encoded as UTF-8 straight into the frame; a
-   * Buffer is sent as is and must be valid UTF-8.
+   * Buffer is sent as is and must be valid UTF-8. Compressed when permessage-deflate
+   * was negotiated and the message reaches its threshold.
    *
    * @throws {InvalidStateError} if the connection is not OPEN.
    */
   sendText(data: string | Uint8Array, isFinal = true): void {
-    this.#sendData(Opcode.Text, data, isFinal, false);
+    this.#sendData(Opcode.Text, data, isFinal, false, true);
   }
 
   /**
-   * Sends a binary message (or a fragment of one when `isFinal` is false).
+   * Sends a binary message (or a fragment of one when `isFinal` is false), compressed
+   * as `sendText` is.
    *
    * @throws {InvalidStateError} if the connection is not OPEN.
    */
   sendBinary(data: Uint8Array, isFinal = true): void {
-    this.#sendData(Opcode.Binary, data, isFinal, false);
+    this.#sendData(Opcode.Binary, data, isFinal, false, true);
+  }
+
+  /**
+   * Sends a message or fragment, compressing it when permessage-deflate was
+   * negotiated, `compress` is true and the message reaches the threshold. Whether a
+   * fragmented message is compressed is decided at its first fragment (RFC 7692 §6.1:
+   * RSV1 is set on the first frame only).
+   *
+   * @throws {InvalidStateError} if the connection is not OPEN.
+   */
+  sendMessage(isBinary: boolean, data: string | Uint8Array, isFinal = true, compress = true): void {
+    this.#sendData(isBinary ? Opcode.Binary : Opcode.Text, data, isFinal, false, compress);
   }
 
   /**
@@ -208,7 +262,7 @@ export class Connection implements ParserHandler {
    * @throws {InvalidStateError} if the connection is not OPEN.
    */
   sendData(isBinary: boolean, data: string | Uint8Array, isFinal: boolean, isCompressed: boolean): void {
-    this.#sendData(isBinary ? Opcode.Binary : Opcode.Text, data, isFinal, isCompressed);
+    this.#sendData(isBinary ? Opcode.Binary : Opcode.Text, data, isFinal, isCompressed, false);
   }
 
   /**
@@ -220,22 +274,129 @@ export class Connection implements ParserHandler {
   sendEncoded(frames: Uint8Array): void {
     if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
     if (this.#sendingOpcode !== 0) throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent');
-    this.#handler.write(frames);
+    this.#send({ kind: 'raw', bytes: frames });
   }
 
-  #sendData(opcode: number, data: string | Uint8Array, isFinal: boolean, isCompressed: boolean): void {
+  /**
+   * Sends a message prepared once for many peers (broadcast, see `PreparedMessage`):
+   * compressed when this connection negotiated permessage-deflate. Server role only.
+   *
+   * @throws {InvalidStateError} if the connection is not OPEN, is a client, or a
+   *   fragmented message is half sent.
+   */
+  sendPrepared(message: PreparedMessage): void {
+    if (!this.#isServer) throw new InvalidStateError('prepared messages are unmasked frames: only a server can send them');
+    if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
+    if (this.#sendingOpcode !== 0) throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent');
+    this.#send({ kind: 'prepared', message });
+  }
+
+  /**
+   * Calls `callback` once every message sent so far has been handed to
+   * `handler.write`: at once, unless sends wait behind an asynchronous compression.
+   */
+  whenSent(callback: () => void): void {
+    if (this.#sendQueue === null) callback();
+    else this.#sendQueue.push({ kind: 'callback', callback });
+  }
+
+  /** Bytes of messages being compressed on the thread pool or waiting behind one, not yet written. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  #sendData(opcode: number, data: string | Uint8Array, isFinal: boolean, isCompressed: boolean, compress: boolean): void {
     if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
     let frameOpcode = opcode;
+    let deflate: boolean;
     if (this.#sendingOpcode !== 0) {
       if (this.#sendingOpcode !== opcode) {
         throw new InvalidStateError('a fragmented message of the other type is being sent: finish it first');
       }
       frameOpcode = Opcode.Continuation;
       isCompressed = false; // RFC 7692 §6.1: RSV1 only on the first frame
+      deflate = this.#sendingCompressed;
+    } else {
+      deflate = compress && this.#compression !== null && reaches(data, this.#compression.threshold);
     }
     this.#sendingOpcode = isFinal ? 0 : opcode;
-    const firstByte = (isFinal ? FIN : 0) | (isCompressed ? RSV1 : 0) | frameOpcode;
-    this.#writeFrame(firstByte, data);
+    this.#sendingCompressed = deflate && !isFinal;
+    const firstByte = (isFinal ? FIN : 0) | (isCompressed || (deflate && frameOpcode !== Opcode.Continuation) ? RSV1 : 0) | frameOpcode;
+    if (!deflate && this.#sendQueue === null) {
+      this.#writeFrame(firstByte, data);
+      return;
+    }
+    // To compress, or to wait behind a compression (size counts UTF-16 units of a string).
+    this.#send(deflate ? { kind: 'data', firstByte, data, isFinal, size: data.length } : { kind: 'raw', bytes: this.#encode(firstByte, data) });
+  }
+
+  /** Sends now, or behind the sends already waiting. */
+  #send(job: SendJob): void {
+    if (job.kind === 'data') this.#queuedBytes += job.size; // until written
+    if (this.#sendQueue !== null) {
+      this.#sendQueue.push(job);
+    } else if (!this.#run(job)) {
+      this.#sendQueue = []; // the job continues asynchronously: later sends wait for it
+    }
+  }
+
+  /** Runs the waiting sends in order until one goes asynchronous. */
+  #resumeSends(): void {
+    const queue = this.#sendQueue!;
+    while (queue.length > 0) {
+      if (!this.#run(queue.shift()!)) return;
+    }
+    this.#sendQueue = null;
+  }
+
+  /** Runs one send. Returns false when it continues asynchronously (then resumes the queue). */
+  #run(job: SendJob): boolean {
+    switch (job.kind) {
+      case 'raw':
+        this.#handler.write(job.bytes);
+        return true;
+      case 'prepared':
+        this.#handler.write(this.#compression === null ? job.message.frameFor(null) : this.#compression.preparedFrame(job.message));
+        return true;
+      case 'close':
+        this.#writeClose(job.payload);
+        return true;
+      case 'callback':
+        job.callback();
+        return true;
+      case 'data':
+        return this.#compressAndWrite(job);
+    }
+  }
+
+  #compressAndWrite(job: SendJob & { kind: 'data' }): boolean {
+    const epoch = this.#sendEpoch;
+    let isAsync = false;
+    let isDone = false;
+    const bytes = typeof job.data === 'string' ? Buffer.from(job.data) : job.data;
+    this.#compression!.compress(bytes, job.isFinal, (error, payload) => {
+      isDone = true;
+      if (epoch !== this.#sendEpoch) return; // discarded by a failure or the end of the transport
+      if (error !== null) {
+        this.onError(error);
+        return;
+      }
+      this.#queuedBytes -= job.size;
+      this.#writeFrame(job.firstByte, payload);
+      if (isAsync) this.#resumeSends();
+    });
+    isAsync = !isDone;
+    return isDone;
+  }
+
+  /** Drops every send still waiting: the connection failed or the transport is gone. */
+  #discardSends(): void {
+    const queue = this.#sendQueue;
+    this.#sendEpoch++;
+    this.#sendQueue = null;
+    this.#queuedBytes = 0;
+    // Waiters still hear back (the node layer reports the lost data to them).
+    if (queue !== null) for (const job of queue) if (job.kind === 'callback') job.callback();
   }
 
   /**
@@ -278,6 +439,12 @@ export class Connection implements ParserHandler {
     }
   }
 
+  /** One frame as a single buffer, for sends that wait in the queue. */
+  #encode(firstByte: number, payload: string | Uint8Array): Uint8Array {
+    const frame = encodeFrame(firstByte, payload, this.#isServer ? null : this.#generateMask());
+    return Array.isArray(frame) ? Buffer.concat([frame[0], frame[1]]) : frame;
+  }
+
   /**
    * Starts the closing handshake (RFC 6455 §7.1.2). Does nothing if a close frame was
    * already sent. With no code, the close frame is empty and the peer sees 1005.
@@ -304,7 +471,9 @@ export class Connection implements ParserHandler {
     const payload = encodeClosePayload(code, truncateReason(reason));
     this.#failed = true;
     this.#parser.stop();
-    if (!this.#closeSent) this.#sendClose(payload);
+    // Failing does not wait for queued messages: they are dropped.
+    this.#discardSends();
+    if (!this.#closeWritten) this.#sendClose(payload);
     this.#state = ReadyState.CLOSING;
     if (this.#isServer) this.#end();
   }
@@ -312,15 +481,17 @@ export class Connection implements ParserHandler {
   #sendClose(payload: Buffer): void {
     this.#closeSent = true;
     this.#sendingOpcode = 0;
+    this.#state = ReadyState.CLOSING;
+    // Messages sent before close() still go first (they may wait for a compression).
+    this.#send({ kind: 'close', payload });
+  }
+
+  #writeClose(payload: Buffer): void {
+    this.#closeWritten = true;
     this.#writeFrame(FIN | Opcode.Close, payload);
-    if (this.#closeReceived !== null) {
-      // Both close frames exchanged. RFC 6455 §7.1.1: the server closes TCP first;
-      // the client waits for it (the caller's close timer bounds the wait).
-      this.#state = ReadyState.CLOSING;
-      if (this.#isServer) this.#end();
-    } else {
-      this.#state = ReadyState.CLOSING;
-    }
+    // Both close frames exchanged. RFC 6455 §7.1.1: the server closes TCP first; the
+    // client waits for it (the caller's close timer bounds the wait).
+    if (this.#closeReceived !== null && this.#isServer) this.#end();
   }
 
   #end(): void {
@@ -337,6 +508,8 @@ export class Connection implements ParserHandler {
     if (this.#closeInfo !== null) return this.#closeInfo;
     this.#state = ReadyState.CLOSED;
     this.#parser.stop();
+    this.#discardSends();
+    this.#compression?.close();
     const received = this.#closeReceived;
     // RFC 6455 §7.1.5: with no close frame received, the close code is 1006.
     this.#closeInfo =
@@ -380,8 +553,46 @@ export class Connection implements ParserHandler {
   // ParserHandler: events from the frame parser.
 
   /** @internal */
-  onMessage(data: Buffer, isBinary: boolean, _isCompressed: boolean): void {
-    this.#handler.onMessage(data, isBinary);
+  onMessage(data: Buffer, isBinary: boolean, isCompressed: boolean): void {
+    if (isCompressed) this.#inflate(data, isBinary);
+    else this.#handler.onMessage(data, isBinary);
+  }
+
+  /**
+   * Inflates a compressed message and delivers it. While inflating asynchronously the
+   * parser holds every later frame, so messages (and control frames) keep their order.
+   */
+  #inflate(data: Buffer, isBinary: boolean): void {
+    let isAsync = false;
+    let isDone = false;
+    // The parser accepts RSV1 only when a codec was given.
+    this.#compression!.decompress(data, this.#maxPayload, (error, message) => {
+      isDone = true;
+      if (isAsync) this.#handler.resumeReading?.();
+      if (this.#failed || this.#state === ReadyState.CLOSED) return;
+      if (error !== null) {
+        this.onError(error);
+      } else if (!isBinary && !isValidUtf8(message)) {
+        // RFC 6455 §8.1 applies to the inflated text (RFC 7692 §6.2).
+        this.onError(new InvalidDataError('text message is not valid UTF-8'));
+      } else if (!isAsync) {
+        this.#handler.onMessage(message, isBinary);
+      } else {
+        try {
+          this.#handler.onMessage(message, isBinary);
+        } catch (cause) {
+          // As for messages delivered from the parser: never let it escape into the I/O layer.
+          this.onError(new InternalError('internal error while delivering a message', { cause }));
+          return;
+        }
+        this.#parser.resume();
+      }
+    });
+    if (!isDone) {
+      isAsync = true;
+      this.#parser.pause();
+      this.#handler.pauseReading?.();
+    }
   }
 
   /** @internal */
@@ -408,7 +619,8 @@ export class Connection implements ParserHandler {
       this.#sendClose(payload);
     } else {
       this.#state = ReadyState.CLOSING;
-      if (this.#isServer) this.#end();
+      // A close frame still waiting behind a compression ends the transport once written.
+      if (this.#isServer && this.#closeWritten) this.#end();
     }
   }
 
@@ -418,6 +630,12 @@ export class Connection implements ParserHandler {
     this.fail(error.closeCode ?? CloseCode.ProtocolError, error.message);
     this.#handler.onError(error);
   }
+}
+
+/** Whether `data` is at least `threshold` bytes long in UTF-8, measuring a string only when needed. */
+function reaches(data: string | Uint8Array, threshold: number): boolean {
+  if (typeof data !== 'string' || data.length >= threshold) return data.length >= threshold;
+  return data.length * 3 >= threshold && Buffer.byteLength(data) >= threshold;
 }
 
 /** Cuts a reason to 123 bytes without splitting a UTF-8 sequence. */

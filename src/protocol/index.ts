@@ -10,3 +10,5 @@ export * from './mask.js';
 export * from './utf8.js';
 export * from './parser.js';
 export * from './connection.js';
+export * from './deflate.js';
+export * from './deflate-codec.js';
