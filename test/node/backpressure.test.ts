@@ -1,0 +1,206 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SendStatus, WebSocket, WebSocketServer } from '../../src/index.js';
+import * as t from '../support/sockets.js';
+
+afterEach(t.closeAll);
+
+/** A raw client that completed the upgrade and never reads, with its server-side connection. */
+async function silentPeer(started: t.Started<any>) {
+  const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+  const raw = await t.rawUpgrade(started.port);
+  raw.pause();
+  const [ws] = await connection;
+  return { raw, ws };
+}
+
+/**
+ * Sends `message` tick after tick until a send is dropped with nothing queued in this
+ * tick, i.e. the kernel buffers are full and the socket itself holds the budget.
+ */
+async function fillUntilDropped(ws: WebSocket, message: Buffer): Promise<{ accepted: number; dropped: number }> {
+  let accepted = 0;
+  let dropped = 0;
+  const deadline = Date.now() + t.TIMEOUT;
+  for (let tick = 0; tick < 10_000 && Date.now() < deadline; tick++) {
+    const status = ws.send(message);
+    if (status === SendStatus.DROPPED) {
+      dropped++;
+      return { accepted, dropped };
+    }
+    accepted++;
+    // Fill faster than one message per tick, but keep under the budget within a tick.
+    while (ws.bufferedAmount < 64 * 1024 && ws.send(message) !== SendStatus.DROPPED) accepted++;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('the peer never backed up');
+}
+
+describe('SendStatus', () => {
+  it('SENT below the high-water mark, BACKPRESSURE at or above it, DROPPED when not open', async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const { ws } = await silentPeer(started);
+    expect(ws.send('small')).toBe(SendStatus.SENT);
+    expect(SendStatus.SENT).toBeTruthy();
+    const big = Buffer.alloc(20_000);
+    expect(ws.send(big)).toBe(SendStatus.BACKPRESSURE); // queued in this tick: 20 KB > 16 KiB
+    expect(SendStatus.BACKPRESSURE).toBeFalsy();
+    await t.nextEvent(ws, 'drain');
+    expect(ws.send('small')).toBe(SendStatus.SENT);
+    ws.close();
+    expect(ws.send('after close')).toBe(SendStatus.DROPPED);
+  });
+
+  it('within one tick, the bytes queued count against maxBackpressure', async () => {
+    const started = await t.startServer({ maxBackpressure: 64 * 1024 });
+    const { ws } = await silentPeer(started);
+    const message = Buffer.alloc(16 * 1024); // 16 388 bytes framed
+    const statuses = Array.from({ length: 7 }, () => ws.send(message));
+    // 0, 16 388, 32 776 and 49 164 bytes buffered are within the budget; 65 552 is over.
+    expect(statuses).toEqual([0, 0, 0, 0, 2, 2, 2]);
+    expect(ws.droppedMessages).toBe(3);
+  });
+});
+
+describe("policy 'drop' (the default)", () => {
+  it('drops messages over maxBackpressure, counts them, emits dropped, then drain; the peer gets every other message in order', async () => {
+    const budget = 256 * 1024;
+    const started = await t.startServer({ maxBackpressure: budget });
+    const { raw, ws } = await silentPeer(started);
+    let droppedEvents = 0;
+    ws.on('dropped', () => droppedEvents++);
+    const message = Buffer.alloc(8 * 1024, 1);
+    const { accepted } = await fillUntilDropped(ws, message);
+    // The budget holds: at most one message over it is buffered.
+    expect(ws.bufferedAmount).toBeLessThanOrEqual(budget + message.length + 4);
+    expect(ws.bufferedAmount).toBeGreaterThan(budget);
+
+    const callbackError = new Promise<Error | null | undefined>((resolve) => ws.send(message, (error) => resolve(error)));
+    expect((await t.within(callbackError, 'the send callback'))?.message).toMatch(/dropped/);
+    expect(ws.droppedMessages).toBe(2);
+    expect(droppedEvents).toBe(2);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+
+    // Numbered messages sent after the drain arrive after the accepted ones.
+    const drained = t.nextEvent(ws, 'drain');
+    raw.resume();
+    await drained;
+    expect(ws.send('after drain')).toBe(SendStatus.SENT);
+    const frames: t.RawFrame[] = [];
+    await t.until(() => {
+      frames.push(...raw.takeFrames());
+      return frames.length === accepted + 1;
+    }, `${accepted + 1} frames`);
+    expect(frames.slice(0, accepted).every((frame) => frame.opcode === t.Op.Binary && frame.payload.length === message.length)).toBe(true);
+    expect(frames[accepted]!.payload.toString()).toBe('after drain');
+  });
+
+  it('publish reports the slow subscriber as dropped while the others keep receiving', async () => {
+    const started = await t.startServer({ maxBackpressure: 128 * 1024 });
+    const { ws: slow } = await silentPeer(started);
+    slow.subscribe('t');
+    await fillUntilDropped(slow, Buffer.alloc(4096));
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const fast = await t.openClient(started.url);
+    const [fastServer] = await connection;
+    fastServer.subscribe('t');
+    const received = t.collect(fast, 3);
+    const results = [started.wss.publish('t', 'a'), started.wss.publish('t', 'b'), started.wss.publish('t', 'c')];
+    expect(results).toEqual([
+      { sent: 1, backpressure: 0, dropped: 1 },
+      { sent: 1, backpressure: 0, dropped: 1 },
+      { sent: 1, backpressure: 0, dropped: 1 },
+    ]);
+    expect(await received).toEqual(['a', 'b', 'c']);
+  });
+
+  it('maxBackpressure 0 means no limit', async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const { ws } = await silentPeer(started);
+    const message = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < 8; i++) expect(ws.send(message)).toBe(SendStatus.BACKPRESSURE);
+    expect(ws.droppedMessages).toBe(0);
+  });
+});
+
+describe("policy 'close'", () => {
+  it('closes with 1013 "send buffer full" after the buffered data; the peer reads up to the close frame', async () => {
+    const started = await t.startServer({ maxBackpressure: 128 * 1024, backpressurePolicy: 'close', closeTimeout: 2000 * t.MS });
+    const { raw, ws } = await silentPeer(started);
+    const message = Buffer.alloc(4096, 2);
+    const { accepted } = await fillUntilDropped(ws, message);
+    expect(ws.readyState).toBe(WebSocket.CLOSING);
+    expect(ws.send(message)).toBe(SendStatus.DROPPED);
+    const closed = t.nextEvent<[number, Buffer]>(ws, 'close');
+    raw.resume();
+    const frames: t.RawFrame[] = [];
+    await t.until(() => {
+      frames.push(...raw.takeFrames());
+      return frames.length === accepted + 1;
+    }, 'every accepted frame and the close frame');
+    const close = frames[accepted]!;
+    expect(close.opcode).toBe(t.Op.Close);
+    expect(close.payload.readUInt16BE(0)).toBe(1013);
+    expect(close.payload.subarray(2).toString()).toBe('send buffer full');
+    raw.write(t.clientFrame(t.Op.Close, close.payload));
+    const [code] = await closed;
+    expect(code).toBe(1013);
+  });
+
+  it('a peer that never reads again is cut off by the close timeout (close reports 1006)', async () => {
+    const started = await t.startServer({ maxBackpressure: 64 * 1024, backpressurePolicy: 'close', closeTimeout: 200 * t.MS });
+    const { ws } = await silentPeer(started);
+    await fillUntilDropped(ws, Buffer.alloc(4096));
+    const [code] = await t.nextEvent<[number]>(ws, 'close');
+    expect(code).toBe(1006);
+  });
+});
+
+describe('options', () => {
+  it('rejects a bad maxBackpressure or policy when the server or client is created', () => {
+    expect(() => new WebSocketServer({ noServer: true, maxBackpressure: -1 })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ noServer: true, maxBackpressure: Number.NaN })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ noServer: true, backpressurePolicy: 'block' as any })).toThrow(TypeError);
+    expect(() => new WebSocket('ws://127.0.0.1:1', { backpressurePolicy: 'nope' })).toThrow(TypeError);
+  });
+});
+
+describe('memory with a subscriber that never reads', () => {
+  it('stays within the budget of the slow peer plus a constant while a publisher runs at full speed for 10 s', { timeout: 60_000 }, async () => {
+    const budget = 4 * 1024 * 1024;
+    const started = await t.startServer({ maxBackpressure: budget });
+    const { ws: slow } = await silentPeer(started);
+    slow.subscribe('feed');
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const fast = await t.openClient(started.url);
+    (await connection)[0].subscribe('feed');
+    let fastReceived = 0;
+    fast.on('message', () => fastReceived++);
+
+    const payload = Buffer.alloc(64, 'x');
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    let published = 0;
+    let dropped = 0;
+    let maxBuffered = 0;
+    const start = Date.now();
+    while (Date.now() - start < 10_000 * t.MS) {
+      for (let i = 0; i < 500; i++) dropped += started.wss.publish('feed', payload).dropped;
+      published += 500;
+      maxBuffered = Math.max(maxBuffered, slow.bufferedAmount);
+      peak = Math.max(peak, process.memoryUsage().rss);
+      // Let the sockets write and the fast reader read, as a real publisher would.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const growth = peak - baseline;
+    const constant = 32 * 1024 * 1024;
+    console.log(
+      `slow reader: published ${published}, dropped for the slow peer ${dropped}, fast peer received ${fastReceived}, ` +
+        `slow peer buffered at most ${maxBuffered} bytes, RSS growth ${(growth / 1048576).toFixed(1)} MiB ` +
+        `(bound ${((budget + constant) / 1048576).toFixed(0)} MiB)`,
+    );
+    expect(dropped).toBeGreaterThan(0);
+    expect(fastReceived).toBeGreaterThan(0);
+    expect(maxBuffered).toBeLessThanOrEqual(budget + 66); // at most one message over
+    expect(growth).toBeLessThan(budget + constant);
+  });
+});
