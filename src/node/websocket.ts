@@ -686,6 +686,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /**
    * @internal Writes everything queued this tick: runs of frames adjacent in memory as
    * one view each, other small frames merged into one buffer.
+   *
+   * A connection whose socket still holds unwritten data is slow: what it writes now
+   * will wait in memory. It gets small data as a private copy rather than as views into
+   * shared memory (a publish slab, Node's buffer pool), so that a slow peer holds only
+   * the bytes counted against its maxBackpressure, not the 16 KiB block around a
+   * 64-byte frame.
    */
   _flush(): void {
     const queue = this.#queue;
@@ -696,7 +702,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       this.#queuedBytes = 0;
       return;
     }
-    if (count > 1) count = coalesce(queue, count);
+    const isBackedUp = socket.writableLength !== 0;
+    if (count > 1 && !isBackedUp) count = coalesce(queue, count);
+    const isSmall = this.#queuedBytes <= MERGE_LIMIT;
     let done: ((error?: Error | null) => void) | undefined;
     const callbacks = this.#callbacks;
     if (callbacks !== null) {
@@ -706,10 +714,11 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       };
     }
     let flowing: boolean;
-    if (count === 1) {
+    if (count === 1 && !(isBackedUp && isSmall && isSlice(queue[0]!))) {
       flowing = socket.write(queue[0]!, done);
-    } else if (this.#queuedBytes <= MERGE_LIMIT && count === queue.length) {
-      const merged = Buffer.allocUnsafe(this.#queuedBytes);
+    } else if (isSmall && (isBackedUp || count === queue.length)) {
+      // allocUnsafe would hand out a slice of Node's shared pool: not for data that waits.
+      const merged = isBackedUp ? Buffer.allocUnsafeSlow(this.#queuedBytes) : Buffer.allocUnsafe(this.#queuedBytes);
       let offset = 0;
       for (let i = 0; i < count; i++) {
         const part = queue[i]!;
@@ -852,6 +861,11 @@ function textOrBinary(ws: WebSocket<any>): (data: any, isBinary: boolean) => unk
 }
 
 function noop(): void {}
+
+/** Whether `bytes` is a view into a larger buffer (so that keeping it keeps more). */
+function isSlice(bytes: Uint8Array): boolean {
+  return bytes.byteLength !== bytes.buffer.byteLength;
+}
 
 /**
  * Replaces runs of frames that lie side by side in one ArrayBuffer (prepared messages

@@ -155,6 +155,45 @@ describe("policy 'close'", () => {
   });
 });
 
+describe('memory held for a slow peer', () => {
+  it('a backed-up subscriber writes a private copy of a published frame; the others share it', async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const { ws: slow } = await silentPeer(started);
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const fast = await t.openClient(started.url);
+    const [fastServer] = await connection;
+    slow.subscribe('t');
+    fastServer.subscribe('t');
+    // Fill the kernel buffers until the socket itself holds data.
+    const filler = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < 2000 && slow.socket!.writableLength === 0; i++) {
+      slow.send(filler);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(slow.socket!.writableLength).toBeGreaterThan(0);
+    const written = new Map<WebSocket, Buffer[]>();
+    for (const ws of [slow, fastServer]) {
+      const chunks: Buffer[] = [];
+      written.set(ws, chunks);
+      const socket = ws.socket!;
+      const write = socket.write;
+      socket.write = function (this: typeof socket, chunk: any, ...rest: any[]) {
+        chunks.push(chunk);
+        return (write as any).call(this, chunk, ...rest);
+      } as typeof socket.write;
+    }
+    const received = t.collect(fast, 1);
+    started.wss.publish('t', 'to both');
+    await received;
+    const [slowChunk] = written.get(slow)!;
+    const [fastChunk] = written.get(fastServer)!;
+    expect(Buffer.from(slowChunk!)).toEqual(Buffer.from(fastChunk!));
+    // The fast subscriber wrote a view into the shared slab; the slow one, a buffer of its own.
+    expect(fastChunk!.buffer.byteLength).toBeGreaterThan(fastChunk!.byteLength);
+    expect(slowChunk!.buffer.byteLength).toBe(slowChunk!.byteLength);
+  });
+});
+
 describe('options', () => {
   it('rejects a bad maxBackpressure or policy when the server or client is created', () => {
     expect(() => new WebSocketServer({ noServer: true, maxBackpressure: -1 })).toThrow(RangeError);
