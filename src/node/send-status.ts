@@ -35,7 +35,7 @@ export interface PublishResult {
  */
 export type BackpressurePolicy = 'drop' | 'close';
 
-/** Default `maxBackpressure`: 1 MiB buffered per connection. */
+/** Default `maxBackpressure` of server-side connections: 1 MiB buffered per connection. */
 export const DEFAULT_MAX_BACKPRESSURE = 1024 * 1024;
 
 /**

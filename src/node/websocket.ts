@@ -4,7 +4,8 @@
  *
  * The API is `ws`'s (EventEmitter events `open`, `message (data, isBinary)`, `ping`,
  * `pong`, `close (code, reason)`, `error`, plus `drain`) and the WHATWG one
- * (`addEventListener`, `onmessage`, `readyState`, `binaryType`, `bufferedAmount`).
+ * (`addEventListener`, `onmessage`, `readyState`, `binaryType`, `bufferedAmount`), and
+ * `dropped` when a message is not sent because of `maxBackpressure`.
  *
  * Write path: frames queued during one tick are written together at the end of it, as
  * one buffer when they are small, so a burst of sends costs one syscall. Frames that lie
@@ -75,7 +76,7 @@ export interface WebSocketOptions {
   /**
    * Most bytes buffered for sending (queued and in the socket) before messages are
    * dropped or the connection closed, per `backpressurePolicy`. 0 for no limit.
-   * Default 1 MiB.
+   * Default 1 MiB on the server; no limit on clients (like browsers and `ws`).
    */
   maxBackpressure?: number;
   /**
@@ -555,7 +556,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     this.#protocol = options.protocol ?? '';
     this.#extensions = options.extensions ?? '';
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    this.#maxBackpressure = options.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE;
+    // A server protects itself from its slow peers; a client's sending is its own business.
+    this.#maxBackpressure = options.maxBackpressure ?? (options.role === 'server' ? DEFAULT_MAX_BACKPRESSURE : 0);
     this.#closeWhenFull = options.backpressurePolicy === 'close';
     this.#connection = new Connection(
       {

@@ -195,6 +195,16 @@ describe('memory held for a slow peer', () => {
 });
 
 describe('options', () => {
+  it('clients have no limit by default (like browsers and ws); they may set one', async () => {
+    const started = await t.startServer();
+    const client = await t.openClient(started.url);
+    const message = Buffer.alloc(1024 * 1024);
+    const statuses = Array.from({ length: 4 }, () => client.send(message));
+    expect(statuses).not.toContain(SendStatus.DROPPED);
+    const limited = await t.openClient(started.url, { maxBackpressure: 1024 * 1024 });
+    expect(Array.from({ length: 3 }, () => limited.send(message))).toEqual([0, 2, 2]); // the first frame alone is over 1 MiB
+  });
+
   it('rejects a bad maxBackpressure or policy when the server or client is created', () => {
     expect(() => new WebSocketServer({ noServer: true, maxBackpressure: -1 })).toThrow(RangeError);
     expect(() => new WebSocketServer({ noServer: true, maxBackpressure: Number.NaN })).toThrow(RangeError);
