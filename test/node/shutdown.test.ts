@@ -211,6 +211,24 @@ describe('wss.close(callback): the ws signature', () => {
   });
 });
 
+describe('wss.close(callback) with an upgrade in progress', () => {
+  it('drops a client whose authenticate is pending, without a 101, as before', async () => {
+    let release!: (value: unknown) => void;
+    const started = await t.startServer({ authenticate: () => new Promise((resolve) => (release = resolve)) });
+    let connections = 0;
+    started.wss.on('connection', () => connections++);
+    const raw = await t.rawConnect(started.port);
+    raw.write(t.upgradeRequest());
+    await t.until(() => release !== undefined, 'authenticate to be called');
+    const closed = new Promise<void>((resolve) => started.wss.close(() => resolve()));
+    await raw.waitClosed();
+    release(null);
+    await t.within(closed, 'the close callback');
+    expect(raw.buffer.length).toBe(0);
+    expect(connections).toBe(0);
+  });
+});
+
 describe('wss.terminate()', () => {
   it('destroys every connection at once (1006) and closes the listener', async () => {
     const started = await t.startServer();
