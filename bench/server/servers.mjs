@@ -11,7 +11,9 @@ const require = createRequire(import.meta.url);
 let server;
 if (kind === 'volley') {
   const { WebSocketServer } = await import('../../dist/index.js');
-  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload });
+  // No send budget, like ws: with many large messages in flight the default 1 MiB
+  // maxBackpressure would drop echoes, and the load generator waits for every one.
+  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload, maxBackpressure: 0 });
   server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   await new Promise((r) => server.on('listening', r));
 } else if (kind === 'ws') {
