@@ -1,5 +1,6 @@
 // The demo server: `npm start`, then open http://127.0.0.1:8080 in two browser tabs.
-// Every message typed is echoed to its sender and broadcast to everyone connected.
+// Every message typed is echoed to its sender and published to everyone else in the lobby.
+// SIGTERM or SIGINT shuts down gracefully: every client gets a close frame (1001).
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { WebSocketServer } from '../dist/index.js';
@@ -24,30 +25,30 @@ let nextId = 1;
 wss.on('connection', (ws, req) => {
   const name = `guest-${nextId++}`;
   ws.send(JSON.stringify({ type: 'welcome', name, online: wss.clients.size }));
-  broadcast({ type: 'joined', name, online: wss.clients.size }, ws);
+  ws.subscribe('lobby');
+  // ws.publish reaches every subscriber but the sender; the message is framed once.
+  ws.publish('lobby', JSON.stringify({ type: 'joined', name, online: wss.clients.size }));
   ws.on('message', (data, isBinary) => {
     if (isBinary) return ws.send(data, { binary: true }); // binary: plain echo
     const text = data.toString().slice(0, 1000);
     ws.send(JSON.stringify({ type: 'echo', text }));
-    broadcast({ type: 'message', from: name, text }, ws);
+    ws.publish('lobby', JSON.stringify({ type: 'message', from: name, text }));
   });
-  ws.on('close', () => broadcast({ type: 'left', name, online: wss.clients.size }));
+  // Subscriptions end with the connection: this reaches the others.
+  ws.on('close', () => wss.publish('lobby', JSON.stringify({ type: 'left', name, online: wss.clients.size })));
 });
-
-function broadcast(message, except) {
-  const text = JSON.stringify(message);
-  for (const client of wss.clients) if (client !== except && client.readyState === 1) client.send(text);
-}
 
 server.listen(port, host, () => {
-  console.log(`Volley demo: open http://${host}:${port} (WebSocket endpoint ws://${host}:${port}/ws)`);
+  const { port: bound } = server.address();
+  console.log(`Volley demo: open http://${host}:${bound} (WebSocket endpoint ws://${host}:${bound}/ws)`);
 });
 
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);
-function shutdown() {
-  for (const client of wss.clients) client.close(1001, 'server shutting down');
-  wss.close();
+process.once('SIGINT', shutdown);
+process.once('SIGTERM', shutdown);
+async function shutdown(signal) {
+  console.log(`${signal}: closing connections`);
+  // New upgrades get 503; clients get 1001 and have 5 s to answer before being cut off.
+  await wss.close({ code: 1001, reason: 'server shutting down', timeout: 5000 });
+  server.closeAllConnections(); // idle keep-alive HTTP connections
   server.close(() => process.exit(0));
-  setTimeout(() => process.exit(0), 2000).unref();
 }

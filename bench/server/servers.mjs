@@ -16,7 +16,15 @@ const level = process.env.DEFLATE_LEVEL === undefined ? undefined : Number(proce
 let server;
 if (kind === 'volley' || kind === 'volley-deflate') {
   const { WebSocketServer } = await import('../../dist/index.js');
-  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload, perMessageDeflate: kind === 'volley-deflate' && (level === undefined ? true : { level }) });
+  // No send budget, like ws: with many large messages in flight the default 1 MiB
+  // maxBackpressure would drop echoes, and the load generator waits for every one.
+  server = new WebSocketServer({
+    port,
+    host: '127.0.0.1',
+    maxPayload,
+    maxBackpressure: 0,
+    perMessageDeflate: kind === 'volley-deflate' && (level === undefined ? true : { level }),
+  });
   server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   await new Promise((r) => server.on('listening', r));
 } else if (kind === 'ws' || kind === 'ws-deflate') {

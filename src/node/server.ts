@@ -6,6 +6,9 @@
  * (src/protocol/http.ts) with bounded size, header count and time; plain HTTP requests
  * there are answered 426. Attached to an http server it answers that server's
  * `upgrade` events.
+ *
+ * Around the connections: topics and broadcast (src/pubsub), the heartbeat and idle
+ * timeout (src/heartbeat), and graceful shutdown (./shutdown.ts).
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
@@ -15,7 +18,12 @@ import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, type HeadLimits } from '../protocol/http.js';
-import { WebSocket, kAttach, kOnClose, type WebSocketOptions } from './websocket.js';
+import { WebSocket, kAttach, kOnClose, type SendData, type WebSocketOptions } from './websocket.js';
+import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
+import type { PreparedMessage } from '../pubsub/prepared.js';
+import { TopicRegistry, broadcast, kRegistry, type Except, type PublishOptions } from '../pubsub/topics.js';
+import { checkBackpressureOptions, type PublishResult } from './send-status.js';
+import { closeConnections, shutdownSettings, type GracefulCloseOptions } from './shutdown.js';
 
 /**
  * Throw from `authenticate` (or `handleProtocols`) to answer the upgrade with an HTTP
@@ -69,6 +77,23 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
   handshakeTimeout?: number;
   /** Accept permessage-deflate (RFC 7692) offers: `true` for the defaults, or options. Default false. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /**
+   * Ping every connection every `interval` ms and terminate those from which nothing
+   * arrived within `timeout` ms of a ping (`close` reports 1006). On by default
+   * (30 000 and 10 000); `false` turns it off.
+   */
+  heartbeat?: HeartbeatOptions | boolean;
+  /**
+   * Close connections that sent no message (pings and pongs do not count) for this
+   * many ms, with 1001 "idle timeout". Default 0: never.
+   */
+  idleTimeout?: number;
+}
+
+/** Options of `broadcast`. */
+export interface BroadcastOptions extends PublishOptions {
+  /** A connection, or a set of them, that should not get the message. */
+  except?: Except;
 }
 
 type ConnectionCallback<Data> = (ws: WebSocket<Data>, req: UpgradeRequest) => void;
@@ -96,9 +121,19 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   #httpServer: ServerOptions<Data>['server'] | null = null;
   #detach: (() => void) | null = null;
   #state = RUNNING;
-  #tracking: boolean;
+  /** Open connections, tracked or not: `clients` itself when `clientTracking` is on. */
+  readonly #connections: Set<WebSocket<Data>>;
+  readonly #topics = new TopicRegistry();
+  readonly #heartbeat: Heartbeat;
+  /** The listener has been closed (or is closing) and the server detached. */
+  #released = false;
+  #shutdown: Promise<void> | null = null;
+  /** Called when a connection closes or an upgrade ends, while shutdown waits. */
+  #onChange: (() => void) | null = null;
   readonly #onClose = (ws: WebSocket<any>) => {
-    this.clients.delete(ws);
+    this.#connections.delete(ws);
+    this.#topics.unsubscribeAll(ws);
+    this.#onChange?.();
   };
   readonly #deflateOptions: ResolvedDeflateOptions | null;
   /** Sockets whose upgrade is in progress (reading the request or authenticating). */
@@ -110,8 +145,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     if (modes !== 1) {
       throw new TypeError('exactly one of the "port", "server" or "noServer" options must be given');
     }
+    checkBackpressureOptions(options);
+    this.#connections = (options.clientTracking ?? true) ? this.clients : new Set();
+    this.#heartbeat = new Heartbeat(this.#connections, heartbeatSettings(options.heartbeat, true, options.idleTimeout));
     this.options = { ...options };
-    this.#tracking = options.clientTracking ?? true;
     // Bad options throw here rather than at the first upgrade.
     this.#deflateOptions = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
     if (options.port !== undefined) {
@@ -226,7 +263,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.once('close', onClose);
     result.then(
       (data) => {
-        this.#pending.delete(socket);
+        this.#endPending(socket);
         socket.off('close', onClose);
         if (closed || socket.destroyed) return; // dropped cleanly: no late 101
         if (this.#state !== RUNNING) {
@@ -236,7 +273,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
         this.#accept(request, socket, head, key, protocol, deflate, data, callback);
       },
       (error: unknown) => {
-        this.#pending.delete(socket);
+        this.#endPending(socket);
         socket.off('close', onClose);
         if (closed || socket.destroyed) return;
         this.#rejectWith(socket, error);
@@ -278,12 +315,19 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       closeTimeout: this.options.closeTimeout,
       autoPong: this.options.autoPong,
       fragmentOverhead: this.options.fragmentOverhead,
+      maxBackpressure: this.options.maxBackpressure,
+      backpressurePolicy: this.options.backpressurePolicy,
     });
-    if (this.#tracking) {
-      this.clients.add(ws);
-      ws[kOnClose] = this.#onClose;
-    }
+    this.#connections.add(ws);
+    ws[kOnClose] = this.#onClose;
+    ws[kRegistry] = this.#topics;
+    this.#heartbeat.start();
     callback(ws, req);
+  }
+
+  #endPending(socket: Socket): void {
+    this.#pending.delete(socket);
+    this.#onChange?.();
   }
 
   #buildResponse(req: UpgradeRequest, key: string, protocol: string | undefined, extensions: string | undefined): string {
@@ -327,7 +371,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
 
   /** Own port: reads the upgrade request from the raw socket, bounded in size and time. */
   #readRequest(socket: Socket): void {
-    if (this.#state !== RUNNING) {
+    // While a graceful close waits for clients, new requests are still read: they are
+    // answered 503.
+    if (this.#released) {
       socket.destroy();
       return;
     }
@@ -339,7 +385,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }, this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
     const cleanup = () => {
       clearTimeout(timer);
-      this.#pending.delete(socket);
+      this.#endPending(socket);
       socket.off('data', onData);
       socket.off('close', cleanup);
       socket.off('error', destroySocket);
@@ -376,18 +422,109 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.on('close', cleanup);
   }
 
+  // ---- Topics and broadcast ------------------------------------------------------
+
   /**
-   * Stops accepting connections and closes the server's own listener (an attached
-   * http server is left running). Open connections are not closed: close them, or
-   * use `terminate`.
+   * Sends `data` to every open connection subscribed to `topic`. The message is framed
+   * once and the same bytes are queued for every subscriber; each one gets it in order
+   * with whatever else is sent to it. Subscribers over their `maxBackpressure` do not
+   * get it (see `backpressurePolicy`).
+   *
+   * @param topic an exact string (no wildcards)
+   * @param data a string (text), binary data, or a `PreparedMessage`
+   * @param options `binary` to choose the message type
+   * @returns per-call counts of recipients: `{ sent, backpressure, dropped }`
+   * @example
+   * wss.on('connection', (ws) => ws.subscribe('news'));
+   * wss.publish('news', JSON.stringify({ headline }));
    */
-  close(callback?: (error?: Error) => void): void {
-    if (callback) this.once('close', () => callback());
+  publish(topic: string, data: SendData | PreparedMessage, options?: PublishOptions): PublishResult {
+    return this.#topics.publish(topic, data, options, null);
+  }
+
+  /**
+   * Sends `data` to every open connection (but `options.except`), framed once.
+   *
+   * @returns per-call counts of recipients: `{ sent, backpressure, dropped }`
+   */
+  broadcast(data: SendData | PreparedMessage, options?: BroadcastOptions): PublishResult {
+    return broadcast(this.#connections, data, options, options?.except ?? null);
+  }
+
+  /** Number of connections subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#topics.subscriberCount(topic);
+  }
+
+  // ---- Closing -------------------------------------------------------------------
+
+  /**
+   * With a callback (the `ws` signature): stops accepting connections and closes the
+   * server's own listener (an attached http server is left running). Open connections
+   * are not closed, as in `ws`: close them, or use the graceful form or `terminate`.
+   */
+  close(callback: (error?: Error) => void): void;
+  /**
+   * Graceful shutdown: stops accepting (new upgrades are answered 503), sends every
+   * client a close frame with `code` (default 1001) and `reason`, waits for their close
+   * frames and for upgrades in progress, terminates whatever is left after `timeout` ms
+   * (default 5 000), closes the server's own listener (an attached http server is only
+   * detached from), then resolves. Calling it again returns the same promise.
+   *
+   * Unlike `ws`'s `close()`, this closes the clients.
+   *
+   * @throws {RangeError} (synchronously) for a code that may not be sent, a reason
+   *   over 123 bytes or a negative timeout.
+   * @example
+   * process.on('SIGTERM', async () => { await wss.close({ reason: 'restarting' }); process.exit(0); });
+   */
+  close(options?: GracefulCloseOptions): Promise<void>;
+  close(arg?: ((error?: Error) => void) | GracefulCloseOptions): void | Promise<void> {
+    if (typeof arg === 'function') {
+      this.#closeListener(arg);
+      return;
+    }
+    if (this.#shutdown !== null) return this.#shutdown;
+    const settings = shutdownSettings(arg);
+    if (this.#state === RUNNING) this.#state = CLOSING;
+    this.#shutdown = closeConnections(
+      { connections: this.#connections, pending: this.#pending, onChange: (listener) => (this.#onChange = listener) },
+      settings,
+    ).then(() => {
+      this.#heartbeat.stop();
+      return this.#release();
+    });
+    return this.#shutdown;
+  }
+
+  /**
+   * Immediate shutdown: destroys every connection (each reports 1006) and upgrade in
+   * progress, and closes the server's own listener. Resolves once it is closed.
+   */
+  terminate(): Promise<void> {
+    if (this.#state === RUNNING) this.#state = CLOSING;
+    this.#heartbeat.stop();
+    for (const ws of this.#connections) ws.terminate();
+    for (const socket of this.#pending) socket.destroy();
+    return this.#release();
+  }
+
+  #closeListener(callback: (error?: Error) => void): void {
+    this.once('close', () => callback());
     if (this.#state !== RUNNING) {
-      if (this.#state === CLOSED) process.nextTick(() => callback?.());
+      if (this.#state === CLOSED) process.nextTick(() => callback());
       return;
     }
     this.#state = CLOSING;
+    void this.#release();
+  }
+
+  /** Detaches, destroys upgrades in progress, closes the own listener; resolves on 'close'. */
+  #release(): Promise<void> {
+    if (this.#state === CLOSED) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    if (this.#released) return closed;
+    this.#released = true;
     this.#detach?.();
     this.#detach = null;
     for (const socket of this.#pending) socket.destroy();
@@ -398,6 +535,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     };
     if (this.#listener !== null) this.#listener.close(() => finish());
     else process.nextTick(finish);
+    return closed;
   }
 }
 

@@ -4,10 +4,17 @@
  *
  * The API is `ws`'s (EventEmitter events `open`, `message (data, isBinary)`, `ping`,
  * `pong`, `close (code, reason)`, `error`, plus `drain`) and the WHATWG one
- * (`addEventListener`, `onmessage`, `readyState`, `binaryType`, `bufferedAmount`).
+ * (`addEventListener`, `onmessage`, `readyState`, `binaryType`, `bufferedAmount`), and
+ * `dropped` when a message is not sent because of `maxBackpressure`.
  *
  * Write path: frames queued during one tick are written together at the end of it, as
- * one buffer when they are small, so a burst of sends costs one syscall.
+ * one buffer when they are small, so a burst of sends costs one syscall. Frames that lie
+ * side by side in memory (prepared messages published in a burst) are written as one
+ * view of that memory, without a copy.
+ *
+ * Slow consumers: at most `maxBackpressure` bytes are buffered per connection; over
+ * that, `send` drops the message (or, with the `'close'` policy, also closes the
+ * connection with 1013) and says so in its `SendStatus`.
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
@@ -18,8 +25,8 @@ import {
   type ConnectionHandler,
 } from '../protocol/connection.js';
 import { CloseCode } from '../protocol/close.js';
-import type { MessageCodec, PreparedMessage } from '../protocol/deflate-codec.js';
-import { InvalidStateError, type WebSocketError } from '../protocol/errors.js';
+import type { MessageCodec } from '../protocol/deflate-codec.js';
+import { InvalidStateError, WebSocketError } from '../protocol/errors.js';
 import type { MaskGenerator } from '../protocol/frame.js';
 import {
   kForOnEventAttribute,
@@ -29,6 +36,16 @@ import {
   type WrappedListener,
 } from './events.js';
 import { connectClient } from './client.js';
+import { ACTIVITY_ANY, ACTIVITY_MESSAGE, kActivity, kHeartbeat, type HeartbeatState } from '../heartbeat/heartbeat.js';
+import { PreparedMessage } from '../pubsub/prepared.js';
+import { kRegistry, kTopics, type PublishOptions, type TopicRegistry } from '../pubsub/topics.js';
+import {
+  DEFAULT_MAX_BACKPRESSURE,
+  SendStatus,
+  checkBackpressureOptions,
+  type BackpressurePolicy,
+  type PublishResult,
+} from './send-status.js';
 
 /** What `message` listeners receive for binary data, per `binaryType`. */
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
@@ -57,6 +74,18 @@ export interface WebSocketOptions {
   fragmentOverhead?: number;
   /** Source of client masking keys (tests). Default: the CSPRNG. */
   generateMask?: MaskGenerator;
+  /**
+   * Most bytes buffered for sending (queued and in the socket) before messages are
+   * dropped or the connection closed, per `backpressurePolicy`. 0 for no limit.
+   * Default 1 MiB on the server; no limit on clients (like browsers and `ws`).
+   */
+  maxBackpressure?: number;
+  /**
+   * What happens to a message sent while more than `maxBackpressure` bytes are
+   * buffered: `'drop'` (default) discards it, `'close'` discards it and closes the
+   * connection with 1013 (Try Again Later).
+   */
+  backpressurePolicy?: BackpressurePolicy;
 }
 
 export const DEFAULT_CLOSE_TIMEOUT = 10_000;
@@ -85,6 +114,10 @@ type SocketWithWebSocket = Socket & { [kWebSocket]?: WebSocket<any> };
 const readyStateNames = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
 const EMPTY = Buffer.alloc(0);
 
+/** Close code and reason of a connection closed by the `'close'` backpressure policy. */
+export const BACKPRESSURE_CLOSE_CODE = CloseCode.TryAgainLater;
+export const BACKPRESSURE_CLOSE_REASON = 'send buffer full';
+
 /** Small queued frames are merged into one buffer up to this many bytes. */
 const MERGE_LIMIT = 64 * 1024;
 
@@ -103,6 +136,25 @@ function flushAll(): void {
   const queue = flushQueue;
   flushQueue = [];
   for (let i = 0; i < queue.length; i++) queue[i]!._flush();
+  runViews.fill(undefined); // do not keep written memory alive
+}
+
+/**
+ * Views over runs of adjacent frames, built while flushing and reused by every
+ * connection flushed in the same pass: after a publish burst, each subscriber's queue
+ * holds the same run, and all of them write the same Buffer object.
+ */
+const runViews: Array<Buffer | undefined> = [undefined, undefined, undefined, undefined];
+let nextRunView = 0;
+function viewOfRun(buffer: ArrayBufferLike, offset: number, length: number): Buffer {
+  for (let i = 0; i < runViews.length; i++) {
+    const view = runViews[i];
+    if (view !== undefined && view.buffer === buffer && view.byteOffset === offset && view.length === length) return view;
+  }
+  const view = Buffer.from(buffer, offset, length);
+  runViews[nextRunView] = view;
+  nextRunView = (nextRunView + 1) % runViews.length;
+  return view;
 }
 
 /**
@@ -128,6 +180,14 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   data!: Data;
   /** @internal */
   [kOnClose]: ((ws: WebSocket<any>) => void) | null = null;
+  /** @internal The server's topics (server-side connections only). */
+  [kRegistry]: TopicRegistry | null = null;
+  /** @internal The topics this connection subscribes to. */
+  [kTopics]: Set<string> | null = null;
+  /** @internal Activity bits for the heartbeat (see src/heartbeat). */
+  [kActivity] = 0;
+  /** @internal Heartbeat state, once a heartbeat watches this connection. */
+  [kHeartbeat]: HeartbeatState | null = null;
 
   #binaryType: BinaryType = 'nodebuffer';
   #readyState: number = ReadyState.CONNECTING;
@@ -150,6 +210,14 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #endRequested = false;
   /** Reading was paused by `pause()` (not only while a message inflates). */
   #isPausedByUser = false;
+  /** A message was sent with `fin: false` and is not finished. */
+  #midMessage = false;
+
+  // Slow consumers (see send).
+  #highWaterMark = 0;
+  #maxBackpressure = DEFAULT_MAX_BACKPRESSURE;
+  #closeWhenFull = false;
+  #dropped = 0;
 
   /**
    * Connects to `url` as a client (`ws:` or `wss:`). The server side gets its instances
@@ -166,6 +234,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
         options = protocols;
         protocols = undefined;
       }
+      checkBackpressureOptions(options ?? {});
       connectClient(this, url, protocols as string | string[] | undefined, options ?? {});
     }
   }
@@ -214,21 +283,46 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   get wasClean(): boolean {
     return this.#closeInfo?.wasClean ?? false;
   }
+  /** Messages not sent because more than `maxBackpressure` bytes were buffered. */
+  get droppedMessages(): number {
+    return this.#dropped;
+  }
+  /**
+   * Round-trip time in ms of the last heartbeat ping that was answered, or undefined
+   * before the first one (and on connections without a heartbeat).
+   */
+  get latency(): number | undefined {
+    return this[kHeartbeat]?.latency;
+  }
 
   // ---- Sending -----------------------------------------------------------------
 
   /**
    * Sends a message: a string as text, anything else (Buffer, ArrayBuffer, TypedArray,
-   * DataView) as binary unless `options.binary` says otherwise.
+   * DataView) as binary unless `options.binary` says otherwise. A `PreparedMessage`
+   * (see `prepare`) is sent as the frame it was prepared into: the same bytes for
+   * every connection it goes to (its own type; `options` do not apply).
    *
-   * Returns false when the connection's send buffer is full (`bufferedAmount` at or
-   * above the socket's high-water mark): stop sending until `drain`. Sending while
-   * CONNECTING throws; while CLOSING or CLOSED the data is discarded and `cb` (if any)
-   * gets an error, as in `ws`.
+   * Returns a `SendStatus`:
+   * - `SENT` (1): queued, and `bufferedAmount` is below the socket's high-water mark.
+   * - `BACKPRESSURE` (0): queued, but the send buffer is full: stop sending until `drain`.
+   * - `DROPPED` (2): not queued. Either more than `maxBackpressure` bytes are buffered
+   *   (the `dropped` event fires, `drain` follows once the buffer has emptied, and with
+   *   the `'close'` policy the connection starts closing with 1013), or the connection
+   *   is CLOSING or CLOSED. `cb`, if any, gets an error.
    *
-   * @throws {InvalidStateError} while CONNECTING.
+   * Only BACKPRESSURE is falsy, so `if (!ws.send(x))` still reads as with `ws`'s
+   * boolean. The fragments of a message sent with `fin: false` after its first are
+   * never dropped: a message is sent whole or not at all.
+   *
+   * @throws {InvalidStateError} while CONNECTING, or for a prepared message while a
+   *   fragmented message is half sent.
    */
-  send(data: SendData, options?: SendOptions | ((error?: Error | null) => void), cb?: (error?: Error | null) => void): boolean {
+  send(
+    data: SendData | PreparedMessage,
+    options?: SendOptions | ((error?: Error | null) => void),
+    cb?: (error?: Error | null) => void,
+  ): SendStatus {
     if (typeof options === 'function') {
       cb = options;
       options = undefined;
@@ -236,7 +330,16 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     const connection = this.#connection;
     if (this.#readyState !== ReadyState.OPEN || connection === null) {
       this.#notOpen(cb);
-      return false;
+      return SendStatus.DROPPED;
+    }
+    const maxBackpressure = this.#maxBackpressure;
+    if (maxBackpressure !== 0 && !this.#midMessage && this.#queuedBytes + this.#socket!.writableLength > maxBackpressure) {
+      return this.#drop(cb);
+    }
+    if (data instanceof PreparedMessage) {
+      this.#sendPrepared(connection, data);
+      if (cb !== undefined) this.#addCallback(cb);
+      return this.#status();
     }
     let isBinary: boolean;
     let payload: string | Uint8Array;
@@ -249,9 +352,10 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     }
     const isFinal = options?.fin ?? true;
     connection.sendMessage(isBinary, payload, isFinal, options?.compress ?? true);
+    this.#midMessage = !isFinal;
     // A compressed message may still wait for zlib: call back once it is written.
     if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
-    return this.#underHighWaterMark();
+    return this.#status();
   }
 
   /**
@@ -261,15 +365,39 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
    *
    * @throws {InvalidStateError} while CONNECTING, or on the client side.
    */
-  sendPrepared(message: PreparedMessage, cb?: (error?: Error | null) => void): boolean {
-    const connection = this.#connection;
-    if (this.#readyState !== ReadyState.OPEN || connection === null) {
-      this.#notOpen(cb);
-      return false;
+  sendPrepared(message: PreparedMessage, cb?: (error?: Error | null) => void): SendStatus {
+    return this.send(message, cb);
+  }
+
+
+  #sendPrepared(connection: Connection, message: PreparedMessage): void {
+    if (this.#midMessage) {
+      throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent: finish it first');
     }
-    connection.sendPrepared(message);
-    if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
-    return this.#underHighWaterMark();
+    // Server frames are unmasked: the prepared bytes go out as they are (or compressed
+    // once for every peer that negotiated permessage-deflate). Client frames must be
+    // masked with a fresh key each, so a client sends the payload as usual.
+    if (this.#isServer) connection.sendPrepared(message);
+    else connection.sendData(message.isBinary, message.payload, true, false);
+  }
+  /** Over `maxBackpressure`: the message is not queued. */
+  #drop(cb: ((error?: Error | null) => void) | undefined): SendStatus {
+    this.#dropped++;
+    if (cb !== undefined) {
+      const error = new WebSocketError(
+        'WS_ERR_DROPPED',
+        `message dropped: ${this.bufferedAmount} bytes are buffered, more than maxBackpressure ${this.#maxBackpressure}`,
+      );
+      process.nextTick(cb, error);
+    }
+    this.#needDrain = true;
+    if (this.#queue.length === 0) this.#armDrain(this.#socket!); // else _flush arms it
+    this.emit('dropped');
+    if (this.#closeWhenFull && this.#readyState === ReadyState.OPEN) {
+      // The close frame waits behind the buffered data; the close timer bounds the wait.
+      this.close(BACKPRESSURE_CLOSE_CODE, BACKPRESSURE_CLOSE_REASON);
+    }
+    return SendStatus.DROPPED;
   }
 
   /**
@@ -332,11 +460,56 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     (this.#callbacks ??= []).push(cb);
   }
 
-  #underHighWaterMark(): boolean {
-    const socket = this.#socket!;
-    if (this.#queuedBytes + socket.writableLength + this.#connection!.queuedBytes < socket.writableHighWaterMark) return true;
+  #status(): SendStatus {
+    if (this.#queuedBytes + this.#socket!.writableLength + this.#connection!.queuedBytes < this.#highWaterMark) return SendStatus.SENT;
     this.#needDrain = true;
-    return false;
+    return SendStatus.BACKPRESSURE;
+  }
+
+  // ---- Topics --------------------------------------------------------------------
+
+  /**
+   * Subscribes this connection to `topic` (an exact string: no wildcards). Messages
+   * published to the topic arrive in order with everything else sent to it. The
+   * subscription ends with the connection. Server-side connections only.
+   *
+   * @returns false if it was already subscribed (or the connection is closed)
+   * @throws {InvalidStateError} on a client connection.
+   */
+  subscribe(topic: string): boolean {
+    return this.#topicRegistry().subscribe(this, topic);
+  }
+
+  /** Ends the subscription to `topic`; returns false if there was none. */
+  unsubscribe(topic: string): boolean {
+    return this[kRegistry]?.unsubscribe(this, topic) ?? false;
+  }
+
+  /** Whether this connection subscribes to `topic`. */
+  isSubscribed(topic: string): boolean {
+    return this[kTopics]?.has(topic) ?? false;
+  }
+
+  /** The topics this connection subscribes to (a copy). */
+  get topics(): ReadonlySet<string> {
+    return new Set(this[kTopics]);
+  }
+
+  /**
+   * Sends `data` to every subscriber of `topic` but this connection, framed once (see
+   * `WebSocketServer.publish`).
+   *
+   * @returns per-call counts of recipients: `{ sent, backpressure, dropped }`
+   * @throws {InvalidStateError} on a client connection.
+   */
+  publish(topic: string, data: SendData | PreparedMessage, options?: PublishOptions): PublishResult {
+    return this.#topicRegistry().publish(topic, data, options, this);
+  }
+
+  #topicRegistry(): TopicRegistry {
+    const registry = this[kRegistry];
+    if (registry === null) throw new InvalidStateError('topics exist on the server side: this connection was not accepted by a WebSocketServer');
+    return registry;
   }
 
   // ---- Closing -----------------------------------------------------------------
@@ -405,6 +578,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     this.#protocol = options.protocol ?? '';
     this.#extensions = options.extensions ?? '';
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    // A server protects itself from its slow peers; a client's sending is its own business.
+    this.#maxBackpressure = options.maxBackpressure ?? (options.role === 'server' ? DEFAULT_MAX_BACKPRESSURE : 0);
+    this.#closeWhenFull = options.backpressurePolicy === 'close';
     this.#connection = new Connection(
       {
         role: options.role,
@@ -417,6 +593,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       this,
     );
     this.#socket = socket;
+    this.#highWaterMark = socket.writableHighWaterMark;
     this.#readyState = ReadyState.OPEN;
     socket.setTimeout(0);
     socket.setNoDelay(true);
@@ -455,7 +632,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
 
   static #socketOnData(this: Socket, chunk: Buffer): void {
-    (this as SocketWithWebSocket)[kWebSocket]!.#connection!.receive(chunk);
+    const ws = (this as SocketWithWebSocket)[kWebSocket]!;
+    ws[kActivity] |= ACTIVITY_ANY;
+    ws.#connection!.receive(chunk);
   }
 
   static #socketOnEnd(this: Socket): void {
@@ -503,6 +682,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
+    this[kActivity] = ACTIVITY_ANY | ACTIVITY_MESSAGE;
     this.emit('message', isBinary ? this.#convertBinary(data) : data, isBinary);
   }
 
@@ -513,6 +693,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal */
   onPong(payload: Buffer): void {
+    this[kHeartbeat]?.onPong(payload);
     this.emit('pong', payload);
   }
 
@@ -553,16 +734,28 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     // else: _flush ends the socket after writing the queue.
   }
 
-  /** @internal Writes everything queued this tick, merging small frames. */
+  /**
+   * @internal Writes everything queued this tick: runs of frames adjacent in memory as
+   * one view each, other small frames merged into one buffer.
+   *
+   * A connection whose socket still holds unwritten data is slow: what it writes now
+   * will wait in memory. It gets small data as a private copy rather than as views into
+   * shared memory (a publish slab, Node's buffer pool), so that a slow peer holds only
+   * the bytes counted against its maxBackpressure, not the 16 KiB block around a
+   * 64-byte frame.
+   */
   _flush(): void {
     const queue = this.#queue;
-    const count = queue.length;
+    let count = queue.length;
     const socket = this.#socket;
     if (count === 0 || socket === null || socket.destroyed) {
       this.#queue = [];
       this.#queuedBytes = 0;
       return;
     }
+    const isBackedUp = socket.writableLength !== 0;
+    if (count > 1 && !isBackedUp) count = coalesce(queue, count);
+    const isSmall = this.#queuedBytes <= MERGE_LIMIT;
     let done: ((error?: Error | null) => void) | undefined;
     const callbacks = this.#callbacks;
     if (callbacks !== null) {
@@ -572,10 +765,11 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       };
     }
     let flowing: boolean;
-    if (count === 1) {
+    if (count === 1 && !(isBackedUp && isSmall && isSlice(queue[0]!))) {
       flowing = socket.write(queue[0]!, done);
-    } else if (this.#queuedBytes <= MERGE_LIMIT) {
-      const merged = Buffer.allocUnsafe(this.#queuedBytes);
+    } else if (isSmall && (isBackedUp || count === queue.length)) {
+      // allocUnsafe would hand out a slice of Node's shared pool: not for data that waits.
+      const merged = isBackedUp ? Buffer.allocUnsafeSlow(this.#queuedBytes) : Buffer.allocUnsafe(this.#queuedBytes);
       let offset = 0;
       for (let i = 0; i < count; i++) {
         const part = queue[i]!;
@@ -589,24 +783,36 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       flowing = socket.write(queue[count - 1]!, done);
       socket.uncork();
     }
-    this.#queue = [];
+    // The array is reused: the socket holds its own references to what was written.
+    queue.length = 0;
     this.#queuedBytes = 0;
     if (this.#endRequested) socket.end();
     if (this.#needDrain) {
       if (flowing) {
         this.#needDrain = false;
         process.nextTick(() => this.emit('drain'));
-      } else if (!this.#awaitingDrain) {
-        // One listener per backpressure episode: flushes while the socket is still full
-        // must not stack more (each would emit another 'drain').
-        this.#awaitingDrain = true;
-        socket.once('drain', () => {
-          this.#awaitingDrain = false;
-          this.#needDrain = false;
-          if (this.#queue.length === 0) this.emit('drain');
-        });
+      } else {
+        this.#armDrain(socket);
       }
     }
+  }
+
+  /** Emits `drain` once the socket has written what it holds. */
+  #armDrain(socket: Socket): void {
+    // One listener per backpressure episode: flushes while the socket is still full
+    // must not stack more (each would emit another 'drain').
+    if (this.#awaitingDrain) return;
+    this.#awaitingDrain = true;
+    const onDrain = () => {
+      this.#awaitingDrain = false;
+      this.#needDrain = false;
+      if (this.#queue.length === 0 && this.#readyState === ReadyState.OPEN) this.emit('drain');
+    };
+    // The socket emits 'drain' only after a write found it full; below its high-water
+    // mark (a maxBackpressure smaller than that), an empty write's callback tells when
+    // everything before it was written.
+    if (socket.writableNeedDrain) socket.once('drain', onDrain);
+    else socket.write(EMPTY, onDrain);
   }
 
   #convertBinary(data: Buffer): unknown {
@@ -706,6 +912,41 @@ function textOrBinary(ws: WebSocket<any>): (data: any, isBinary: boolean) => unk
 }
 
 function noop(): void {}
+
+/** Whether `bytes` is a view into a larger buffer (so that keeping it keeps more). */
+function isSlice(bytes: Uint8Array): boolean {
+  return bytes.byteLength !== bytes.buffer.byteLength;
+}
+
+/**
+ * Replaces runs of frames that lie side by side in one ArrayBuffer (prepared messages
+ * published in a burst share a slab) by one view each, in place; returns the new count.
+ * Nothing is copied, and a run that every subscriber has is the same view for all.
+ */
+function coalesce(queue: Uint8Array[], count: number): number {
+  let out = 0;
+  let first = queue[0]!;
+  let buffer = first.buffer;
+  let start = first.byteOffset;
+  let end = start + first.byteLength;
+  let runLength = 1;
+  for (let i = 1; i <= count; i++) {
+    const part = i < count ? queue[i]! : null;
+    if (part !== null && part.buffer === buffer && part.byteOffset === end) {
+      end += part.byteLength;
+      runLength++;
+      continue;
+    }
+    queue[out++] = runLength === 1 ? first : viewOfRun(buffer, start, end - start);
+    if (part === null) break;
+    first = part;
+    buffer = part.buffer;
+    start = part.byteOffset;
+    end = start + part.byteLength;
+    runLength = 1;
+  }
+  return out;
+}
 
 /** Views any binary input as a Uint8Array without copying. */
 export function toBytes(data: Exclude<SendData, string>): Uint8Array {

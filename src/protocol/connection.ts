@@ -12,7 +12,7 @@
  * which is how the tests (and anyone driving the core by hand) use it.
  */
 import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload } from './close.js';
-import type { MessageCodec, PreparedMessage } from './deflate-codec.js';
+import type { BroadcastMessage, MessageCodec } from './deflate-codec.js';
 import { InternalError, InvalidDataError, InvalidStateError, type WebSocketError } from './errors.js';
 import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV1, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
 import { DEFAULT_MAX_PAYLOAD, FrameParser, type ParserHandler } from './parser.js';
@@ -89,7 +89,7 @@ export interface ConnectionOptions {
 type SendJob =
   | { kind: 'data'; firstByte: number; data: string | Uint8Array; isFinal: boolean; size: number }
   | { kind: 'raw'; bytes: Uint8Array }
-  | { kind: 'prepared'; message: PreparedMessage }
+  | { kind: 'prepared'; message: BroadcastMessage }
   | { kind: 'close'; payload: Buffer }
   | { kind: 'callback'; callback: () => void };
 
@@ -278,13 +278,13 @@ export class Connection implements ParserHandler {
   }
 
   /**
-   * Sends a message prepared once for many peers (broadcast, see `PreparedMessage`):
+   * Sends a message prepared once for many peers (broadcast, see `BroadcastMessage`):
    * compressed when this connection negotiated permessage-deflate. Server role only.
    *
    * @throws {InvalidStateError} if the connection is not OPEN, is a client, or a
    *   fragmented message is half sent.
    */
-  sendPrepared(message: PreparedMessage): void {
+  sendPrepared(message: BroadcastMessage): void {
     if (!this.#isServer) throw new InvalidStateError('prepared messages are unmasked frames: only a server can send them');
     if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
     if (this.#sendingOpcode !== 0) throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent');
@@ -356,7 +356,7 @@ export class Connection implements ParserHandler {
         this.#handler.write(job.bytes);
         return true;
       case 'prepared':
-        this.#handler.write(this.#compression === null ? job.message.frameFor(null) : this.#compression.preparedFrame(job.message));
+        this.#handler.write(this.#compression === null ? job.message.frame : this.#compression.preparedFrame(job.message));
         return true;
       case 'close':
         this.#writeClose(job.payload);

@@ -75,8 +75,8 @@ export interface MessageCodec {
    * `InvalidDataError` (1007) when the data is not valid DEFLATE.
    */
   decompress(data: Buffer, maxPayload: number, callback: CodecCallback): void;
-  /** The frame of a prepared broadcast message for this connection (see `PreparedMessage`). */
-  preparedFrame(message: PreparedMessage): Uint8Array;
+  /** The frame of a prepared broadcast message for this connection (see `BroadcastMessage`). */
+  preparedFrame(message: BroadcastMessage): Uint8Array;
   /** Releases the zlib state. Pending callbacks are dropped. */
   close(): void;
 }
@@ -122,6 +122,8 @@ function inflateOptions(bits: number): ZlibOptions {
 /** What every connection with the same parameters and options shares. */
 interface CodecConfig {
   threshold: number;
+  /** This end's window bits (as agreed). */
+  ownBits: number;
   syncLimit: number;
   limiter: Limiter;
   deflateOptions: ZlibOptions;
@@ -160,6 +162,7 @@ function configFor(params: DeflateParams, options: CodecOptions): CodecConfig {
     const inflate = inflateOptions(peerBits);
     config = {
       threshold,
+      ownBits,
       syncLimit,
       limiter: limiterFor(concurrency),
       deflateOptions: zlibOptions,
@@ -362,11 +365,13 @@ export class PerMessageDeflate implements MessageCodec, EngineOwner {
     });
   }
 
-  preparedFrame(message: PreparedMessage): Uint8Array {
+  preparedFrame(message: BroadcastMessage): Uint8Array {
+    const config = this.#config;
+    if (!message.shouldCompress || message.payload.length < config.threshold) return message.frame;
     // The peer's window now holds the prepared message, which this end's deflate
     // context does not know about: start the next message from an empty window.
-    if (message.isCompressedFor(this.params) && !this.#config.compressFresh) this.#config.pool.reset(this);
-    return message.frameFor(this.params);
+    if (!config.compressFresh) config.pool.reset(this);
+    return compressedFrame(message, config.ownBits, config.deflateOptions);
   }
 
   close(): void {
@@ -389,74 +394,38 @@ function decompressError(error: unknown): WebSocketError {
 
 // ---- Broadcast ------------------------------------------------------------------
 
-/** Options of `PreparedMessage`. */
-export interface PreparedMessageOptions {
-  /** Messages smaller than this are sent uncompressed. Default 1024. */
-  threshold?: number;
-  /** zlib level. Default -1 (6). */
-  level?: number;
-  /** zlib memLevel. Default 8. */
-  memLevel?: number;
+/**
+ * A message encoded once for many server-side peers (broadcast): `frame` is the
+ * uncompressed server frame, written as is to peers without compression. For peers
+ * that negotiated permessage-deflate the payload is compressed once per window size,
+ * from an empty window, so the result is valid for every such peer: peers without
+ * server context takeover take it as is; for peers with it, the connection starts its
+ * next own message from an empty window (`preparedFrame` does so), since the peer's
+ * window now holds this message. The node layer's `PreparedMessage` (`prepare()`)
+ * implements this.
+ */
+export interface BroadcastMessage {
+  /** The whole uncompressed frame as a server sends it. */
+  readonly frame: Uint8Array;
+  /** The message's payload. */
+  readonly payload: Uint8Array;
+  readonly isBinary: boolean;
+  /** Whether it may be compressed at all (the sender's `compress` option). */
+  readonly shouldCompress: boolean;
+  /** Compressed frames by window bits, filled lazily here; null until the first. */
+  compressedFrames: Map<number, Buffer> | null;
 }
 
-/**
- * A message encoded once for many server-side peers (broadcast): the same frame bytes
- * are written to each. The compressed form is made once per window size, from an
- * empty window, so it is valid for every peer that negotiated permessage-deflate:
- * peers without server context takeover take it as is; for peers with it, the
- * connection starts its next own message from an empty window (it does so in
- * `preparedFrame`), since the peer's window now holds this message. Peers without
- * compression get the uncompressed frame.
- *
- * @example
- * const message = new PreparedMessage('{"type":"tick"}', false);
- * for (const ws of room) ws.sendPrepared(message);
- */
-export class PreparedMessage {
-  readonly data: Buffer;
-  readonly isBinary: boolean;
-  readonly #threshold: number;
-  readonly #level: number;
-  readonly #memLevel: number;
-  #plain: Buffer | null = null;
-  /** Compressed frames by window bits. */
-  readonly #compressed = new Map<number, Buffer>();
-
-  /**
-   * @param data The message: a string is sent as text unless `isBinary`.
-   * @param isBinary Send as a binary message. Default: false for a string.
-   * @param options Threshold and zlib settings.
-   */
-  constructor(data: string | Uint8Array, isBinary = typeof data !== 'string', options: PreparedMessageOptions = {}) {
-    this.data = Buffer.from(data); // a copy: frames are built lazily
-    this.isBinary = isBinary;
-    this.#threshold = options.threshold ?? DEFAULT_THRESHOLD;
-    this.#level = options.level ?? -1;
-    this.#memLevel = options.memLevel ?? 8;
+/** The compressed frame of `message` for a window of `bits`, computed once per size. */
+function compressedFrame(message: BroadcastMessage, bits: number, options: ZlibOptions): Buffer {
+  const frames = (message.compressedFrames ??= new Map());
+  let frame = frames.get(bits);
+  if (frame === undefined) {
+    const opcode = message.isBinary ? Opcode.Binary : Opcode.Text;
+    frame = encodeUnmasked(FIN | RSV1 | opcode, compressOnce(message.payload, options));
+    frames.set(bits, frame);
   }
-
-  /** Whether a peer with these agreed parameters (null: none) gets the compressed frame. */
-  isCompressedFor(params: DeflateParams | null): boolean {
-    return params !== null && this.data.length >= this.#threshold;
-  }
-
-  /**
-   * The unmasked frame (server to client) for a peer with these agreed parameters.
-   *
-   * @param params The peer's agreed parameters, or null without permessage-deflate.
-   * @returns The whole frame; do not modify it, it is shared.
-   */
-  frameFor(params: DeflateParams | null): Buffer {
-    const opcode = this.isBinary ? Opcode.Binary : Opcode.Text;
-    if (!this.isCompressedFor(params)) return (this.#plain ??= encodeUnmasked(FIN | opcode, this.data));
-    const bits = params!.serverMaxWindowBits;
-    let frame = this.#compressed.get(bits);
-    if (frame === undefined) {
-      frame = encodeUnmasked(FIN | RSV1 | opcode, compressOnce(this.data, deflateOptions(bits, this.#level, this.#memLevel)));
-      this.#compressed.set(bits, frame);
-    }
-    return frame;
-  }
+  return frame;
 }
 
 /** Compresses a whole message from an empty window, tail removed (public one-shot API: a broadcast compresses once). */

@@ -8,7 +8,7 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as PeerWebSocket, WebSocketServer as PeerWebSocketServer } from 'ws';
-import { PreparedMessage, WebSocket, WebSocketServer, type PerMessageDeflateOptions } from '../../src/index.js';
+import { prepare, WebSocket, WebSocketServer, type PerMessageDeflateOptions } from '../../src/index.js';
 import { Engine, enginePool } from '../../src/protocol/zlib-driver.js';
 import {
   closeAll,
@@ -468,7 +468,7 @@ describe('prepared messages (broadcast)', () => {
       client.on('message', (data: Buffer) => inbox.push(data.toString()));
       return inbox;
     });
-    const message = new PreparedMessage(text);
+    const message = prepare(text);
     for (const ws of wss.clients) {
       ws.send(jsonText(2 * KiB, 1)); // its own message first: context takeover in use
       ws.sendPrepared(message);
@@ -478,11 +478,15 @@ describe('prepared messages (broadcast)', () => {
     for (const inbox of inboxes) expect(inbox).toEqual([jsonText(2 * KiB, 1), text, jsonText(2 * KiB, 1)]);
   });
 
-  it('is refused by a client', async () => {
-    const { url } = await volleyServer({ perMessageDeflate: true });
+  it('is sent by a client as an ordinary (masked, own-context) message', async () => {
+    const { wss, url } = await volleyServer({ perMessageDeflate: true });
+    const received = new Promise<string>((resolve) =>
+      wss.on('connection', (ws) => ws.on('message', (data: Buffer) => resolve(data.toString()))),
+    );
     const client = new WebSocket(url);
     await opened(client);
-    expect(() => client.sendPrepared(new PreparedMessage('x'))).toThrow(/only a server/);
+    client.send(prepare(jsonText(2 * KiB, 3)));
+    expect(await received).toBe(jsonText(2 * KiB, 3));
   });
 });
 
@@ -506,5 +510,41 @@ describe('resources', () => {
     await nextEvent(compressed, 'close');
     await until(() => wss.clients.size === 1, 'the server side to close');
     expect(pool.size).toBe(0);
+  });
+});
+
+describe('publish with permessage-deflate', () => {
+  it('compresses a published message once and writes the same compressed frame to every subscriber', async () => {
+    const { wss, url } = await volleyServer({ perMessageDeflate: true });
+    const text = jsonText(4 * KiB, 7);
+    const clients = [new WebSocket(url), new WebSocket(url), new WebSocket(url), new WebSocket(url, { perMessageDeflate: false })];
+    await Promise.all(clients.map((client) => opened(client)));
+    await until(() => wss.clients.size === clients.length, 'every connection');
+    const written = new Map<WebSocket, Uint8Array[]>();
+    for (const ws of wss.clients) {
+      ws.subscribe('room');
+      const socket = ws.socket!;
+      const write = socket.write.bind(socket);
+      const chunks: Uint8Array[] = [];
+      written.set(ws, chunks);
+      socket.write = ((chunk: Uint8Array, ...rest: unknown[]) => {
+        chunks.push(chunk);
+        return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
+      }) as typeof socket.write;
+    }
+    const inboxes = clients.map((client) => new Promise<string>((resolve) => client.once('message', (data: Buffer) => resolve(data.toString()))));
+    wss.publish('room', text);
+    expect(await Promise.all(inboxes)).toEqual(clients.map(() => text));
+    const compressed = [...written.entries()].filter(([ws]) => ws.extensions.includes('permessage-deflate')).map(([, chunks]) => chunks);
+    const plain = [...written.entries()].filter(([ws]) => !ws.extensions.includes('permessage-deflate')).map(([, chunks]) => chunks);
+    expect(compressed).toHaveLength(3);
+    expect(plain).toHaveLength(1);
+    for (const chunks of compressed) {
+      expect(chunks).toHaveLength(1);
+      expect(chunks[0]![0]! & 0x40).toBe(0x40); // RSV1: compressed
+      expect(chunks[0]).toBe(compressed[0]![0]); // the very same Buffer for every subscriber
+      expect(chunks[0]!.length).toBeLessThan(text.length / 2);
+    }
+    expect(plain[0]![0]![0]! & 0x40).toBe(0);
   });
 });

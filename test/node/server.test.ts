@@ -359,7 +359,8 @@ describe('authenticate', () => {
     raw.write(upgradeRequest());
     await until(() => release !== undefined, 'authenticate was called');
     const closed = nextEvent(wss, 'close');
-    wss.close();
+    // Graceful shutdown waits for a pending authenticate until its deadline, then drops it.
+    void wss.close({ timeout: 100 * MS });
     await raw.waitClosed();
     release(null);
     await closed;

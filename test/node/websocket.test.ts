@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, WebSocket, type WebSocketServer } from '../../src/index.js';
+import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, SendStatus, WebSocket, type WebSocketServer } from '../../src/index.js';
 import {
   MS,
   Op,
@@ -166,7 +166,7 @@ describe('send', () => {
       [server, ws],
     ] as const) {
       const received = nextEvent<[Buffer, boolean]>(to, 'message');
-      expect(from.send(make())).toBe(true);
+      expect(from.send(make())).toBe(SendStatus.SENT);
       const [data, binary] = await received;
       expect(binary).toBe(isBinary);
       expect(Buffer.from(data)).toEqual(expected);
@@ -219,7 +219,7 @@ describe('send', () => {
     ws.close(1000);
     expect(ws.readyState).toBe(WebSocket.CLOSING);
     const closingError = await new Promise<Error | null | undefined>((resolve) => {
-      expect(ws.send('while closing', resolve)).toBe(false);
+      expect(ws.send('while closing', resolve)).toBe(SendStatus.DROPPED);
     });
     expect(closingError).toBeInstanceOf(InvalidStateError);
     expect(closingError!.message).toMatch(/CLOSING/);
@@ -282,7 +282,8 @@ describe('backpressure', () => {
   // listeners piled up (MaxListenersExceededWarning) and one drain of the socket
   // emitted as many 'drain' events as there had been flushes.
   it('regression: drain listeners stacked on a full socket; one drain per backpressure episode', async () => {
-    const { raw, server } = await rawPair();
+    // No send budget: every send is queued, however much is buffered.
+    const { raw, server } = await rawPair({ maxBackpressure: 0 } as any);
     raw.socket.pause();
     const chunk = Buffer.alloc(64 * 1024);
     // Fill the socket, then keep sending over many ticks while it is backed up.
@@ -291,7 +292,7 @@ describe('backpressure', () => {
       await delay(0);
     }
     for (let i = 0; i < 20; i++) {
-      expect(server.send(chunk)).toBe(false);
+      expect(server.send(chunk)).toBe(SendStatus.BACKPRESSURE);
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(server.socket!.listenerCount('drain')).toBeLessThanOrEqual(1);

@@ -10,7 +10,7 @@ import { PerMessageDeflate, type CodecOptions } from '../../src/protocol/deflate
 import type { DeflateParams } from '../../src/protocol/deflate.js';
 import { Opcode } from '../../src/protocol/frame.js';
 import { clientFrame, closeCodeOf, closePayload, decodeFrames, eventsOf, expectClosing, feed, fixedMask, framesSent, Rsv, type SentFrame } from './helpers.js';
-import { compress, inflate, jsonText, params, waitFor } from './deflate-helpers.js';
+import { broadcastMessage, compress, inflate, jsonText, params, waitFor } from './deflate-helpers.js';
 
 const KiB = 1024;
 
@@ -320,10 +320,9 @@ describe('order while zlib works on the thread pool', () => {
   });
 
   it('prepared messages wait behind compressions too', async () => {
-    const { PreparedMessage } = await import('../../src/protocol/deflate-codec.js');
     const { conn, peer } = serverWithDeflate(params(), onThreadPool);
     conn.sendText(jsonText(4000, 1));
-    conn.sendPrepared(new PreparedMessage(jsonText(3000, 2)));
+    conn.sendPrepared(broadcastMessage(jsonText(3000, 2)));
     conn.sendText(jsonText(4000, 3));
     const frames: SentFrame[] = [];
     await waitFor(() => (frames.push(...framesSent(conn)), frames.length === 3), 'three frames');
@@ -337,8 +336,7 @@ describe('order while zlib works on the thread pool', () => {
 
 describe('prepared messages', () => {
   it('are compressed for a peer that negotiated permessage-deflate, and not otherwise', async () => {
-    const { PreparedMessage } = await import('../../src/protocol/deflate-codec.js');
-    const message = new PreparedMessage(jsonText(2000));
+    const message = broadcastMessage(jsonText(2000));
     const { conn, peer } = serverWithDeflate();
     conn.sendPrepared(message);
     const plain = new Connection({ role: 'server' });
@@ -350,8 +348,7 @@ describe('prepared messages', () => {
   });
 
   it('only a server sends them', async () => {
-    const { PreparedMessage } = await import('../../src/protocol/deflate-codec.js');
     const conn = new Connection({ role: 'client' });
-    expect(() => conn.sendPrepared(new PreparedMessage('x'))).toThrow(/only a server/);
+    expect(() => conn.sendPrepared(broadcastMessage('x'))).toThrow(/only a server/);
   });
 });

@@ -5,7 +5,8 @@
  */
 import { inflateRawSync, constants } from 'node:zlib';
 import type { DeflateParams } from '../../src/protocol/deflate.js';
-import { PerMessageDeflate, type CodecOptions } from '../../src/protocol/deflate-codec.js';
+import { PerMessageDeflate, type BroadcastMessage, type CodecOptions } from '../../src/protocol/deflate-codec.js';
+import { FIN, Opcode, encodeFrame } from '../../src/protocol/frame.js';
 import type { WebSocketError } from '../../src/protocol/errors.js';
 
 /** One scaled bound for every wait (websockets' `MS`). */
@@ -81,4 +82,12 @@ export function jsonText(length: number, seed = 1): string {
  */
 export function strictInflate(payload: Uint8Array, bits: number): Buffer {
   return inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]), { windowBits: bits, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: 64 });
+}
+
+/** A message prepared for broadcast, as the node layer's `prepare()` makes one. */
+export function broadcastMessage(data: string | Uint8Array, isBinary = typeof data !== 'string', shouldCompress = true): BroadcastMessage {
+  const payload = Buffer.from(data);
+  const encoded = encodeFrame(FIN | (isBinary ? Opcode.Binary : Opcode.Text), payload, null);
+  const frame = Array.isArray(encoded) ? Buffer.concat(encoded) : encoded;
+  return { frame, payload, isBinary, shouldCompress, compressedFrames: null };
 }

@@ -1,0 +1,223 @@
+/**
+ * Heartbeat and idle timeout: one timer for a whole set of connections.
+ *
+ * Every sweep reads and clears each connection's activity bits, which the connection
+ * sets when a chunk arrives (any frame: a pong, a message, anything) and when a data
+ * message arrives. No clock is read per message: times are counted in sweeps.
+ *
+ * - Every `interval` every open connection is pinged (all in the same sweep). A
+ *   connection from which nothing at all arrived within `timeout` of its ping is
+ *   terminated: the socket is destroyed without a close frame (the peer is presumed
+ *   gone, a close frame would only wait in a dead socket's buffer) and `close` reports
+ *   1006. A peer that goes silent is therefore cut off after at least `timeout` and at
+ *   most `interval + timeout`.
+ * - With `idleTimeout`, a connection that sent no message (text or binary; pings and
+ *   pongs do not count) for that long is closed with 1001 and the reason
+ *   "idle timeout".
+ *
+ * The sweep period is the greatest common divisor of the times in use, at most a
+ * quarter of the smallest, so that every deadline falls on a sweep (30 s and 10 s
+ * sweep every 2.5 s).
+ */
+import type { WebSocket } from '../node/websocket.js';
+import { CloseCode } from '../protocol/close.js';
+
+/** @internal On a connection: bit ACTIVITY_ANY when bytes arrived, ACTIVITY_MESSAGE when a message did. */
+export const kActivity = Symbol('volley.activity');
+/** @internal On a connection: its `HeartbeatState`, once a heartbeat watches it. */
+export const kHeartbeat = Symbol('volley.heartbeat');
+export const ACTIVITY_ANY = 1;
+export const ACTIVITY_MESSAGE = 2;
+
+export interface HeartbeatOptions {
+  /** Milliseconds between pings. Default 30 000. */
+  interval?: number;
+  /** Milliseconds a peer has to answer a ping (with anything) before it is terminated. Default 10 000. */
+  timeout?: number;
+}
+
+export const DEFAULT_HEARTBEAT_INTERVAL = 30_000;
+export const DEFAULT_HEARTBEAT_TIMEOUT = 10_000;
+/** Close code and reason of connections closed by `idleTimeout`. */
+export const IDLE_CLOSE_CODE = CloseCode.GoingAway;
+export const IDLE_CLOSE_REASON = 'idle timeout';
+
+const OPEN = 1;
+const CLOSED = 3;
+const NO_PING = -1;
+/** Ping payload: the sweep's `performance.now()` as a float64, echoed by the pong. */
+const PING_PAYLOAD_BYTES = 8;
+
+/** What a heartbeat keeps per connection. */
+export class HeartbeatState {
+  /** Sweep that sent the unanswered ping, or NO_PING. */
+  pingSweep = NO_PING;
+  /** Sweep at which the last data message was seen. */
+  messageSweep: number;
+  /** `performance.now()` of the last ping, to match its pong. */
+  pingSentAt = 0;
+  /** Round-trip time of the last answered heartbeat ping, in ms. */
+  latency: number | undefined = undefined;
+
+  constructor(sweep: number) {
+    this.messageSweep = sweep;
+  }
+
+  /** A pong arrived: if it answers our last ping, it measures the round trip. */
+  onPong(payload: Buffer): void {
+    if (payload.length !== PING_PAYLOAD_BYTES || this.pingSentAt === 0) return;
+    if (payload.readDoubleBE(0) !== this.pingSentAt) return; // not ours (or an old one)
+    this.latency = performance.now() - this.pingSentAt;
+  }
+}
+
+/** Resolved heartbeat settings: null fields are off. */
+export interface HeartbeatSettings {
+  heartbeat: { interval: number; timeout: number } | null;
+  /** Milliseconds without a message before closing; 0 for no idle timeout. */
+  idleTimeout: number;
+}
+
+/**
+ * Resolves the `heartbeat` option: `true`/undefined (when on by default) gives the
+ * defaults, `false` turns it off, an object overrides them.
+ *
+ * @throws {RangeError} for an interval or timeout that is not a positive number.
+ */
+export function heartbeatSettings(option: HeartbeatOptions | boolean | undefined, onByDefault: boolean, idleTimeout = 0): HeartbeatSettings {
+  if (!(Number.isFinite(idleTimeout) && idleTimeout >= 0)) throw new RangeError(`idleTimeout must be a number of ms >= 0, got ${idleTimeout}`);
+  const on = option === undefined ? onByDefault : option !== false;
+  if (!on) return { heartbeat: null, idleTimeout };
+  const options = typeof option === 'object' ? option : {};
+  const interval = options.interval ?? DEFAULT_HEARTBEAT_INTERVAL;
+  const timeout = options.timeout ?? DEFAULT_HEARTBEAT_TIMEOUT;
+  for (const [name, value] of [
+    ['interval', interval],
+    ['timeout', timeout],
+  ] as const) {
+    if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`heartbeat.${name} must be a positive number of ms, got ${value}`);
+  }
+  return { heartbeat: { interval, timeout }, idleTimeout };
+}
+
+/**
+ * Watches a live collection of connections with one unref'd timer. The collection is
+ * the owner's (the server's set of open connections): the heartbeat neither adds nor
+ * removes connections, and skips those that are not open.
+ */
+export class Heartbeat {
+  readonly #connections: { readonly size: number } & Iterable<WebSocket<any>>;
+  readonly #period: number;
+  readonly #pingEvery: number;
+  readonly #timeoutSweeps: number;
+  readonly #idleSweeps: number;
+  #timer: NodeJS.Timeout | null = null;
+  #sweep = 0;
+
+  constructor(connections: { readonly size: number } & Iterable<WebSocket<any>>, settings: HeartbeatSettings) {
+    this.#connections = connections;
+    const times: number[] = [];
+    if (settings.heartbeat !== null) times.push(settings.heartbeat.interval, settings.heartbeat.timeout);
+    if (settings.idleTimeout > 0) times.push(settings.idleTimeout);
+    this.#period = times.length === 0 ? 0 : sweepPeriod(times);
+    const sweeps = (ms: number) => Math.max(1, Math.round(ms / this.#period));
+    this.#pingEvery = settings.heartbeat === null ? 0 : sweeps(settings.heartbeat.interval);
+    this.#timeoutSweeps = settings.heartbeat === null ? 0 : sweeps(settings.heartbeat.timeout);
+    this.#idleSweeps = settings.idleTimeout > 0 ? sweeps(settings.idleTimeout) : 0;
+  }
+
+  /** Milliseconds between sweeps (0 when there is nothing to do). */
+  get period(): number {
+    return this.#period;
+  }
+
+  /** Starts the timer if it is not running (call when a connection is added). */
+  start(): void {
+    if (this.#timer !== null || this.#period === 0) return;
+    this.#timer = setInterval(() => this.sweep(), this.#period);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer. `start` resumes it. */
+  stop(): void {
+    if (this.#timer === null) return;
+    clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** One pass over the connections (the timer calls it; tests may too). */
+  sweep(): void {
+    if (this.#connections.size === 0) {
+      this.stop(); // restarted by the next connection
+      return;
+    }
+    const sweep = ++this.#sweep;
+    const pingNow = this.#pingEvery !== 0 && sweep % this.#pingEvery === 0;
+    let payload: Buffer | null = null;
+    let sentAt = 0;
+    if (pingNow) {
+      sentAt = performance.now();
+      payload = Buffer.allocUnsafe(PING_PAYLOAD_BYTES);
+      payload.writeDoubleBE(sentAt, 0);
+    }
+    for (const ws of this.#connections) {
+      if (ws.readyState !== OPEN) continue;
+      let state = ws[kHeartbeat];
+      if (state === null) {
+        state = new HeartbeatState(sweep);
+        ws[kHeartbeat] = state;
+      }
+      const activity = ws[kActivity];
+      if (activity !== 0) {
+        ws[kActivity] = 0;
+        state.pingSweep = NO_PING; // anything from the peer answers the ping
+        if ((activity & ACTIVITY_MESSAGE) !== 0) state.messageSweep = sweep;
+      }
+      if (this.#timeoutSweeps !== 0 && state.pingSweep !== NO_PING && sweep - state.pingSweep >= this.#timeoutSweeps) {
+        ws.terminate(); // close reports 1006: no close frame is waited for
+        continue;
+      }
+      if (this.#idleSweeps !== 0 && sweep - state.messageSweep >= this.#idleSweeps) {
+        ws.close(IDLE_CLOSE_CODE, IDLE_CLOSE_REASON);
+        continue;
+      }
+      if (payload !== null && state.pingSweep === NO_PING) {
+        state.pingSweep = sweep;
+        state.pingSentAt = sentAt;
+        ws.ping(payload);
+      }
+    }
+  }
+}
+
+/**
+ * Watches one client connection with a heartbeat of its own; it stops when the
+ * connection closes.
+ * @internal
+ */
+export function watchClient(ws: WebSocket<any>, settings: HeartbeatSettings): Heartbeat {
+  const connections = new Set([ws]);
+  const heartbeat = new Heartbeat(connections, settings);
+  ws.once('close', () => {
+    connections.delete(ws);
+    heartbeat.stop();
+  });
+  if (ws.readyState !== CLOSED) heartbeat.start();
+  return heartbeat;
+}
+
+function gcd(a: number, b: number): number {
+  a = Math.round(a);
+  b = Math.round(b);
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+/** The sweep period: the GCD of the times (so deadlines fall on sweeps), at most a quarter of the smallest. */
+function sweepPeriod(times: number[]): number {
+  const smallest = Math.min(...times);
+  let period = times.reduce(gcd);
+  if (period > smallest / 4) period = period / Math.ceil(period / (smallest / 4));
+  // Times without a useful common divisor (30 001 and 10 000) are rounded to sweeps.
+  return Math.max(period, smallest / 64, 1);
+}

@@ -1,0 +1,259 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SendStatus, WebSocket, WebSocketServer } from '../../src/index.js';
+import * as t from '../support/sockets.js';
+
+afterEach(t.closeAll);
+
+/** A raw client that completed the upgrade and never reads, with its server-side connection. */
+async function silentPeer(started: t.Started<any>) {
+  const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+  const raw = await t.rawUpgrade(started.port);
+  raw.pause();
+  const [ws] = await connection;
+  return { raw, ws };
+}
+
+/**
+ * Sends `message` tick after tick until a send is dropped with nothing queued in this
+ * tick, i.e. the kernel buffers are full and the socket itself holds the budget.
+ */
+async function fillUntilDropped(ws: WebSocket, message: Buffer): Promise<{ accepted: number; dropped: number }> {
+  let accepted = 0;
+  let dropped = 0;
+  const deadline = Date.now() + t.TIMEOUT;
+  for (let tick = 0; tick < 10_000 && Date.now() < deadline; tick++) {
+    const status = ws.send(message);
+    if (status === SendStatus.DROPPED) {
+      dropped++;
+      return { accepted, dropped };
+    }
+    accepted++;
+    // Fill faster than one message per tick, but keep under the budget within a tick.
+    while (ws.bufferedAmount < 64 * 1024 && ws.send(message) !== SendStatus.DROPPED) accepted++;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('the peer never backed up');
+}
+
+describe('SendStatus', () => {
+  it('SENT below the high-water mark, BACKPRESSURE at or above it, DROPPED when not open', async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const { ws } = await silentPeer(started);
+    expect(ws.send('small')).toBe(SendStatus.SENT);
+    expect(SendStatus.SENT).toBeTruthy();
+    // 16 KiB on Node 20, 64 KiB on Node 22 and later.
+    const big = Buffer.alloc(ws.socket!.writableHighWaterMark + 1000);
+    expect(ws.send(big)).toBe(SendStatus.BACKPRESSURE); // queued in this tick, over the high-water mark
+    expect(SendStatus.BACKPRESSURE).toBeFalsy();
+    await t.nextEvent(ws, 'drain');
+    expect(ws.send('small')).toBe(SendStatus.SENT);
+    ws.close();
+    expect(ws.send('after close')).toBe(SendStatus.DROPPED);
+  });
+
+  it('within one tick, the bytes queued count against maxBackpressure', async () => {
+    const started = await t.startServer({ maxBackpressure: 64 * 1024 });
+    const { ws } = await silentPeer(started);
+    const message = Buffer.alloc(16 * 1024); // 16 388 bytes framed
+    const statuses = Array.from({ length: 7 }, () => ws.send(message));
+    // 0, 16 388, 32 776 and 49 164 bytes buffered are within the budget; 65 552 is over.
+    const highWaterMark = ws.socket!.writableHighWaterMark;
+    const queued = (n: number) => (n * 16_388 < highWaterMark ? SendStatus.SENT : SendStatus.BACKPRESSURE);
+    expect(statuses).toEqual([queued(1), queued(2), queued(3), queued(4), 2, 2, 2]);
+    expect(ws.droppedMessages).toBe(3);
+  });
+});
+
+describe("policy 'drop' (the default)", () => {
+  it('drops messages over maxBackpressure, counts them, emits dropped, then drain; the peer gets every other message in order', async () => {
+    const budget = 256 * 1024;
+    const started = await t.startServer({ maxBackpressure: budget });
+    const { raw, ws } = await silentPeer(started);
+    let droppedEvents = 0;
+    ws.on('dropped', () => droppedEvents++);
+    const message = Buffer.alloc(8 * 1024, 1);
+    const { accepted } = await fillUntilDropped(ws, message);
+    // The budget holds: at most one message over it is buffered.
+    expect(ws.bufferedAmount).toBeLessThanOrEqual(budget + message.length + 4);
+    expect(ws.bufferedAmount).toBeGreaterThan(budget);
+
+    const callbackError = new Promise<Error | null | undefined>((resolve) => ws.send(message, (error) => resolve(error)));
+    expect((await t.within(callbackError, 'the send callback'))?.message).toMatch(/dropped/);
+    expect(ws.droppedMessages).toBe(2);
+    expect(droppedEvents).toBe(2);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+
+    // Numbered messages sent after the drain arrive after the accepted ones.
+    const drained = t.nextEvent(ws, 'drain');
+    raw.resume();
+    await drained;
+    expect(ws.send('after drain')).toBe(SendStatus.SENT);
+    const frames: t.RawFrame[] = [];
+    await t.until(() => {
+      frames.push(...raw.takeFrames());
+      return frames.length === accepted + 1;
+    }, `${accepted + 1} frames`);
+    expect(frames.slice(0, accepted).every((frame) => frame.opcode === t.Op.Binary && frame.payload.length === message.length)).toBe(true);
+    expect(frames[accepted]!.payload.toString()).toBe('after drain');
+  });
+
+  it('publish reports the slow subscriber as dropped while the others keep receiving', async () => {
+    const started = await t.startServer({ maxBackpressure: 128 * 1024 });
+    const { ws: slow } = await silentPeer(started);
+    slow.subscribe('t');
+    await fillUntilDropped(slow, Buffer.alloc(4096));
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const fast = await t.openClient(started.url);
+    const [fastServer] = await connection;
+    fastServer.subscribe('t');
+    const received = t.collect(fast, 3);
+    const results = [started.wss.publish('t', 'a'), started.wss.publish('t', 'b'), started.wss.publish('t', 'c')];
+    expect(results).toEqual([
+      { sent: 1, backpressure: 0, dropped: 1 },
+      { sent: 1, backpressure: 0, dropped: 1 },
+      { sent: 1, backpressure: 0, dropped: 1 },
+    ]);
+    expect(await received).toEqual(['a', 'b', 'c']);
+  });
+
+  it('maxBackpressure 0 means no limit', async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const { ws } = await silentPeer(started);
+    const message = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < 8; i++) expect(ws.send(message)).toBe(SendStatus.BACKPRESSURE);
+    expect(ws.droppedMessages).toBe(0);
+  });
+});
+
+describe("policy 'close'", () => {
+  it('closes with 1013 "send buffer full" after the buffered data; the peer reads up to the close frame', async () => {
+    const started = await t.startServer({ maxBackpressure: 128 * 1024, backpressurePolicy: 'close', closeTimeout: 2000 * t.MS });
+    const { raw, ws } = await silentPeer(started);
+    const message = Buffer.alloc(4096, 2);
+    const { accepted } = await fillUntilDropped(ws, message);
+    expect(ws.readyState).toBe(WebSocket.CLOSING);
+    expect(ws.send(message)).toBe(SendStatus.DROPPED);
+    const closed = t.nextEvent<[number, Buffer]>(ws, 'close');
+    raw.resume();
+    const frames: t.RawFrame[] = [];
+    await t.until(() => {
+      frames.push(...raw.takeFrames());
+      return frames.length === accepted + 1;
+    }, 'every accepted frame and the close frame');
+    const close = frames[accepted]!;
+    expect(close.opcode).toBe(t.Op.Close);
+    expect(close.payload.readUInt16BE(0)).toBe(1013);
+    expect(close.payload.subarray(2).toString()).toBe('send buffer full');
+    raw.write(t.clientFrame(t.Op.Close, close.payload));
+    const [code] = await closed;
+    expect(code).toBe(1013);
+  });
+
+  it('a peer that never reads again is cut off by the close timeout (close reports 1006)', async () => {
+    const started = await t.startServer({ maxBackpressure: 64 * 1024, backpressurePolicy: 'close', closeTimeout: 200 * t.MS });
+    const { ws } = await silentPeer(started);
+    await fillUntilDropped(ws, Buffer.alloc(4096));
+    const [code] = await t.nextEvent<[number]>(ws, 'close');
+    expect(code).toBe(1006);
+  });
+});
+
+describe('memory held for a slow peer', () => {
+  it('a backed-up subscriber writes a private copy of a published frame; the others share it', async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const { ws: slow } = await silentPeer(started);
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const fast = await t.openClient(started.url);
+    const [fastServer] = await connection;
+    slow.subscribe('t');
+    fastServer.subscribe('t');
+    // Fill the kernel buffers until the socket itself holds data.
+    const filler = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < 2000 && slow.socket!.writableLength === 0; i++) {
+      slow.send(filler);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(slow.socket!.writableLength).toBeGreaterThan(0);
+    const written = new Map<WebSocket, Buffer[]>();
+    for (const ws of [slow, fastServer]) {
+      const chunks: Buffer[] = [];
+      written.set(ws, chunks);
+      const socket = ws.socket!;
+      const write = socket.write;
+      socket.write = function (this: typeof socket, chunk: any, ...rest: any[]) {
+        chunks.push(chunk);
+        return (write as any).call(this, chunk, ...rest);
+      } as typeof socket.write;
+    }
+    const received = t.collect(fast, 1);
+    started.wss.publish('t', 'to both');
+    await received;
+    const [slowChunk] = written.get(slow)!;
+    const [fastChunk] = written.get(fastServer)!;
+    expect(Buffer.from(slowChunk!)).toEqual(Buffer.from(fastChunk!));
+    // The fast subscriber wrote a view into the shared slab; the slow one, a buffer of its own.
+    expect(fastChunk!.buffer.byteLength).toBeGreaterThan(fastChunk!.byteLength);
+    expect(slowChunk!.buffer.byteLength).toBe(slowChunk!.byteLength);
+  });
+});
+
+describe('options', () => {
+  it('clients have no limit by default (like browsers and ws); they may set one', async () => {
+    const started = await t.startServer();
+    const client = await t.openClient(started.url);
+    const message = Buffer.alloc(1024 * 1024);
+    const statuses = Array.from({ length: 4 }, () => client.send(message));
+    expect(statuses).not.toContain(SendStatus.DROPPED);
+    const limited = await t.openClient(started.url, { maxBackpressure: 1024 * 1024 });
+    expect(Array.from({ length: 3 }, () => limited.send(message))).toEqual([0, 2, 2]); // the first frame alone is over 1 MiB
+  });
+
+  it('rejects a bad maxBackpressure or policy when the server or client is created', () => {
+    expect(() => new WebSocketServer({ noServer: true, maxBackpressure: -1 })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ noServer: true, maxBackpressure: Number.NaN })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ noServer: true, backpressurePolicy: 'block' as any })).toThrow(TypeError);
+    expect(() => new WebSocket('ws://127.0.0.1:1', { backpressurePolicy: 'nope' })).toThrow(TypeError);
+  });
+});
+
+describe('memory with a subscriber that never reads', () => {
+  it('stays within the budget of the slow peer plus a constant while a publisher runs at full speed for 10 s', { timeout: 60_000 }, async () => {
+    const budget = 4 * 1024 * 1024;
+    const started = await t.startServer({ maxBackpressure: budget });
+    const { ws: slow } = await silentPeer(started);
+    slow.subscribe('feed');
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const fast = await t.openClient(started.url);
+    (await connection)[0].subscribe('feed');
+    let fastReceived = 0;
+    fast.on('message', () => fastReceived++);
+
+    const payload = Buffer.alloc(64, 'x');
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    let published = 0;
+    let dropped = 0;
+    let maxBuffered = 0;
+    const start = Date.now();
+    while (Date.now() - start < 10_000 * t.MS) {
+      for (let i = 0; i < 500; i++) dropped += started.wss.publish('feed', payload).dropped;
+      published += 500;
+      maxBuffered = Math.max(maxBuffered, slow.bufferedAmount);
+      peak = Math.max(peak, process.memoryUsage().rss);
+      // Let the sockets write and the fast reader read, as a real publisher would.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const growth = peak - baseline;
+    // The V8 heap and the allocator's high-water mark: 5-26 MiB seen here (Node 20, 24).
+    const constant = 40 * 1024 * 1024;
+    console.log(
+      `slow reader: published ${published}, dropped for the slow peer ${dropped}, fast peer received ${fastReceived}, ` +
+        `slow peer buffered at most ${maxBuffered} bytes, RSS growth ${(growth / 1048576).toFixed(1)} MiB ` +
+        `(bound ${((budget + constant) / 1048576).toFixed(0)} MiB)`,
+    );
+    expect(dropped).toBeGreaterThan(0);
+    expect(fastReceived).toBeGreaterThan(0);
+    expect(maxBuffered).toBeLessThanOrEqual(budget + 66); // at most one message over
+    expect(growth).toBeLessThan(budget + constant);
+  });
+});
