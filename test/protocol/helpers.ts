@@ -408,11 +408,12 @@ export function serializeAsClient(steps: readonly Step[]): { frames: Buffer[]; e
     expected.push([step.kind, step.payload]);
   };
   for (const step of steps) {
-    if (step.kind === 'ping' || step.kind === 'pong') control(step);
-    else if (step.kind === 'close') {
+    if (step.kind === 'close') {
       sender.close(step.code, step.reason);
       flush();
       expected.push(['closing', step.code ?? 1005, step.reason], ['end']);
+    } else if (step.kind !== 'message') {
+      control(step);
     } else {
       const bounds = [0, ...step.cuts, step.payload.length];
       for (let i = 0; i + 1 < bounds.length; i++) {
