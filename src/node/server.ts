@@ -14,6 +14,10 @@ import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, type HeadLimits } from '../protocol/http.js';
 import { WebSocket, kAttach, kOnClose, type WebSocketOptions } from './websocket.js';
+import { tokenExpiryReader, type TokenExpiryOption } from '../auth/expiry.js';
+import { Admission, type AdmissionOptions } from '../limits/admission.js';
+import { MetricsRecorder, type MetricsSnapshot } from '../metrics/recorder.js';
+import { MessageLimiter, normalizeRateLimit, type RateLimitConfig, type RateLimitOptions } from '../rate-limit/message-limiter.js';
 
 /**
  * Throw from `authenticate` (or `handleProtocols`) to answer the upgrade with an HTTP
@@ -38,7 +42,7 @@ export interface UpgradeRequest {
   socket: Socket;
 }
 
-export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLimits {
+export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLimits, AdmissionOptions<UpgradeRequest> {
   /** Listen on this port (0 for any free port): the server creates and owns its listener. */
   port?: number;
   /** Host to listen on with `port`. Default: all interfaces. */
@@ -65,6 +69,16 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
   clientTracking?: boolean;
   /** Milliseconds a client has to send its whole upgrade request (own port only). Default 10 000. */
   handshakeTimeout?: number;
+  /** Per-connection limits on received messages and bytes. Default: none. */
+  rateLimit?: RateLimitOptions<WebSocket<Data>>;
+  /**
+   * Close connections with 1008 "token expired" when their credentials expire: `true`
+   * reads the JWT `exp` claim (seconds) of `ws.data`; a function returns the expiry in
+   * ms since the epoch (null for none). Extend with `ws.reauthenticate`. Default false.
+   */
+  closeOnTokenExpiry?: TokenExpiryOption<Data>;
+  /** Count connections, handshakes, messages and bytes for `metrics()`. Default true. */
+  metrics?: boolean;
 }
 
 type ConnectionCallback<Data> = (ws: WebSocket<Data>, req: UpgradeRequest) => void;
@@ -93,9 +107,14 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   #detach: (() => void) | null = null;
   #state = RUNNING;
   #tracking: boolean;
-  readonly #onClose = (ws: WebSocket<any>) => {
+  readonly #onClose = (ws: WebSocket<any>, code: number) => {
     this.clients.delete(ws);
+    this.#metrics?.observeClose(code);
   };
+  readonly #admission: Admission | null;
+  readonly #metrics: MetricsRecorder | null;
+  readonly #rateLimit: RateLimitConfig | null;
+  readonly #tokenExpiry: ((data: Data) => number | null) | null;
   /** Sockets whose upgrade is in progress (reading the request or authenticating). */
   readonly #pending = new Set<Socket>();
 
@@ -107,6 +126,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }
     this.options = { ...options };
     this.#tracking = options.clientTracking ?? true;
+    this.#admission = Admission.create(options);
+    this.#metrics = options.metrics === false ? null : new MetricsRecorder();
+    this.#rateLimit = normalizeRateLimit(options.rateLimit);
+    this.#tokenExpiry = tokenExpiryReader(options.closeOnTokenExpiry);
     if (options.port !== undefined) {
       const listener = createNetServer({ noDelay: true }, (socket) => this.#readRequest(socket));
       this.#listener = listener;
@@ -147,6 +170,27 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     throw new Error('the server is in noServer mode: it has no address');
   }
 
+  /**
+   * A snapshot of the server's counters: connections, handshakes by outcome, messages
+   * and bytes in and out, close codes, dropped messages, ping round trips, publish
+   * fan-out. `volley/metrics` renders it for Prometheus.
+   *
+   * @throws {Error} when the server was created with `metrics: false`.
+   */
+  metrics(): MetricsSnapshot {
+    if (this.#metrics === null) throw new Error('metrics are disabled on this server (metrics: false)');
+    return this.#metrics.snapshot();
+  }
+
+  /**
+   * The live counters behind `metrics()`, for features that report to them
+   * (`observePingRtt`, `observePublish`, `observeBackpressureDrop`); null with
+   * `metrics: false`.
+   */
+  get metricsRecorder(): MetricsRecorder | null {
+    return this.#metrics;
+  }
+
   /** Whether an upgrade request is for this server (its `path`). */
   shouldHandle(req: { url?: string }): boolean {
     const path = this.options.path;
@@ -163,6 +207,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     const request = req as UpgradeRequest;
     if (this.#state !== RUNNING) {
       this.#reject(socket, 503, 'the server is shutting down');
+      return;
+    }
+    // Caps, handshake rate and origin: before anything is allocated for the connection.
+    const refusal = this.#admission?.admit(request) ?? null;
+    if (refusal !== null) {
+      this.#rejectWith(socket, refusal);
       return;
     }
     let info;
@@ -259,6 +309,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.write(response);
     const ws = new WebSocket<Data>(null);
     ws.data = data;
+    const metrics = this.#metrics;
     ws[kAttach](socket, head, {
       role: 'server',
       protocol,
@@ -266,11 +317,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       closeTimeout: this.options.closeTimeout,
       autoPong: this.options.autoPong,
       fragmentOverhead: this.options.fragmentOverhead,
+      metrics,
+      rateLimiter: this.#rateLimit === null ? null : new MessageLimiter(this.#rateLimit, metrics),
     });
-    if (this.#tracking) {
-      this.clients.add(ws);
-      ws[kOnClose] = this.#onClose;
+    if (metrics !== null) {
+      metrics.handshakesAccepted++;
+      metrics.connectionsOpened++;
     }
+    if (this.#tracking) this.clients.add(ws);
+    ws[kOnClose] = this.#onClose;
+    const expiresAt = this.#tokenExpiry?.(data) ?? null;
+    if (expiresAt !== null) ws.reauthenticate(expiresAt);
     callback(ws, req);
   }
 
@@ -304,8 +361,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     try {
       response = buildErrorResponse(status, message, headers);
     } catch {
+      status = 500;
       response = buildErrorResponse(500, 'internal server error');
     }
+    this.#metrics?.observeHandshakeRejected(status);
     // The peer may reset the connection while the answer is written: that error must
     // not escape as an uncaught exception (the own-port paths have removed theirs).
     if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
@@ -319,6 +378,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       socket.destroy();
       return;
     }
+    // Counted from TCP accept: connections still sending their request hold a slot.
+    this.#admission?.accept(socket);
     const parser = new RequestHeadParser(this.options);
     this.#pending.add(socket);
     const timer = setTimeout(() => {

@@ -28,6 +28,9 @@ import {
   type WrappedListener,
 } from './events.js';
 import { connectClient } from './client.js';
+import { ExpiryTimer, TOKEN_EXPIRED_REASON } from '../auth/expiry.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { MessageLimiter } from '../rate-limit/message-limiter.js';
 
 /** What `message` listeners receive for binary data, per `binaryType`. */
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
@@ -66,6 +69,8 @@ export const kAttach = Symbol('volley.attach');
 export const kAbortHandshake = Symbol('volley.abortHandshake');
 /** Internal: called once when the connection closes, before the `close` event (the server's bookkeeping). */
 export const kOnClose = Symbol('volley.onClose');
+/** Internal: fails the connection with a close code (the server's policy enforcement). */
+export const kFail = Symbol('volley.fail');
 /** Internal: the client handshake is under way (url, protocol list). */
 export const kSetConnecting = Symbol('volley.setConnecting');
 
@@ -73,6 +78,10 @@ export interface AttachOptions extends WebSocketOptions {
   role: 'server' | 'client';
   protocol?: string;
   extensions?: string;
+  /** The server's counters (server role), or null. */
+  metrics?: MetricsRecorder | null;
+  /** The connection's message rate limits (server role), or null. */
+  rateLimiter?: MessageLimiter | null;
 }
 
 const readyStateNames = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
@@ -120,7 +129,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** Per-connection application data: what the server's `authenticate` returned. */
   data!: Data;
   /** @internal */
-  [kOnClose]: ((ws: WebSocket<any>) => void) | null = null;
+  [kOnClose]: ((ws: WebSocket<any>, code: number) => void) | null = null;
 
   #binaryType: BinaryType = 'nodebuffer';
   #readyState: number = ReadyState.CONNECTING;
@@ -133,6 +142,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #closeTimeout = DEFAULT_CLOSE_TIMEOUT;
   #closeTimer: NodeJS.Timeout | null = null;
   #closeInfo: CloseInfo | null = null;
+  #metrics: MetricsRecorder | null = null;
+  #rateLimiter: MessageLimiter | null = null;
+  #tokenExpiry: ExpiryTimer | null = null;
 
   // Write batching (see _flush).
   #queue: Uint8Array[] = [];
@@ -243,6 +255,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     } else {
       connection.sendData(false, payload, isFinal, false);
     }
+    if (this.#metrics !== null && isFinal) this.#metrics.messagesSent++;
     if (cb !== undefined) this.#addCallback(cb);
     return this.#underHighWaterMark();
   }
@@ -346,6 +359,43 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     this.#socket!.destroy();
   }
 
+  /**
+   * Sets when the connection's credentials expire: at that time it is closed with 1008
+   * "token expired". Call it again with a later time when the client re-authenticates
+   * in band (after you verified the new token), or with null to remove the deadline.
+   * The server sets the first deadline itself with its `closeOnTokenExpiry` option.
+   *
+   * @param expiresAt ms since the epoch (a JWT's `exp * 1000`), or null
+   * @throws {RangeError} for a number that is not finite.
+   * @example
+   * const claims = verifyJwt(message.token, jwtOptions); // throws if invalid
+   * ws.reauthenticate(claims.exp * 1000);
+   */
+  reauthenticate(expiresAt: number | null): void {
+    if (expiresAt === null) {
+      this.#tokenExpiry?.clear();
+      return;
+    }
+    const timer = (this.#tokenExpiry ??= new ExpiryTimer(() => {
+      if (this.#readyState === ReadyState.OPEN) this.close(CloseCode.PolicyViolation, TOKEN_EXPIRED_REASON);
+    }));
+    if (this.#readyState === ReadyState.CLOSED) timer.clear();
+    else timer.set(expiresAt);
+  }
+
+  /** When the connection's credentials expire (ms since the epoch), or null. See `reauthenticate`. */
+  get tokenExpiresAt(): number | null {
+    return this.#tokenExpiry?.expiresAt ?? null;
+  }
+
+  /** @internal Fails the connection: close frame with `code`, no further input read (server: TCP closed at once). */
+  [kFail](code: number, reason: string): void {
+    const connection = this.#connection;
+    if (connection === null || this.#readyState === ReadyState.CLOSED) return;
+    connection.fail(code, reason);
+    this.#afterStateChange();
+  }
+
   /** Stops reading from the socket (backpressure towards the peer). */
   pause(): void {
     if (this.#readyState !== ReadyState.CONNECTING) this.#socket?.pause();
@@ -376,6 +426,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     this.#protocol = options.protocol ?? '';
     this.#extensions = options.extensions ?? '';
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.#metrics = options.metrics ?? null;
+    this.#rateLimiter = options.rateLimiter ?? null;
     this.#connection = new Connection(
       {
         role: options.role,
@@ -418,6 +470,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
 
   #onData(chunk: Buffer): void {
+    if (this.#metrics !== null) this.#metrics.bytesReceived += chunk.length;
     this.#connection!.receive(chunk);
   }
 
@@ -433,6 +486,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       clearTimeout(this.#closeTimer);
       this.#closeTimer = null;
     }
+    this.#tokenExpiry?.clear();
     const info = this.#connection!.transportClosed();
     this.#closeInfo = info;
     this.#readyState = ReadyState.CLOSED;
@@ -444,7 +498,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       const error = new InvalidStateError('WebSocket closed before the data was written');
       for (const cb of callbacks) cb(error);
     }
-    this[kOnClose]?.(this);
+    this[kOnClose]?.(this, info.code);
     this.emit('close', info.code, info.reason === '' ? EMPTY : Buffer.from(info.reason));
   }
 
@@ -458,6 +512,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#metrics !== null) this.#metrics.messagesReceived++;
+    // Counted before the application sees it; one null check when there is no limit.
+    if (this.#rateLimiter !== null && !this.#rateLimiter.admit(this, data.length, isBinary)) return;
     this.emit('message', isBinary ? this.#convertBinary(data) : data, isBinary);
   }
 
@@ -486,6 +543,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal */
   write(data: Uint8Array): void {
+    if (this.#metrics !== null) this.#metrics.bytesSent += data.length;
     if (this.#queue.length === 0) scheduleFlush(this);
     this.#queue.push(data);
     this.#queuedBytes += data.length;
