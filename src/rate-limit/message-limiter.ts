@@ -9,6 +9,7 @@
  * `'close'` fails the connection with 1008.
  */
 import { kFail, type SendData } from '../node/websocket.js';
+import { turnClock } from './clock.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** What happens to a message over the limit. */
@@ -53,7 +54,7 @@ export interface RateLimitConfig {
   readonly per: number;
   readonly action: RateLimitAction;
   readonly onLimit: ((ws: any, info: RateLimitInfo) => void) | undefined;
-  /** Monotonic clock in ms. */
+  /** Monotonic clock in ms. Default: `turnClock`, read once per event-loop turn. */
   readonly now: () => number;
 }
 
@@ -82,7 +83,7 @@ export interface LimitedConnection {
  * @throws {RangeError} for a limit or period that is not a positive number.
  * @throws {TypeError} for an unknown action or a non-function `onLimit`.
  */
-export function normalizeRateLimit(options: RateLimitOptions | undefined | null, now: () => number = performance.now.bind(performance)): RateLimitConfig | null {
+export function normalizeRateLimit(options: RateLimitOptions | undefined | null, now: () => number = turnClock): RateLimitConfig | null {
   if (options === undefined || options === null) return null;
   const { messages, bytes } = options;
   const per = options.per ?? DEFAULT_RATE_LIMIT_PERIOD;
