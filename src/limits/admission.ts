@@ -58,7 +58,7 @@ interface Slot {
   counted: boolean;
 }
 
-type UpgradeLike = AddressedRequest & { socket: Socket };
+type UpgradeLike = Pick<AddressedRequest, 'headers'>;
 
 /**
  * One server's admission state.
@@ -66,7 +66,7 @@ type UpgradeLike = AddressedRequest & { socket: Socket };
  * @example
  * const admission = Admission.create(options);       // null when nothing is limited
  * admission?.accept(socket);                          // own port, at TCP accept
- * const refusal = admission?.admit(req) ?? null;      // when the request head is known
+ * const refusal = admission?.admit(req, socket) ?? null; // when the request head is known
  * if (refusal !== null) reject(refusal);
  */
 export class Admission {
@@ -143,9 +143,8 @@ export class Admission {
    *
    * @returns the error to refuse the upgrade with (429, 503, 403), or null.
    */
-  admit(req: UpgradeLike): HandshakeError | null {
-    const socket = req.socket;
-    const address = this.#handshakes !== null || this.#countsSlots ? clientAddress(req, this.#isTrusted) : '';
+  admit(req: UpgradeLike, socket: Socket): HandshakeError | null {
+    const address = this.#handshakes !== null || this.#countsSlots ? clientAddress({ headers: req.headers, socket }, this.#isTrusted) : '';
     if (this.#handshakes !== null) {
       const refusal = this.#countHandshake(address);
       if (refusal !== null) return refusal;

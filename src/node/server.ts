@@ -210,7 +210,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     // Caps, handshake rate and origin: before anything is allocated for the connection.
-    const refusal = this.#admission?.admit(request) ?? null;
+    const refusal = this.#admission?.admit(request, socket) ?? null;
     if (refusal !== null) {
       this.#rejectWith(socket, refusal);
       return;
