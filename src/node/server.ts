@@ -299,7 +299,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     let response: string;
+    let expiresAt: number | null = null;
     try {
+      expiresAt = this.#tokenExpiry?.(data) ?? null;
+      if (expiresAt !== null && !Number.isFinite(expiresAt)) throw new RangeError(`closeOnTokenExpiry gave ${expiresAt}, not a time in ms`);
       response = this.#buildResponse(req, key, protocol);
     } catch (error) {
       this.#rejectWith(socket, error);
@@ -326,7 +329,6 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }
     if (this.#tracking) this.clients.add(ws);
     ws[kOnClose] = this.#onClose;
-    const expiresAt = this.#tokenExpiry?.(data) ?? null;
     if (expiresAt !== null) ws.reauthenticate(expiresAt);
     callback(ws, req);
   }

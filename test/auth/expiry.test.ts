@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { jwtAuthenticator, type JwtClaims, type WebSocket } from '../../src/index.js';
 import { ExpiryTimer, expiryFromClaims, tokenExpiryReader } from '../../src/auth/expiry.js';
-import { MS, closeAll, delay, nextEvent, openClient, startServer } from '../helpers/sockets.js';
+import { MS, closeAll, delay, nextEvent, openClient, rawUpgrade, startServer } from '../helpers/sockets.js';
 import { SECRET, signJwt } from './sign.js';
 
 afterEach(() => {
@@ -85,6 +85,20 @@ describe('through sockets', () => {
     client.close(1000);
     await closed;
     expect(ws.tokenExpiresAt).toBeNull();
+  });
+
+  it('an expiry reader that throws answers 500 (and reports the error), never a 101', async () => {
+    const { port, wss } = await startServer({
+      authenticate: () => ({}),
+      closeOnTokenExpiry: () => {
+        throw new Error('bug in the reader');
+      },
+    });
+    const errors: Error[] = [];
+    wss.on('error', (error: Error) => errors.push(error));
+    expect((await rawUpgrade(port)).status).toBe(500);
+    expect(errors.map((e) => e.message)).toEqual(['bug in the reader']);
+    expect(wss.clients.size).toBe(0);
   });
 
   it('reauthenticate(null) removes the deadline', async () => {
