@@ -10,7 +10,6 @@
  */
 import { kFail, type SendData } from '../node/websocket.js';
 import { turnClock } from './clock.js';
-import { TokenBucket } from './token-bucket.js';
 
 /** What happens to a message over the limit. */
 export type RateLimitAction = 'drop' | 'close';
@@ -106,7 +105,9 @@ export function normalizeRateLimit(options: RateLimitOptions | undefined | null,
 }
 
 /**
- * The limits of one connection.
+ * The limits of one connection: two token buckets (messages and bytes) kept inline, so
+ * that an accepted message costs a clock read that is usually cached, two comparisons
+ * and two subtractions. A limit that is not configured is a bucket holding Infinity.
  *
  * @example
  * const limiter = new MessageLimiter(config, metrics);
@@ -116,18 +117,27 @@ export function normalizeRateLimit(options: RateLimitOptions | undefined | null,
 export class MessageLimiter {
   readonly #config: RateLimitConfig;
   readonly #counters: RateLimitCounters | null;
-  readonly #messages: TokenBucket | null;
-  readonly #bytes: TokenBucket | null;
+  readonly #messageCapacity: number;
+  readonly #byteCapacity: number;
+  /** Tokens added per ms. */
+  readonly #messageRate: number;
+  readonly #byteRate: number;
+  #messageTokens: number;
+  #byteTokens: number;
+  #updatedAt: number;
   /** Whether the client was told about the current run of drops. */
   #notified = false;
-  #closed = false;
 
   constructor(config: RateLimitConfig, counters: RateLimitCounters | null = null) {
     this.#config = config;
     this.#counters = counters;
-    const now = config.now();
-    this.#messages = config.messages > 0 ? new TokenBucket(config.messages, config.per, now) : null;
-    this.#bytes = config.bytes > 0 ? new TokenBucket(config.bytes, config.per, now) : null;
+    this.#messageCapacity = config.messages > 0 ? config.messages : Infinity;
+    this.#byteCapacity = config.bytes > 0 ? config.bytes : Infinity;
+    this.#messageRate = config.messages > 0 ? config.messages / config.per : 0;
+    this.#byteRate = config.bytes > 0 ? config.bytes / config.per : 0;
+    this.#messageTokens = this.#messageCapacity;
+    this.#byteTokens = this.#byteCapacity;
+    this.#updatedAt = config.now();
   }
 
   /**
@@ -136,31 +146,44 @@ export class MessageLimiter {
    * @returns true to deliver it; false when it was dropped (or the connection failed).
    */
   admit(ws: LimitedConnection, size: number, isBinary: boolean): boolean {
-    if (this.#closed) return false;
     const now = this.#config.now();
-    const messages = this.#messages;
-    const bytes = this.#bytes;
-    // Check both before taking from either: a message refused for its size must not
-    // use up a message token, and the reverse.
-    let limit: RateLimitInfo['limit'] | null = null;
-    if (messages !== null && !messages.has(1, now)) limit = 'messages';
-    else if (bytes !== null && !bytes.has(size, now)) limit = 'bytes';
-    if (limit === null) {
-      messages?.consume(1);
-      bytes?.consume(size);
+    if (now > this.#updatedAt) this.#refill(now);
+    // Both limits are checked before either is charged: a message refused for its size
+    // must not use up a message token, and the reverse.
+    if (this.#messageTokens >= 1 && this.#byteTokens >= size) {
+      this.#messageTokens -= 1;
+      this.#byteTokens -= size;
       this.#notified = false;
       return true;
     }
+    return this.#drop(ws, size, isBinary);
+  }
+
+  #refill(now: number): void {
+    const elapsed = now - this.#updatedAt;
+    this.#updatedAt = now;
+    this.#messageTokens = Math.min(this.#messageCapacity, this.#messageTokens + elapsed * this.#messageRate);
+    this.#byteTokens = Math.min(this.#byteCapacity, this.#byteTokens + elapsed * this.#byteRate);
+  }
+
+  #drop(ws: LimitedConnection, size: number, isBinary: boolean): boolean {
+    if (this.#messageTokens === -Infinity) return false; // failed already ('close')
     if (this.#counters !== null) this.#counters.messagesDroppedRateLimit++;
     if (this.#config.action === 'close') {
-      this.#closed = true;
+      this.#messageTokens = -Infinity; // nothing passes any more
       // RFC 6455 §7.4.1: 1008, a message that violates the endpoint's policy.
       ws[kFail](1008, RATE_LIMIT_CLOSE_REASON);
       return false;
     }
     if (this.#notified) return false;
     this.#notified = true;
-    const retryAfter = limit === 'messages' ? messages!.msUntil(1, now) : bytes!.msUntil(size, now);
+    const limit: RateLimitInfo['limit'] = this.#messageTokens < 1 ? 'messages' : 'bytes';
+    const retryAfter =
+      limit === 'messages'
+        ? Math.ceil((1 - this.#messageTokens) / this.#messageRate)
+        : size > this.#byteCapacity
+          ? Infinity
+          : Math.ceil((size - this.#byteTokens) / this.#byteRate);
     const info: RateLimitInfo = { limit, size, isBinary, retryAfter };
     if (this.#config.onLimit !== undefined) {
       this.#config.onLimit(ws, info);
