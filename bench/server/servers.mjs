@@ -1,23 +1,37 @@
-// Echo servers under test, one per process: node servers.mjs <volley|ws|raw> <port> [maxPayload]
-// Prints "ready <port>" when listening; prints its RSS on a line "rss" from stdin.
+// Echo servers under test, one per process: node servers.mjs <volley|ws|raw> <port> [maxPayload] [flags]
+// Prints "ready <port>" when listening; prints its RSS on a line "rss" from stdin, and
+// its CPU time (µs, user + system) and the messages it has echoed on a line "cpu".
+// Flags (volley only): --metrics=off creates the server with `metrics: false`.
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 
-const [kind, portArg, maxPayloadArg] = process.argv.slice(2);
+const flags = new Set(process.argv.slice(2).filter((arg) => arg.startsWith('--')));
+const [kind, portArg, maxPayloadArg] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const port = Number(portArg ?? 0);
 const maxPayload = Number(maxPayloadArg ?? 64 * 1024 * 1024);
 const require = createRequire(import.meta.url);
+let echoed = 0;
 
 let server;
 if (kind === 'volley') {
   const { WebSocketServer } = await import('../../dist/index.js');
-  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload });
-  server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload, metrics: !flags.has('--metrics=off') });
+  server.on('connection', (ws) =>
+    ws.on('message', (data, isBinary) => {
+      echoed++;
+      ws.send(data, { binary: isBinary });
+    }),
+  );
   await new Promise((r) => server.on('listening', r));
 } else if (kind === 'ws') {
   const { WebSocketServer } = require('ws');
   server = new WebSocketServer({ port, host: '127.0.0.1', maxPayload, perMessageDeflate: false });
-  server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  server.on('connection', (ws) =>
+    ws.on('message', (data, isBinary) => {
+      echoed++;
+      ws.send(data, { binary: isBinary });
+    }),
+  );
   await new Promise((r) => server.on('listening', r));
 } else if (kind === 'raw') {
   // Not WebSocket: answers the upgrade with a fixed 101 and echoes bytes as they come.
@@ -49,6 +63,9 @@ process.stdin.on('data', (line) => {
   if (text === 'rss') {
     globalThis.gc?.();
     console.log(`rss ${process.memoryUsage().rss}`);
+  } else if (text === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    console.log(`cpu ${user + system} ${echoed}`);
   }
 });
 // Exit normally on a signal so that --cpu-prof can write its profile.
