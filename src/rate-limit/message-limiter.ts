@@ -122,9 +122,11 @@ export class MessageLimiter {
   /** Tokens added per ms. */
   readonly #messageRate: number;
   readonly #byteRate: number;
-  #messageTokens: number;
-  #byteTokens: number;
-  #updatedAt: number;
+  // Initialized with numbers, not left undefined until the constructor: V8 then keeps
+  // these fields as numbers and updates them in place instead of boxing every new value.
+  #messageTokens = 0;
+  #byteTokens = 0;
+  #updatedAt = 0;
   /** Whether the client was told about the current run of drops. */
   #notified = false;
 
