@@ -120,7 +120,9 @@ const compiled = new WeakMap<VerifyJwtOptions, CompiledOptions>();
  * Verifies a JWT and returns its claims.
  *
  * @param token the compact serialization `header.payload.signature`
- * @param options algorithms (required), the key material, and the claims to check
+ * @param options algorithms (required), the key material, and the claims to check.
+ *   Checked and compiled (keys parsed) once per options object: pass a new object to
+ *   change them.
  * @returns the payload's claims
  * @throws {TokenError} (401) for a malformed token, a disallowed algorithm, a bad
  *   signature, an expired or not yet valid token, or a wrong audience or issuer.
