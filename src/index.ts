@@ -29,6 +29,19 @@ export {
   HandshakeError,
   ErrorCode,
 } from './protocol/errors.js';
+export { bearerToken, queryToken, protocolToken, protocolsWithoutToken, extractToken } from './auth/tokens.js';
+export type { TokenRequest, TokenSource, ExtractTokenOptions } from './auth/tokens.js';
+export { verifyJwt, jwtAuthenticator, TokenError } from './auth/jwt.js';
+export type { JwtAlgorithm, JwtClaims, JwtHeader, JwtAuthenticatorOptions, VerifyJwtOptions, TokenErrorReason } from './auth/jwt.js';
+export { TOKEN_EXPIRED_REASON } from './auth/expiry.js';
+export type { TokenExpiryOption } from './auth/expiry.js';
+export { RATE_LIMIT_CLOSE_REASON } from './rate-limit/message-limiter.js';
+export type { RateLimitOptions, RateLimitInfo, RateLimitAction } from './rate-limit/message-limiter.js';
+export { getClientAddress } from './limits/client-address.js';
+export type { TrustProxy } from './limits/client-address.js';
+export type { AdmissionOptions } from './limits/admission.js';
+export type { OriginRule } from './limits/origins.js';
+export type { MetricsRecorder, MetricsSnapshot, RttSummary } from './metrics/recorder.js';
 export { CloseCode, isAllowedOnWire } from './protocol/close.js';
 export { ReadyState } from './protocol/connection.js';
 export type { CloseInfo } from './protocol/connection.js';

@@ -63,11 +63,12 @@ export class HeartbeatState {
     this.messageSweep = sweep;
   }
 
-  /** A pong arrived: if it answers our last ping, it measures the round trip. */
-  onPong(payload: Buffer): void {
-    if (payload.length !== PING_PAYLOAD_BYTES || this.pingSentAt === 0) return;
-    if (payload.readDoubleBE(0) !== this.pingSentAt) return; // not ours (or an old one)
+  /** A pong arrived: if it answers our last ping, it measures the round trip, returned in ms. */
+  onPong(payload: Buffer): number | undefined {
+    if (payload.length !== PING_PAYLOAD_BYTES || this.pingSentAt === 0) return undefined;
+    if (payload.readDoubleBE(0) !== this.pingSentAt) return undefined; // not ours (or an old one)
     this.latency = performance.now() - this.pingSentAt;
+    return this.latency;
   }
 }
 

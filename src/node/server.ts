@@ -24,6 +24,10 @@ import type { PreparedMessage } from '../pubsub/prepared.js';
 import { TopicRegistry, broadcast, kRegistry, type Except, type PublishOptions } from '../pubsub/topics.js';
 import { checkBackpressureOptions, type PublishResult } from './send-status.js';
 import { closeConnections, shutdownSettings, type GracefulCloseOptions } from './shutdown.js';
+import { tokenExpiryReader, type TokenExpiryOption } from '../auth/expiry.js';
+import { Admission, type AdmissionOptions } from '../limits/admission.js';
+import { MetricsRecorder, type MetricsSnapshot } from '../metrics/recorder.js';
+import { MessageLimiter, normalizeRateLimit, type RateLimitConfig, type RateLimitOptions } from '../rate-limit/message-limiter.js';
 
 /**
  * Throw from `authenticate` (or `handleProtocols`) to answer the upgrade with an HTTP
@@ -48,7 +52,7 @@ export interface UpgradeRequest {
   socket: Socket;
 }
 
-export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLimits {
+export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLimits, AdmissionOptions<UpgradeRequest> {
   /** Listen on this port (0 for any free port): the server creates and owns its listener. */
   port?: number;
   /** Host to listen on with `port`. Default: all interfaces. */
@@ -88,6 +92,16 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
    * many ms, with 1001 "idle timeout". Default 0: never.
    */
   idleTimeout?: number;
+  /** Per-connection limits on received messages and bytes. Default: none. */
+  rateLimit?: RateLimitOptions<WebSocket<Data>>;
+  /**
+   * Close connections with 1008 "token expired" when their credentials expire: `true`
+   * reads the JWT `exp` claim (seconds) of `ws.data`; a function returns the expiry in
+   * ms since the epoch (null for none). Extend with `ws.reauthenticate`. Default false.
+   */
+  closeOnTokenExpiry?: TokenExpiryOption<Data>;
+  /** Count connections, handshakes, messages and bytes for `metrics()`. Default true. */
+  metrics?: boolean;
 }
 
 /** Options of `broadcast`. */
@@ -130,12 +144,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   #shutdown: Promise<void> | null = null;
   /** Called when a connection closes or an upgrade ends, while shutdown waits. */
   #onChange: (() => void) | null = null;
-  readonly #onClose = (ws: WebSocket<any>) => {
+  readonly #onClose = (ws: WebSocket<any>, code: number) => {
     this.#connections.delete(ws);
     this.#topics.unsubscribeAll(ws);
+    this.#metrics?.observeClose(code);
     this.#onChange?.();
   };
   readonly #deflateOptions: ResolvedDeflateOptions | null;
+  readonly #admission: Admission | null;
+  readonly #metrics: MetricsRecorder | null;
+  readonly #rateLimit: RateLimitConfig | null;
+  readonly #tokenExpiry: ((data: Data) => number | null) | null;
   /** Sockets whose upgrade is in progress (reading the request or authenticating). */
   readonly #pending = new Set<Socket>();
 
@@ -151,6 +170,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.options = { ...options };
     // Bad options throw here rather than at the first upgrade.
     this.#deflateOptions = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
+    this.#admission = Admission.create(options);
+    this.#metrics = options.metrics === false ? null : new MetricsRecorder();
+    this.#rateLimit = normalizeRateLimit(options.rateLimit);
+    this.#tokenExpiry = tokenExpiryReader(options.closeOnTokenExpiry);
+    const metrics = this.#metrics;
+    if (metrics !== null) this.#topics.onPublish = (result) => metrics.observePublish(result.sent + result.backpressure);
     if (options.port !== undefined) {
       const listener = createNetServer({ noDelay: true }, (socket) => this.#readRequest(socket));
       this.#listener = listener;
@@ -191,6 +216,27 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     throw new Error('the server is in noServer mode: it has no address');
   }
 
+  /**
+   * A snapshot of the server's counters: connections, handshakes by outcome, messages
+   * and bytes in and out, close codes, dropped messages, ping round trips, publish
+   * fan-out. `volley/metrics` renders it for Prometheus.
+   *
+   * @throws {Error} when the server was created with `metrics: false`.
+   */
+  metrics(): MetricsSnapshot {
+    if (this.#metrics === null) throw new Error('metrics are disabled on this server (metrics: false)');
+    return this.#metrics.snapshot();
+  }
+
+  /**
+   * The live counters behind `metrics()`, for features that report to them
+   * (`observePingRtt`, `observePublish`, `observeBackpressureDrop`); null with
+   * `metrics: false`.
+   */
+  get metricsRecorder(): MetricsRecorder | null {
+    return this.#metrics;
+  }
+
   /** Whether an upgrade request is for this server (its `path`). */
   shouldHandle(req: { url?: string }): boolean {
     const path = this.options.path;
@@ -207,6 +253,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     const request = req as UpgradeRequest;
     if (this.#state !== RUNNING) {
       this.#reject(socket, 503, 'the server is shutting down');
+      return;
+    }
+    // Caps, handshake rate and origin: before anything is allocated for the connection.
+    const refusal = this.#admission?.admit(request, socket) ?? null;
+    if (refusal !== null) {
+      this.#rejectWith(socket, refusal);
       return;
     }
     let info;
@@ -296,7 +348,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     let response: string;
+    let expiresAt: number | null = null;
     try {
+      expiresAt = this.#tokenExpiry?.(data) ?? null;
+      if (expiresAt !== null && !Number.isFinite(expiresAt)) throw new RangeError(`closeOnTokenExpiry gave ${expiresAt}, not a time in ms`);
       response = this.#buildResponse(req, key, protocol, deflate?.header);
     } catch (error) {
       this.#rejectWith(socket, error);
@@ -306,6 +361,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.write(response);
     const ws = new WebSocket<Data>(null);
     ws.data = data;
+    const metrics = this.#metrics;
     ws[kAttach](socket, head, {
       role: 'server',
       protocol,
@@ -317,11 +373,18 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       fragmentOverhead: this.options.fragmentOverhead,
       maxBackpressure: this.options.maxBackpressure,
       backpressurePolicy: this.options.backpressurePolicy,
+      metrics,
+      rateLimiter: this.#rateLimit === null ? null : new MessageLimiter(this.#rateLimit, metrics),
     });
+    if (metrics !== null) {
+      metrics.handshakesAccepted++;
+      metrics.connectionsOpened++;
+    }
     this.#connections.add(ws);
     ws[kOnClose] = this.#onClose;
     ws[kRegistry] = this.#topics;
     this.#heartbeat.start();
+    if (expiresAt !== null) ws.reauthenticate(expiresAt);
     callback(ws, req);
   }
 
@@ -360,8 +423,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     try {
       response = buildErrorResponse(status, message, headers);
     } catch {
+      status = 500;
       response = buildErrorResponse(500, 'internal server error');
     }
+    this.#metrics?.observeHandshakeRejected(status);
     // The peer may reset the connection while the answer is written: that error must
     // not escape as an uncaught exception (the own-port paths have removed theirs).
     if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
@@ -377,6 +442,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       socket.destroy();
       return;
     }
+    // Counted from TCP accept: connections still sending their request hold a slot.
+    this.#admission?.accept(socket);
     const parser = new RequestHeadParser(this.options);
     this.#pending.add(socket);
     const timer = setTimeout(() => {
@@ -448,7 +515,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * @returns per-call counts of recipients: `{ sent, backpressure, dropped }`
    */
   broadcast(data: SendData | PreparedMessage, options?: BroadcastOptions): PublishResult {
-    return broadcast(this.#connections, data, options, options?.except ?? null);
+    const result = broadcast(this.#connections, data, options, options?.except ?? null);
+    this.#metrics?.observePublish(result.sent + result.backpressure);
+    return result;
   }
 
   /** Number of connections subscribed to `topic`. */

@@ -46,6 +46,9 @@ import {
   type BackpressurePolicy,
   type PublishResult,
 } from './send-status.js';
+import { ExpiryTimer, TOKEN_EXPIRED_REASON } from '../auth/expiry.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { MessageLimiter } from '../rate-limit/message-limiter.js';
 
 /** What `message` listeners receive for binary data, per `binaryType`. */
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
@@ -96,6 +99,8 @@ export const kAttach = Symbol('volley.attach');
 export const kAbortHandshake = Symbol('volley.abortHandshake');
 /** Internal: called once when the connection closes, before the `close` event (the server's bookkeeping). */
 export const kOnClose = Symbol('volley.onClose');
+/** Internal: fails the connection with a close code (the server's policy enforcement). */
+export const kFail = Symbol('volley.fail');
 /** Internal: the client handshake is under way (url, protocol list). */
 export const kSetConnecting = Symbol('volley.setConnecting');
 
@@ -105,6 +110,10 @@ export interface AttachOptions extends WebSocketOptions {
   extensions?: string;
   /** permessage-deflate, when negotiated. */
   compression?: MessageCodec;
+  /** The server's counters (server role), or null. */
+  metrics?: MetricsRecorder | null;
+  /** The connection's message rate limits (server role), or null. */
+  rateLimiter?: MessageLimiter | null;
 }
 
 /** The socket's WebSocket, for the shared socket listeners. */
@@ -179,7 +188,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** Per-connection application data: what the server's `authenticate` returned. */
   data!: Data;
   /** @internal */
-  [kOnClose]: ((ws: WebSocket<any>) => void) | null = null;
+  [kOnClose]: ((ws: WebSocket<any>, code: number) => void) | null = null;
   /** @internal The server's topics (server-side connections only). */
   [kRegistry]: TopicRegistry | null = null;
   /** @internal The topics this connection subscribes to. */
@@ -200,6 +209,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #closeTimeout = DEFAULT_CLOSE_TIMEOUT;
   #closeTimer: NodeJS.Timeout | null = null;
   #closeInfo: CloseInfo | null = null;
+  #metrics: MetricsRecorder | null = null;
+  #rateLimiter: MessageLimiter | null = null;
+  #tokenExpiry: ExpiryTimer | null = null;
 
   // Write batching (see _flush).
   #queue: Uint8Array[] = [];
@@ -333,12 +345,17 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       return SendStatus.DROPPED;
     }
     const maxBackpressure = this.#maxBackpressure;
-    if (maxBackpressure !== 0 && !this.#midMessage && this.#queuedBytes + this.#socket!.writableLength > maxBackpressure) {
+    if (
+      maxBackpressure !== 0 &&
+      !this.#midMessage &&
+      this.#queuedBytes + this.#socket!.writableLength + connection.queuedBytes > maxBackpressure
+    ) {
       return this.#drop(cb);
     }
     if (data instanceof PreparedMessage) {
       this.#sendPrepared(connection, data);
-      if (cb !== undefined) this.#addCallback(cb);
+      if (this.#metrics !== null) this.#metrics.messagesSent++;
+      if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
       return this.#status();
     }
     let isBinary: boolean;
@@ -353,6 +370,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     const isFinal = options?.fin ?? true;
     connection.sendMessage(isBinary, payload, isFinal, options?.compress ?? true);
     this.#midMessage = !isFinal;
+    if (this.#metrics !== null && isFinal) this.#metrics.messagesSent++;
     // A compressed message may still wait for zlib: call back once it is written.
     if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
     return this.#status();
@@ -383,6 +401,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** Over `maxBackpressure`: the message is not queued. */
   #drop(cb: ((error?: Error | null) => void) | undefined): SendStatus {
     this.#dropped++;
+    this.#metrics?.observeBackpressureDrop();
     if (cb !== undefined) {
       const error = new WebSocketError(
         'WS_ERR_DROPPED',
@@ -544,6 +563,43 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     this.#socket!.destroy();
   }
 
+  /**
+   * Sets when the connection's credentials expire: at that time it is closed with 1008
+   * "token expired". Call it again with a later time when the client re-authenticates
+   * in band (after you verified the new token), or with null to remove the deadline.
+   * The server sets the first deadline itself with its `closeOnTokenExpiry` option.
+   *
+   * @param expiresAt ms since the epoch (a JWT's `exp * 1000`), or null
+   * @throws {RangeError} for a number that is not finite.
+   * @example
+   * const claims = verifyJwt(message.token, jwtOptions); // throws if invalid
+   * ws.reauthenticate(claims.exp * 1000);
+   */
+  reauthenticate(expiresAt: number | null): void {
+    if (expiresAt === null) {
+      this.#tokenExpiry?.clear();
+      return;
+    }
+    const timer = (this.#tokenExpiry ??= new ExpiryTimer(() => {
+      if (this.#readyState === ReadyState.OPEN) this.close(CloseCode.PolicyViolation, TOKEN_EXPIRED_REASON);
+    }));
+    if (this.#readyState === ReadyState.CLOSED) timer.clear();
+    else timer.set(expiresAt);
+  }
+
+  /** When the connection's credentials expire (ms since the epoch), or null. See `reauthenticate`. */
+  get tokenExpiresAt(): number | null {
+    return this.#tokenExpiry?.expiresAt ?? null;
+  }
+
+  /** @internal Fails the connection: close frame with `code`, no further input read (server: TCP closed at once). */
+  [kFail](code: number, reason: string): void {
+    const connection = this.#connection;
+    if (connection === null || this.#readyState === ReadyState.CLOSED) return;
+    connection.fail(code, reason);
+    this.#afterStateChange();
+  }
+
   /** Stops reading from the socket (backpressure towards the peer). */
   pause(): void {
     if (this.#readyState === ReadyState.CONNECTING) return;
@@ -581,6 +637,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     // A server protects itself from its slow peers; a client's sending is its own business.
     this.#maxBackpressure = options.maxBackpressure ?? (options.role === 'server' ? DEFAULT_MAX_BACKPRESSURE : 0);
     this.#closeWhenFull = options.backpressurePolicy === 'close';
+    this.#metrics = options.metrics ?? null;
+    this.#rateLimiter = options.rateLimiter ?? null;
     this.#connection = new Connection(
       {
         role: options.role,
@@ -634,6 +692,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   static #socketOnData(this: Socket, chunk: Buffer): void {
     const ws = (this as SocketWithWebSocket)[kWebSocket]!;
     ws[kActivity] |= ACTIVITY_ANY;
+    if (ws.#metrics !== null) ws.#metrics.bytesReceived += chunk.length;
     ws.#connection!.receive(chunk);
   }
 
@@ -657,6 +716,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       clearTimeout(this.#closeTimer);
       this.#closeTimer = null;
     }
+    this.#tokenExpiry?.clear();
     const info = this.#connection!.transportClosed();
     this.#closeInfo = info;
     this.#readyState = ReadyState.CLOSED;
@@ -668,7 +728,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       const error = new InvalidStateError('WebSocket closed before the data was written');
       for (const cb of callbacks) cb(error);
     }
-    this[kOnClose]?.(this);
+    this[kOnClose]?.(this, info.code);
     this.emit('close', info.code, info.reason === '' ? EMPTY : Buffer.from(info.reason));
   }
 
@@ -683,6 +743,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
     this[kActivity] = ACTIVITY_ANY | ACTIVITY_MESSAGE;
+    if (this.#metrics !== null) this.#metrics.messagesReceived++;
+    // Counted before the application sees it; one null check when there is no limit.
+    if (this.#rateLimiter !== null && !this.#rateLimiter.admit(this, data.length, isBinary)) return;
     this.emit('message', isBinary ? this.#convertBinary(data) : data, isBinary);
   }
 
@@ -693,7 +756,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal */
   onPong(payload: Buffer): void {
-    this[kHeartbeat]?.onPong(payload);
+    const rtt = this[kHeartbeat]?.onPong(payload);
+    if (rtt !== undefined) this.#metrics?.observePingRtt(rtt);
     this.emit('pong', payload);
   }
 
@@ -712,6 +776,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal */
   write(data: Uint8Array): void {
+    if (this.#metrics !== null) this.#metrics.bytesSent += data.length;
     if (this.#queue.length === 0) scheduleFlush(this);
     this.#queue.push(data);
     this.#queuedBytes += data.length;

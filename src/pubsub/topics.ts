@@ -35,6 +35,8 @@ const CLOSED = 3;
  */
 export class TopicRegistry {
   readonly #subscribers = new Map<string, Set<WebSocket<any>>>();
+  /** Told the outcome of every publish (the server's metrics). */
+  onPublish: ((result: PublishResult) => void) | null = null;
 
   /** Number of topics with at least one subscriber. */
   get size(): number {
@@ -88,8 +90,9 @@ export class TopicRegistry {
   publish(topic: string, data: PrepareData | PreparedMessage, options: PublishOptions | undefined, except: Except | null): PublishResult {
     checkTopic(topic);
     const subscribers = this.#subscribers.get(topic);
-    if (subscribers === undefined) return { sent: 0, backpressure: 0, dropped: 0 };
-    return deliver(subscribers, prepareTransient(data, options), except);
+    const result = subscribers === undefined ? { sent: 0, backpressure: 0, dropped: 0 } : deliver(subscribers, prepareTransient(data, options), except);
+    this.onPublish?.(result);
+    return result;
   }
 
   #remove(ws: WebSocket<any>, topic: string): void {

@@ -1,0 +1,139 @@
+// Compares variants of one echo server in the same run, interleaved: each round runs
+// every variant once (the order alternating between rounds), each in a fresh server
+// process. Two figures per variant, each the median over rounds, and the median of the
+// per-round ratios to the first variant:
+//
+// - server CPU time per echoed message (µs, user + system, from process.cpuUsage): the
+//   cost of the server's own work, which holds up on a loaded machine;
+// - messages per second seen by the load generator: wall clock, noisy when other
+//   processes compete for the cores.
+//
+//   node bench/server/variants.mjs [--rounds 7] [--seconds 3] [--connections 50] [--size 32]
+//       [--variants "volley|volley --metrics=off"]
+//
+// A variant is a `servers.mjs` command line: kind, then flags. Build first (npm run build).
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = parseArgs(process.argv.slice(2));
+const rounds = Number(args.rounds ?? 7);
+const seconds = Number(args.seconds ?? 3);
+const connections = Number(args.connections ?? 50);
+const inflight = Number(args.inflight ?? 16);
+const size = Number(args.size ?? 32);
+const variants = (args.variants ?? 'volley|volley --metrics=off').split('|').map((v) => v.trim().split(/\s+/));
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[++i];
+  return out;
+}
+
+/** Starts `servers.mjs` with `variant`; resolves with the process and its port. */
+function startServer(variant) {
+  const [kind, ...flags] = variant;
+  const child = spawn(process.execPath, [join(here, 'servers.mjs'), kind, '0', String(64 * 1024 * 1024), ...flags], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start in 10 s')), 10_000);
+    let buffered = '';
+    const waiting = [];
+    const cpu = () =>
+      new Promise((resolveCpu) => {
+        waiting.push(resolveCpu);
+        child.stdin.write('cpu\n');
+      });
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      let end;
+      while ((end = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, end).trim();
+        buffered = buffered.slice(end + 1);
+        const ready = /^ready (\d+)$/.exec(line);
+        const usage = /^cpu (\d+) (\d+)$/.exec(line);
+        if (ready) {
+          clearTimeout(timer);
+          resolve({ child, port: Number(ready[1]), cpu });
+        } else if (usage) {
+          waiting.shift()?.({ micros: Number(usage[1]), messages: Number(usage[2]) });
+        }
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+function runLoad(port) {
+  const child = spawn(
+    process.execPath,
+    [join(here, 'loadgen.mjs'), 'echo', '--port', String(port), '--connections', String(connections), '--inflight', String(inflight), '--size', String(size), '--seconds', String(seconds)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error('load generator did not finish in time'));
+    }, (seconds + 30) * 1000);
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.once('exit', () => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(out.trim().split('\n').at(-1)));
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+const results = variants.map(() => []);
+const cpuPerMessage = variants.map(() => []);
+for (let round = 0; round < rounds; round++) {
+  const order = variants.map((_, i) => i);
+  if (round % 2 === 1) order.reverse();
+  for (const i of order) {
+    const { child, port, cpu } = await startServer(variants[i]);
+    try {
+      const before = await cpu();
+      const result = await runLoad(port);
+      const after = await cpu();
+      results[i].push(result.messagesPerSecond);
+      cpuPerMessage[i].push((after.micros - before.micros) / Math.max(1, after.messages - before.messages));
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  }
+  process.stderr.write(
+    `round ${round + 1}/${rounds}: ${variants.map((v, i) => `${v.join(' ')} ${Math.round(results[i][round])}/s ${cpuPerMessage[i][round].toFixed(3)} µs cpu/msg`).join(', ')}\n`,
+  );
+}
+
+const base = results[0];
+const baseCpu = cpuPerMessage[0];
+const report = {
+  rounds,
+  seconds,
+  connections,
+  inflight,
+  size,
+  variants: variants.map((variant, i) => ({
+    variant: variant.join(' '),
+    medianCpuMicrosPerMessage: Number(median(cpuPerMessage[i]).toFixed(4)),
+    // Per-round ratios to the first variant: noise shared by a round cancels out.
+    cpuPerMessageRatioToFirst: Number(median(cpuPerMessage[i].map((value, round) => value / baseCpu[round])).toFixed(3)),
+    medianMessagesPerSecond: Math.round(median(results[i])),
+    throughputRatioToFirst: Number(median(results[i].map((value, round) => value / base[round])).toFixed(3)),
+    cpuRuns: cpuPerMessage[i].map((value) => Number(value.toFixed(3))),
+    throughputRuns: results[i].map(Math.round),
+  })),
+};
+process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -1,0 +1,249 @@
+/**
+ * Admission control for upgrades: connection caps (server-wide and per client
+ * address), a handshake rate per address, and the `origins` allowlist. Checked before
+ * anything is allocated for a connection: before `authenticate` runs, before the 101.
+ *
+ * A connection holds a slot from the moment it is counted until its socket closes:
+ * upgrades in progress (reading the request, authenticating) count as well as open
+ * connections, so slow handshakes cannot overshoot a cap. On the server's own port the
+ * slot is taken when the TCP connection is accepted; for an attached server or
+ * `handleUpgrade`, when the upgrade request arrives.
+ *
+ * Memory stays bounded: per-address connection counts exist only for addresses with
+ * a slot (deleted at zero), and the handshake-rate table forgets idle addresses and
+ * holds at most `maxTrackedAddresses` entries, evicting the least recently seen.
+ */
+import type { Socket } from 'node:net';
+import { HandshakeError } from '../protocol/errors.js';
+import { TokenBucket } from '../rate-limit/token-bucket.js';
+import { clientAddress, compileTrustProxy, normalizeAddress, type AddressedRequest, type TrustProxy } from './client-address.js';
+import { compileOriginCheck, type OriginRule } from './origins.js';
+
+/** Limits applied to upgrades (server options). */
+export interface AdmissionOptions<Req = any> {
+  /** Connections (open or upgrading) the server holds at most; more get 503. Default: no limit. */
+  maxConnections?: number;
+  /** Connections (open or upgrading) per client address; more get 429. Default: no limit. */
+  maxConnectionsPerIp?: number;
+  /**
+   * Upgrade requests per client address: a number per second, or `{ handshakes, per }`
+   * (per in ms). More get 429 with `Retry-After`. Default: no limit.
+   */
+  maxHandshakesPerIp?: number | { handshakes: number; per: number };
+  /**
+   * Proxies whose `X-Forwarded-For` gives the client address: exact IP addresses or a
+   * predicate. Default: none (the TCP peer is the client).
+   */
+  trustProxy?: TrustProxy;
+  /** Allowed `Origin` values (exact strings or predicates); others get 403. Default: any. */
+  origins?: ReadonlyArray<OriginRule<Req>>;
+  /** Refuse upgrades without an `Origin` header (403). Default false: non-browser clients send none. */
+  requireOrigin?: boolean;
+  /** Most client addresses the handshake-rate table remembers. Default 10 000. */
+  maxTrackedAddresses?: number;
+}
+
+export const DEFAULT_MAX_TRACKED_ADDRESSES = 10_000;
+const DEFAULT_HANDSHAKE_PERIOD = 1_000;
+/** Idle entries examined (and forgotten if refilled) per new address. */
+const PRUNE_PER_INSERT = 2;
+
+/** The slot of one socket. */
+interface Slot {
+  /** The address counted per IP; null while deferred (a trusted proxy's socket before its request). */
+  address: string | null;
+  /** 0, or the status this socket's upgrade will be refused with. */
+  refusal: number;
+  /** Whether it counts against `maxConnections` (until its socket closes). */
+  counted: boolean;
+}
+
+type UpgradeLike = Pick<AddressedRequest, 'headers'>;
+
+/**
+ * One server's admission state.
+ *
+ * @example
+ * const admission = Admission.create(options);       // null when nothing is limited
+ * admission?.accept(socket);                          // own port, at TCP accept
+ * const refusal = admission?.admit(req, socket) ?? null; // when the request head is known
+ * if (refusal !== null) reject(refusal);
+ */
+export class Admission {
+  readonly #maxConnections: number;
+  readonly #maxPerAddress: number;
+  readonly #countsSlots: boolean;
+  readonly #isTrusted: ((address: string) => boolean) | null;
+  readonly #checkOrigin: ((req: any) => HandshakeError | null) | null;
+  readonly #handshakes: { capacity: number; per: number } | null;
+  readonly #maxTracked: number;
+  readonly #now: () => number;
+
+  #connections = 0;
+  readonly #perAddress = new Map<string, number>();
+  readonly #buckets = new Map<string, TokenBucket>();
+  readonly #slots = new WeakMap<Socket, Slot>();
+
+  /**
+   * @returns null when none of the options asks for a check.
+   * @throws {RangeError} / {TypeError} for invalid options.
+   */
+  static create(options: AdmissionOptions, now?: () => number): Admission | null {
+    const admission = new Admission(options, now);
+    return admission.#countsSlots || admission.#handshakes !== null || admission.#checkOrigin !== null ? admission : null;
+  }
+
+  constructor(options: AdmissionOptions, now: () => number = performance.now.bind(performance)) {
+    this.#maxConnections = limit(options.maxConnections, 'maxConnections');
+    this.#maxPerAddress = limit(options.maxConnectionsPerIp, 'maxConnectionsPerIp');
+    this.#countsSlots = this.#maxConnections !== Infinity || this.#maxPerAddress !== Infinity;
+    this.#isTrusted = compileTrustProxy(options.trustProxy);
+    this.#checkOrigin = compileOriginCheck(options.origins, options.requireOrigin ?? false);
+    const rate = options.maxHandshakesPerIp;
+    if (rate === undefined) this.#handshakes = null;
+    else if (typeof rate === 'number') this.#handshakes = { capacity: limit(rate, 'maxHandshakesPerIp'), per: DEFAULT_HANDSHAKE_PERIOD };
+    else this.#handshakes = { capacity: limit(rate.handshakes, 'maxHandshakesPerIp.handshakes'), per: limit(rate.per, 'maxHandshakesPerIp.per') };
+    this.#maxTracked = limit(options.maxTrackedAddresses ?? DEFAULT_MAX_TRACKED_ADDRESSES, 'maxTrackedAddresses');
+    this.#now = now;
+  }
+
+  /** Connections (open or upgrading) holding a slot. */
+  get connections(): number {
+    return this.#connections;
+  }
+
+  /** Connections holding a slot for `address`. */
+  connectionsFrom(address: string): number {
+    return this.#perAddress.get(normalizeAddress(address)) ?? 0;
+  }
+
+  /** Entries in the per-address tables (connection counts and handshake rates). */
+  get trackedAddresses(): number {
+    return this.#perAddress.size + this.#buckets.size;
+  }
+
+  /**
+   * Own port: counts a TCP connection as soon as it is accepted. Over a cap, no slot is
+   * taken and the refusal is remembered: the request is still read (answering before
+   * it arrives would make the peer's TCP reset the answer away), then refused.
+   *
+   * The place for a cap on connections that have not sent their request yet, per
+   * address, is here.
+   */
+  accept(socket: Socket): void {
+    if (!this.#countsSlots) return;
+    const peer = normalizeAddress(socket.remoteAddress ?? '');
+    // Behind a trusted proxy the client address is only known from the request.
+    const address = this.#isTrusted !== null && this.#isTrusted(peer) ? null : peer;
+    this.#take(socket, address);
+  }
+
+  /**
+   * Checks an upgrade request: handshake rate, connection caps, origin.
+   *
+   * @returns the error to refuse the upgrade with (429, 503, 403), or null.
+   */
+  admit(req: UpgradeLike, socket: Socket): HandshakeError | null {
+    const address = this.#handshakes !== null || this.#countsSlots ? clientAddress({ headers: req.headers, socket }, this.#isTrusted) : '';
+    if (this.#handshakes !== null) {
+      const refusal = this.#countHandshake(address);
+      if (refusal !== null) return refusal;
+    }
+    if (this.#countsSlots) {
+      let slot = this.#slots.get(socket);
+      if (slot === undefined) slot = this.#take(socket, address);
+      else if (slot.refusal === 0 && slot.address === null) this.#takeAddress(slot, address);
+      if (slot.refusal !== 0) return refusalError(slot.refusal);
+    }
+    return this.#checkOrigin?.(req) ?? null;
+  }
+
+  #take(socket: Socket, address: string | null): Slot {
+    const slot: Slot = { address: null, refusal: 0, counted: false };
+    this.#slots.set(socket, slot);
+    if (socket.destroyed) {
+      // Its 'close' may have been emitted already: a slot could never be given back.
+      slot.refusal = 503;
+      return slot;
+    }
+    if (this.#connections >= this.#maxConnections) {
+      slot.refusal = 503;
+      return slot;
+    }
+    if (address !== null) {
+      this.#takeAddress(slot, address);
+      if (slot.refusal !== 0) return slot;
+    }
+    this.#connections++;
+    slot.counted = true;
+    socket.once('close', () => this.#release(slot));
+    return slot;
+  }
+
+  #takeAddress(slot: Slot, address: string): void {
+    const count = this.#perAddress.get(address) ?? 0;
+    if (count >= this.#maxPerAddress) {
+      slot.refusal = 429;
+      return;
+    }
+    this.#perAddress.set(address, count + 1);
+    slot.address = address;
+  }
+
+  #release(slot: Slot): void {
+    // A deferred address refused at admit counted here, though never per address.
+    if (!slot.counted) return;
+    slot.counted = false;
+    this.#connections--;
+    const address = slot.address;
+    if (address === null) return;
+    const count = this.#perAddress.get(address)! - 1;
+    if (count <= 0) this.#perAddress.delete(address);
+    else this.#perAddress.set(address, count);
+  }
+
+  #countHandshake(address: string): HandshakeError | null {
+    const now = this.#now();
+    const buckets = this.#buckets;
+    let bucket = buckets.get(address);
+    if (bucket === undefined) {
+      this.#prune(now);
+      bucket = new TokenBucket(this.#handshakes!.capacity, this.#handshakes!.per, now);
+    } else {
+      buckets.delete(address); // re-inserted below: the map stays ordered by last use
+    }
+    buckets.set(address, bucket);
+    if (bucket.take(1, now)) return null;
+    const seconds = Math.max(1, Math.ceil(bucket.msUntil(1, now) / 1000));
+    return new HandshakeError(429, 'too many connection attempts from this address', { 'Retry-After': String(seconds) });
+  }
+
+  /** Forgets addresses whose bucket has refilled (they are at their initial state) and keeps the table bounded. */
+  #prune(now: number): void {
+    const buckets = this.#buckets;
+    let examined = 0;
+    for (const [address, bucket] of buckets) {
+      if (examined++ >= PRUNE_PER_INSERT) break;
+      if (bucket.isFull(now)) buckets.delete(address);
+      else break; // the oldest in use is still limited: so are younger ones, mostly
+    }
+    while (buckets.size >= this.#maxTracked) {
+      // Least recently seen first. Forgetting it resets its limit: bounded memory wins.
+      buckets.delete(buckets.keys().next().value!);
+    }
+  }
+}
+
+function refusalError(status: number): HandshakeError {
+  return status === 503
+    ? new HandshakeError(503, 'the server has reached its connection limit')
+    : new HandshakeError(429, 'too many connections from this address');
+}
+
+function limit(value: number | undefined, name: string): number {
+  if (value === undefined) return Infinity;
+  if (typeof value !== 'number' || !(value > 0) || Number.isNaN(value)) {
+    throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}

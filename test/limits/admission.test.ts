@@ -1,0 +1,147 @@
+/**
+ * Admission bookkeeping without sockets: client addresses behind proxies, slots given
+ * back, and per-address tables that stay bounded.
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { Admission } from '../../src/limits/admission.js';
+import { clientAddress, compileTrustProxy, getClientAddress, normalizeAddress } from '../../src/limits/client-address.js';
+
+/** Enough of a socket for admission: an address, `destroyed`, and a 'close' event. */
+function fakeSocket(remoteAddress: string): Socket & { close(): void } {
+  const socket = new EventEmitter() as EventEmitter & { remoteAddress: string; destroyed: boolean; close(): void };
+  socket.remoteAddress = remoteAddress;
+  socket.destroyed = false;
+  socket.close = () => {
+    socket.destroyed = true;
+    socket.emit('close');
+  };
+  return socket as unknown as Socket & { close(): void };
+}
+
+
+
+describe('clientAddress', () => {
+  const trusted = compileTrustProxy(['10.0.0.1', '10.0.0.2']);
+  const addressOf = (peer: string, xff?: string | string[]) =>
+    clientAddress({ socket: { remoteAddress: peer }, headers: xff === undefined ? {} : { 'x-forwarded-for': xff } }, trusted);
+
+  it.each([
+    ['an untrusted peer, whatever it claims', '192.0.2.1', '203.0.113.1', '192.0.2.1'],
+    ['a trusted peer, one hop', '10.0.0.1', '203.0.113.1', '203.0.113.1'],
+    ['the right-most untrusted address', '10.0.0.1', '6.6.6.6, 203.0.113.1, 10.0.0.2', '203.0.113.1'],
+    ['every hop trusted → the left-most', '10.0.0.1', '10.0.0.2', '10.0.0.2'],
+    ['garbage → the last trusted hop', '10.0.0.1', 'not-an-ip', '10.0.0.1'],
+    ['garbage left of the client is ignored', '10.0.0.1', 'garbage, 203.0.113.1', '203.0.113.1'],
+    ['ports and brackets', '10.0.0.1', '[2001:DB8::1]:443', '2001:db8::1'],
+    ['IPv4 with a port', '10.0.0.1', '203.0.113.1:5555', '203.0.113.1'],
+    ['IPv4-mapped peer', '::ffff:10.0.0.1', '203.0.113.1', '203.0.113.1'],
+    ['no header', '10.0.0.1', undefined, '10.0.0.1'],
+  ])('%s', (_, peer, xff, expected) => {
+    expect(addressOf(peer, xff)).toBe(expected);
+  });
+
+  it('repeated headers are one list', () => {
+    expect(addressOf('10.0.0.1', ['6.6.6.6', '203.0.113.9'])).toBe('203.0.113.9');
+  });
+
+  it('getClientAddress compiles the option', () => {
+    expect(getClientAddress({ socket: { remoteAddress: '10.0.0.1' }, headers: { 'x-forwarded-for': '203.0.113.1' } }, ['10.0.0.1'])).toBe('203.0.113.1');
+    expect(getClientAddress({ socket: { remoteAddress: '10.0.0.1' }, headers: { 'x-forwarded-for': '203.0.113.1' } })).toBe('10.0.0.1');
+  });
+
+  it('normalizeAddress', () => {
+    expect(normalizeAddress('::FFFF:192.0.2.1')).toBe('192.0.2.1');
+    expect(normalizeAddress('2001:DB8::1')).toBe('2001:db8::1');
+  });
+});
+
+describe('Admission', () => {
+  it('nothing configured → null', () => {
+    expect(Admission.create({})).toBeNull();
+    expect(Admission.create({ trustProxy: ['10.0.0.1'] })).toBeNull();
+  });
+
+  it('slots: counted from accept, given back on close, per-address entries deleted at zero', () => {
+    const admission = Admission.create({ maxConnections: 2, maxConnectionsPerIp: 1 })!;
+    const a = fakeSocket('192.0.2.1');
+    const b = fakeSocket('192.0.2.2');
+    const c = fakeSocket('192.0.2.3');
+    admission.accept(a);
+    admission.accept(b);
+    admission.accept(c);
+    expect(admission.connections).toBe(2);
+    expect(admission.admit({ headers: {} }, a)).toBeNull();
+    expect(admission.admit({ headers: {} }, c)?.status).toBe(503);
+    expect(admission.trackedAddresses).toBe(2);
+    a.close();
+    b.close();
+    c.close();
+    expect(admission.connections).toBe(0);
+    expect(admission.trackedAddresses).toBe(0);
+  });
+
+  it('a trusted proxy socket: counted at accept, per address at admit; a per-address refusal still gives back the slot', () => {
+    const admission = Admission.create({ maxConnections: 10, maxConnectionsPerIp: 1, trustProxy: ['10.0.0.1'] })!;
+    const first = fakeSocket('10.0.0.1');
+    const second = fakeSocket('10.0.0.1');
+    admission.accept(first);
+    admission.accept(second);
+    expect(admission.connections).toBe(2);
+    expect(admission.connectionsFrom('10.0.0.1')).toBe(0);
+    expect(admission.admit({ headers: { 'x-forwarded-for': '203.0.113.1' } }, first)).toBeNull();
+    expect(admission.admit({ headers: { 'x-forwarded-for': '203.0.113.1' } }, second)?.status).toBe(429);
+    expect(admission.connectionsFrom('203.0.113.1')).toBe(1);
+    second.close();
+    expect(admission.connections).toBe(1);
+    first.close();
+    expect(admission.connections).toBe(0);
+    expect(admission.trackedAddresses).toBe(0);
+  });
+
+  it('closing twice, or a socket already destroyed, never miscounts', () => {
+    const admission = Admission.create({ maxConnections: 1 })!;
+    const dead = fakeSocket('192.0.2.1');
+    (dead as { destroyed: boolean }).destroyed = true;
+    expect(admission.admit({ headers: {} }, dead)?.status).toBe(503);
+    expect(admission.connections).toBe(0);
+    const live = fakeSocket('192.0.2.1');
+    expect(admission.admit({ headers: {} }, live)).toBeNull();
+    live.close();
+    live.emit('close');
+    expect(admission.connections).toBe(0);
+  });
+
+  it('handshake rate: the number form is per second; Retry-After in whole seconds', () => {
+    let now = 0;
+    const admission = Admission.create({ maxHandshakesPerIp: 2 }, () => now)!;
+    const socket = fakeSocket('192.0.2.1');
+    expect(admission.admit({ headers: {} }, socket)).toBeNull();
+    expect(admission.admit({ headers: {} }, socket)).toBeNull();
+    const refused = admission.admit({ headers: {} }, socket)!;
+    expect(refused.status).toBe(429);
+    expect(refused.headers['Retry-After']).toBe('1');
+    now = 500;
+    expect(admission.admit({ headers: {} }, socket)).toBeNull();
+    expect(admission.admit({ headers: {} }, socket)?.status).toBe(429);
+  });
+
+  it('the handshake table stays within maxTrackedAddresses and forgets refilled addresses', () => {
+    let now = 0;
+    const admission = Admission.create({ maxHandshakesPerIp: { handshakes: 5, per: 1000 }, maxTrackedAddresses: 100 }, () => now)!;
+    for (let i = 0; i < 1000; i++) admission.admit({ headers: {} }, fakeSocket(`198.51.${i >> 8}.${i & 255}`));
+    expect(admission.trackedAddresses).toBe(100);
+    // Once idle addresses have refilled, new ones push them out a few at a time.
+    now = 10_000;
+    for (let i = 0; i < 60; i++) admission.admit({ headers: {} }, fakeSocket(`203.0.113.${i}`));
+    expect(admission.trackedAddresses).toBeLessThanOrEqual(61);
+  });
+
+  it('a flood from one address does not grow the table', () => {
+    const admission = Admission.create({ maxHandshakesPerIp: 1 }, () => 0)!;
+    const socket = fakeSocket('192.0.2.1');
+    for (let i = 0; i < 100; i++) admission.admit({ headers: {} }, socket);
+    expect(admission.trackedAddresses).toBe(1);
+  });
+});
