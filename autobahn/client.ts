@@ -69,9 +69,10 @@ interface ConnectionResult {
 function runConnection(url: string, timeoutMs: number, echo: boolean): Promise<ConnectionResult> {
   return new Promise((resolve) => {
     const result: ConnectionResult = { closeCode: 0, messageCount: 0, timedOut: false };
-    // Compression is accepted when the suite offers it (12.* and 13.*), as soon as the
-    // library has the option; unknown options are ignored until then.
-    const ws = new WebSocket(url, { maxPayload: DRIVER_MAX_PAYLOAD, perMessageDeflate: true });
+    // Compression is offered with client_no_context_takeover: the suite's server accepts
+    // cases 13.2, 13.5 and 13.6 only from offers that carry it (RFC 7692 §7.1.1.2 makes
+    // it a hint, so the offer is still valid for every other case).
+    const ws = new WebSocket(url, { maxPayload: DRIVER_MAX_PAYLOAD, perMessageDeflate: { clientNoContextTakeover: true } });
     let settled = false;
     let fallback: NodeJS.Timeout | undefined;
     const finish = () => {
