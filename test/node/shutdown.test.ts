@@ -268,8 +268,9 @@ describe('the demo server', () => {
     child.stderr.on('data', (chunk) => (output += chunk));
     await t.until(() => /ws:\/\/127\.0\.0\.1:(\d+)\/ws/.test(output), 'the demo to listen', 10_000);
     const port = Number(/ws:\/\/127\.0\.0\.1:(\d+)\/ws/.exec(output)![1]);
-    const client = await t.openClient(`ws://127.0.0.1:${port}/ws`);
-    await t.nextEvent(client, 'message'); // the welcome
+    // Listen for the welcome before the connection opens: it may arrive with the 101.
+    const client = t.track(new WebSocket(`ws://127.0.0.1:${port}/ws`), (ws) => ws.terminate());
+    await t.nextEvent(client, 'message', 10_000); // the welcome
     const closed = t.nextEvent<[number, Buffer]>(client, 'close', 10_000);
     const exited = t.nextEvent<[number | null]>(child, 'exit', 10_000);
     child.kill('SIGTERM');
