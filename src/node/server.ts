@@ -117,6 +117,8 @@ const CLOSING = 1;
 const CLOSED = 2;
 
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+/** Milliseconds a connection refused at accept is kept to read (and discard) what its client sends. */
+const REFUSAL_LINGER = 1_000;
 
 /**
  * A WebSocket server.
@@ -359,6 +361,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }
     socket.off('error', destroySocket);
     socket.write(response);
+    this.#admission?.upgraded(socket);
     const ws = new WebSocket<Data>(null);
     ws.data = data;
     const metrics = this.#metrics;
@@ -443,7 +446,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     // Counted from TCP accept: connections still sending their request hold a slot.
-    this.#admission?.accept(socket);
+    const refusal = this.#admission?.accept(socket) ?? null;
+    if (refusal !== null) {
+      this.#refuseAtAccept(socket, refusal);
+      return;
+    }
     const parser = new RequestHeadParser(this.options);
     this.#pending.add(socket);
     const timer = setTimeout(() => {
@@ -487,6 +494,21 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.on('error', destroySocket);
     socket.on('data', onData);
     socket.on('close', cleanup);
+  }
+
+  /**
+   * Answers a connection refused at TCP accept (too many upgrades in progress from its
+   * address) without reading its request: the answer is written and the socket ended
+   * at once. What the client sends meanwhile is read and discarded, so that closing
+   * with unread data does not make TCP reset the answer away, for at most
+   * REFUSAL_LINGER ms.
+   */
+  #refuseAtAccept(socket: Socket, refusal: HandshakeError): void {
+    this.#metrics?.observeHandshakeRejected(refusal.status);
+    socket.on('error', destroySocket);
+    socket.setTimeout(REFUSAL_LINGER, () => socket.destroy());
+    socket.resume();
+    socket.end(buildErrorResponse(refusal.status, refusal.message, refusal.headers));
   }
 
   // ---- Topics and broadcast ------------------------------------------------------
