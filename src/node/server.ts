@@ -17,7 +17,7 @@ import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessa
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
-import { RequestHeadParser, type HeadLimits } from '../protocol/http.js';
+import { RequestHeadParser, checkRequestLimits, type HeadLimits } from '../protocol/http.js';
 import { WebSocket, kAttach, kOnClose, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PreparedMessage } from '../pubsub/prepared.js';
@@ -266,6 +266,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     let info;
     let deflate: NegotiatedDeflate | null = null;
     try {
+      // Requests read by node:http (or given to handleUpgrade) get the same head limits
+      // as those this server reads itself; on the own port this is already enforced.
+      checkRequestLimits(request, this.options);
       info = validateUpgradeRequest(request);
       if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
