@@ -159,6 +159,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #tokenExpiry: ((data: Data) => number | null) | null;
   /** Sockets whose upgrade is in progress (reading the request or authenticating). */
   readonly #pending = new Set<Socket>();
+  /** Refused sockets, answered and ended, that are read until their client closes (see #endAndLinger). */
+  readonly #lingering = new Set<Socket>();
 
   constructor(options: ServerOptions<Data>, callback?: () => void) {
     super();
@@ -436,7 +438,21 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     // The peer may reset the connection while the answer is written: that error must
     // not escape as an uncaught exception (the own-port paths have removed theirs).
     if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
-    socket.once('finish', () => socket.destroy());
+    this.#endAndLinger(socket, response);
+  }
+
+  /**
+   * Writes a refusal and ends the socket. What the client sends meanwhile is read and
+   * discarded until it closes its side, for at most REFUSAL_LINGER ms: closing a socket
+   * with unread input makes TCP send a reset, which can make the client lose the answer
+   * (a client still sending its request, or more than the limits allow).
+   */
+  #endAndLinger(socket: Socket, response: string): void {
+    const lingering = this.#lingering;
+    lingering.add(socket);
+    socket.once('close', () => lingering.delete(socket));
+    socket.setTimeout(REFUSAL_LINGER, () => socket.destroy());
+    socket.resume();
     socket.end(response);
   }
 
@@ -502,16 +518,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   /**
    * Answers a connection refused at TCP accept (too many upgrades in progress from its
    * address) without reading its request: the answer is written and the socket ended
-   * at once. What the client sends meanwhile is read and discarded, so that closing
-   * with unread data does not make TCP reset the answer away, for at most
-   * REFUSAL_LINGER ms.
+   * at once (see #endAndLinger).
    */
   #refuseAtAccept(socket: Socket, refusal: HandshakeError): void {
     this.#metrics?.observeHandshakeRejected(refusal.status);
     socket.on('error', destroySocket);
-    socket.setTimeout(REFUSAL_LINGER, () => socket.destroy());
-    socket.resume();
-    socket.end(buildErrorResponse(refusal.status, refusal.message, refusal.headers));
+    this.#endAndLinger(socket, buildErrorResponse(refusal.status, refusal.message, refusal.headers));
   }
 
   // ---- Topics and broadcast ------------------------------------------------------
@@ -623,6 +635,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#detach = null;
     for (const socket of this.#pending) socket.destroy();
     this.#pending.clear();
+    for (const socket of this.#lingering) socket.destroy();
     const finish = () => {
       this.#state = CLOSED;
       this.emit('close');
