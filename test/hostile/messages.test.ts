@@ -69,7 +69,7 @@ describe('fragment floods', () => {
     // Binary messages are answered with their length and hash (text is echoed, for the witness).
     started.wss.removeAllListeners('connection');
     started.wss.on('connection', (ws) => {
-      ws.on('message', (data: Buffer, isBinary) => ws.send(isBinary ? `${data.length} ${createHash('sha256').update(data).digest('hex')}` : data.toString()));
+      ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(isBinary ? `${data.length} ${createHash('sha256').update(data).digest('hex')}` : data.toString()));
     });
     const witness = await Witness.open(started.url);
     const { raw } = await attacker(started);
