@@ -15,7 +15,9 @@
  *   internal error;
  * - no output is longer than `maxPayload`;
  * - while every message so far was valid, each inflates to exactly its payload, or
- *   fails with 1009 exactly when the payload is longer than `maxPayload`.
+ *   fails with 1009 exactly when the payload is longer than `maxPayload` (a message
+ *   compressed with context takeover counts as valid only while the receiver has seen
+ *   nothing but that sender's messages).
  *
  * A connection fails at its first error, so a sequence stops there.
  */
@@ -134,8 +136,12 @@ export function checkDeflateCodec(input: DeflateCodecInput): void {
   invariant(isSyncZlibAvailable(), () => 'zlib cannot be driven synchronously here: this target needs it');
   const codec = new PerMessageDeflate(input.params, { role: 'server', syncLimit: SYNC_LIMIT });
   let trusted = true;
+  // With context takeover, the sender's messages refer to what it sent before: they
+  // inflate to their payload only while the receiver has seen nothing but them.
+  let senderInSync = true;
   try {
     for (const [index, message] of input.messages.entries()) {
+      if (message.kind !== 'takeover' && message.kind !== 'empty') senderInSync = false;
       const where = `message #${index} (${message.kind}, ${hexOf(message.data, 24)})`;
       let calls = 0;
       let error: unknown = null;
@@ -151,7 +157,7 @@ export function checkDeflateCodec(input: DeflateCodecInput): void {
         defect(`${where}: decompress threw ${String(thrown)}`, { cause: thrown });
       }
       invariant(calls === 1, () => `${where}: called back ${calls} times synchronously`);
-      const isValid = message.expected !== null;
+      const isValid = message.expected !== null && (message.kind !== 'takeover' || senderInSync || input.params.clientNoContextTakeover);
       if (error !== null) {
         const e = error as Error;
         const documented = e instanceof MessageTooBigError || (e instanceof InvalidDataError && e.code === ErrorCode.InvalidCompressedData);
