@@ -187,4 +187,6 @@ export const deflateCodecTarget: FuzzTarget<DeflateCodecInput> = {
   defaultRuns: 1,
   arbitrary: arbInput,
   check: checkDeflateCodec,
+  // Every input creates zlib streams, whose buffers are freed once the event loop turns.
+  yieldEvery: 64,
 };

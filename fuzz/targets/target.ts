@@ -14,4 +14,11 @@ export interface FuzzTarget<Input> {
   arbitrary: fc.Arbitrary<Input>;
   /** Runs one input; throws on a defect. Never mutates `input`. */
   check(input: Input): void;
+  /**
+   * For targets whose inputs create resources that Node frees only once the event loop
+   * turns (a destroyed zlib stream keeps its buffers until its queued close callbacks
+   * run): the long campaign lets the event loop run after this many inputs. A run of
+   * inputs without a turn would otherwise hold all of them.
+   */
+  yieldEvery?: number;
 }
