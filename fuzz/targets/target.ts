@@ -9,7 +9,7 @@ export interface FuzzTarget<Input> {
   name: string;
   /** One line: what is fuzzed. */
   description: string;
-  /** Share of the default campaign's 10 million inputs, in millions. */
+  /** Share of the default campaign, in millions of inputs. */
   defaultRuns: number;
   arbitrary: fc.Arbitrary<Input>;
   /** Runs one input; throws on a defect. Never mutates `input`. */
