@@ -19,6 +19,8 @@
  * - `closing`: during the close handshake, started by either side;
  * - `complete`: never; the life ends with a clean close handshake.
  *
+ * The last lives (as many as run at once) overlap a graceful `wss.close()`.
+ *
  * Afterwards the report says whether these hold: no uncaught exception and no unhandled
  * rejection; `close` fired exactly once for every server-side connection; the server's
  * `clients` and every topic's subscriber count back to 0; and, once the server is
@@ -464,8 +466,12 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   let next = 0;
   let finished = 0;
   const planner = new Prng(seed);
+  // The last lives run while the server shuts down gracefully: upgrades are answered
+  // 503, open connections get a close frame, pending ones are dropped at the deadline.
+  let closing: Promise<void> | null = null;
   const worker = async (): Promise<void> => {
     while (next < lives && Date.now() < deadline) {
+      if (closing === null && next >= lives - concurrency) closing = wss.close({ timeout: 1000 });
       const plan = planLife(planner, next++);
       byPhase[plan.phase]++;
       byCut[plan.cut]++;
@@ -485,7 +491,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   while ((wss.clients.size > 0 || Object.keys(topicsLeft()).length > 0) && Date.now() < settleUntil) await delay(20);
   const clientsLeft = wss.clients.size;
   const topics = topicsLeft();
-  await wss.close({ timeout: 1000 });
+  await (closing ?? wss.close({ timeout: 1000 }));
   await delay(50); // a late second 'close' would show up here
   const closeCountErrors: string[] = [];
   for (const [ws, count] of closeCounts) if (count !== 1) closeCountErrors.push(`${(ws.data as { id?: string } | undefined)?.id ?? '?'}: close fired ${count} times`);

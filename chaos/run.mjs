@@ -50,7 +50,7 @@ async function main() {
   console.log(`chaos: ${options.lives.toLocaleString('en-US')} lives, ${options.concurrency} at a time, seed ${options.seed}, at most ${options.seconds} s`);
   const report = await runChaos({ ...options, log: (line) => console.log(line) });
   const rss = process.memoryUsage().rss;
-  console.log(`\n${report.lives.toLocaleString('en-US')} lives in ${report.seconds.toFixed(1)} s (${Math.round(report.lives / report.seconds)}/s), peak-time RSS now ${(rss / 2 ** 20).toFixed(0)} MiB`);
+  console.log(`\n${report.lives.toLocaleString('en-US')} lives in ${report.seconds.toFixed(1)} s (${Math.round(report.lives / report.seconds)}/s), RSS at the end ${(rss / 2 ** 20).toFixed(0)} MiB`);
   console.log(`phases: ${PHASES.map((phase) => `${phase} ${report.byPhase[phase]}`).join(', ')}`);
   console.log(`cuts: ${Object.entries(report.byCut).map(([cut, n]) => `${cut} ${n}`).join(', ')}`);
   console.log(`server: ${report.connections} connections accepted, ${report.refused} upgrades refused by authenticate (and read by the client)`);
