@@ -81,6 +81,8 @@ interface Slot {
 interface PendingSlot {
   address: string;
   isReleased: boolean;
+  /** Its socket's 'close' listener, removed once the upgrade is done. */
+  onClose: () => void;
 }
 
 type UpgradeLike = Pick<AddressedRequest, 'headers'>;
@@ -190,7 +192,9 @@ export class Admission {
   /** The upgrade of `socket` was accepted (the 101 is written): it is no longer pending. */
   upgraded(socket: Socket): void {
     const slot = this.#pendingSlots.get(socket);
-    if (slot !== undefined && slot !== null) this.#releasePending(slot);
+    if (slot === undefined || slot === null) return;
+    this.#releasePending(slot);
+    socket.off('close', slot.onClose); // an open connection keeps no closure for this
   }
 
   /**
@@ -229,9 +233,9 @@ export class Admission {
       return false;
     }
     this.#pendingPerAddress.set(address, count + 1);
-    const slot: PendingSlot = { address, isReleased: false };
+    const slot: PendingSlot = { address, isReleased: false, onClose: () => this.#releasePending(slot) };
     this.#pendingSlots.set(socket, slot);
-    socket.once('close', () => this.#releasePending(slot));
+    socket.once('close', slot.onClose);
     return true;
   }
 

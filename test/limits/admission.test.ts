@@ -71,7 +71,9 @@ describe('Admission', () => {
     expect(admission.accept(sockets[32]!)?.status).toBe(429);
     expect(admission.pendingFrom('192.0.2.1')).toBe(32);
     expect(admission.accept(fakeSocket('192.0.2.2'))).toBeNull(); // another address
+    expect(sockets[0]!.listenerCount('close')).toBe(1);
     admission.upgraded(sockets[0]!);
+    expect(sockets[0]!.listenerCount('close')).toBe(0); // an open connection keeps no listener for it
     sockets[0]!.close(); // given back once only
     sockets[1]!.close();
     expect(admission.pendingFrom('192.0.2.1')).toBe(30);
