@@ -117,7 +117,7 @@ const CLOSING = 1;
 const CLOSED = 2;
 
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
-/** Milliseconds a connection refused at accept is kept to read (and discard) what its client sends. */
+/** Milliseconds a refused connection is kept to read (and discard) what its client still sends. */
 const REFUSAL_LINGER = 1_000;
 
 /**
