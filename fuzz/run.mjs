@@ -11,7 +11,7 @@
  *
  * Options (environment variables in brackets):
  *   --runs N          inputs per target [FUZZ_RUNS]; default: each target's share of
- *                     the 10-million-input campaign
+ *                     the default campaign (12 million inputs)
  *   --seconds S       time budget per target, 0 for none [FUZZ_SECONDS]; default 0
  *   --seed N          fast-check seed [FUZZ_SEED]; default: random, printed
  *   --jobs N          targets run at once [FUZZ_JOBS]; default 1

@@ -55,25 +55,39 @@ if (data.mode === 'run') {
   const stackLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   const started = performance.now();
-  const details = fc.check(
-    fc.property(target.arbitrary, (input) => {
-      if (!shrinking) Atomics.add(counters, 0, 1);
-      try {
-        target.check(input);
-      } catch (error) {
-        if (!shrinking) {
-          shrinking = true;
-          Atomics.store(counters, 1, 1);
-        }
-        throw error;
+  const predicate = (input: unknown): void => {
+    if (!shrinking) Atomics.add(counters, 0, 1);
+    try {
+      target.check(input);
+    } catch (error) {
+      if (!shrinking) {
+        shrinking = true;
+        Atomics.store(counters, 1, 1);
       }
-    }),
-    {
-      numRuns: data.runs,
-      seed: data.seed,
-      plugins: data.seconds > 0 ? [fc.interruptAfterTimeLimit(data.seconds * 1000)] : [],
-    },
-  );
+      throw error;
+    }
+  };
+  const parameters = {
+    numRuns: data.runs,
+    seed: data.seed,
+    plugins: data.seconds > 0 ? [fc.interruptAfterTimeLimit(data.seconds * 1000)] : [],
+  };
+  const yieldEvery = target.yieldEvery;
+  let sinceYield = 0;
+  const details =
+    yieldEvery === undefined
+      ? fc.check(fc.property(target.arbitrary, predicate), parameters)
+      : await fc.check(
+          fc.asyncProperty(target.arbitrary, async (input) => {
+            predicate(input);
+            // Let the event loop free what the last inputs released (see FuzzTarget.yieldEvery).
+            if (++sinceYield >= yieldEvery) {
+              sinceYield = 0;
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+          }),
+          parameters,
+        );
   const elapsed = (performance.now() - started) / 1000;
   Error.stackTraceLimit = stackLimit;
   if (details.failed && details.counterexample !== null) {

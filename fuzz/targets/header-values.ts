@@ -210,12 +210,8 @@ function checkResult(input: HeaderValuesInput, result: unknown): void {
   }
 }
 
+// The permessage-deflate negotiation of these values is the `deflate-params` target.
 // Not fuzzed yet, because the code does not exist yet:
-// TODO(permessage-deflate): once src/protocol/deflate.ts lands, add a `deflate-params`
-//   target: random `Sec-WebSocket-Extensions` offers and responses through its
-//   negotiation (server accepts/declines, client validates the response); outcomes are a
-//   result or HandshakeError only, accepted window bits within 8..15, no duplicate
-//   parameter accepted, linear time. Register it in `fuzz/targets/index.ts`.
 // TODO(redis): likewise a `redis-envelope` target for the Redis adapter's envelope
 //   decoder (untrusted input): random and mutated envelopes decode or are dropped,
 //   never throw, never allocate beyond the message size limit.

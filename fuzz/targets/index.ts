@@ -3,11 +3,11 @@
  * campaign in `test/fuzz/` runs each with fixed seeds, and committed seeds replay
  * through `check` by target name.
  *
- * TODO(permessage-deflate): add the `deflate-params` target here once
- * `src/protocol/deflate.ts` exists (see the note at the end of `header-values.ts`).
  * TODO(redis): add the `redis-envelope` target once the Redis adapter exists.
  */
 import { connectionTarget } from './connection.js';
+import { deflateCodecTarget } from './deflate-codec.js';
+import { deflateParamsTarget } from './deflate-params.js';
 import { headerValuesTarget } from './header-values.js';
 import { httpHeadTarget } from './http-head.js';
 import { parserTarget } from './parser.js';
@@ -15,7 +15,14 @@ import type { FuzzTarget } from './target.js';
 
 export type { FuzzTarget } from './target.js';
 
-export const targets: ReadonlyArray<FuzzTarget<any>> = [parserTarget, connectionTarget, httpHeadTarget, headerValuesTarget];
+export const targets: ReadonlyArray<FuzzTarget<any>> = [
+  parserTarget,
+  connectionTarget,
+  httpHeadTarget,
+  headerValuesTarget,
+  deflateParamsTarget,
+  deflateCodecTarget,
+];
 
 /** The target called `name`, or undefined. */
 export function findTarget(name: string): FuzzTarget<any> | undefined {

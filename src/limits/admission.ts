@@ -9,9 +9,17 @@
  * slot is taken when the TCP connection is accepted; for an attached server or
  * `handleUpgrade`, when the upgrade request arrives.
  *
- * Memory stays bounded: per-address connection counts exist only for addresses with
- * a slot (deleted at zero), and the handshake-rate table forgets idle addresses and
- * holds at most `maxTrackedAddresses` entries, evicting the least recently seen.
+ * Upgrades in progress are also capped per address (`maxPendingPerIp`, on by default):
+ * a client that opens connections and sends its requests slowly, or never, holds at
+ * most that many sockets. On the server's own port the cap applies at TCP accept, to
+ * connections that have not sent their request yet; a connection over it is answered
+ * 429 at once, without reading its request. A pending slot is given back when the 101
+ * is written or the socket closes.
+ *
+ * Memory stays bounded: per-address connection and pending counts exist only for
+ * addresses with a slot (deleted at zero), and the handshake-rate table forgets idle
+ * addresses and holds at most `maxTrackedAddresses` entries, evicting the least
+ * recently seen.
  */
 import type { Socket } from 'node:net';
 import { HandshakeError } from '../protocol/errors.js';
@@ -41,9 +49,20 @@ export interface AdmissionOptions<Req = any> {
   requireOrigin?: boolean;
   /** Most client addresses the handshake-rate table remembers. Default 10 000. */
   maxTrackedAddresses?: number;
+  /**
+   * Upgrades in progress (from TCP accept on the own port, else from the upgrade
+   * request, until the 101) per client address; more get 429. On the own port a
+   * connection over the cap is answered at accept, before its request is read.
+   * Default 32 for every address but loopback (127.0.0.0/8, ::1: a local proxy or load
+   * test), which the default leaves unlimited; a number set here applies to every
+   * address. 0 for no limit.
+   */
+  maxPendingPerIp?: number;
 }
 
 export const DEFAULT_MAX_TRACKED_ADDRESSES = 10_000;
+/** Default `maxPendingPerIp` (loopback addresses excepted). */
+export const DEFAULT_MAX_PENDING_PER_IP = 32;
 const DEFAULT_HANDSHAKE_PERIOD = 1_000;
 /** Idle entries examined (and forgotten if refilled) per new address. */
 const PRUNE_PER_INSERT = 2;
@@ -56,6 +75,14 @@ interface Slot {
   refusal: number;
   /** Whether it counts against `maxConnections` (until its socket closes). */
   counted: boolean;
+}
+
+/** The pending slot of one socket: counted against `address` until released. */
+interface PendingSlot {
+  address: string;
+  isReleased: boolean;
+  /** Its socket's 'close' listener, removed once the upgrade is done. */
+  onClose: () => void;
 }
 
 type UpgradeLike = Pick<AddressedRequest, 'headers'>;
@@ -77,12 +104,18 @@ export class Admission {
   readonly #checkOrigin: ((req: any) => HandshakeError | null) | null;
   readonly #handshakes: { capacity: number; per: number } | null;
   readonly #maxTracked: number;
+  readonly #maxPending: number;
+  /** Loopback addresses are not limited by the default `maxPendingPerIp`. */
+  readonly #isLoopbackExempt: boolean;
   readonly #now: () => number;
 
   #connections = 0;
   readonly #perAddress = new Map<string, number>();
   readonly #buckets = new Map<string, TokenBucket>();
   readonly #slots = new WeakMap<Socket, Slot>();
+  readonly #pendingPerAddress = new Map<string, number>();
+  /** Sockets whose pending status is settled: a slot, or null (exempt, or counted nowhere). */
+  readonly #pendingSlots = new WeakMap<Socket, PendingSlot | null>();
 
   /**
    * @returns null when none of the options asks for a check.
@@ -90,7 +123,9 @@ export class Admission {
    */
   static create(options: AdmissionOptions, now?: () => number): Admission | null {
     const admission = new Admission(options, now);
-    return admission.#countsSlots || admission.#handshakes !== null || admission.#checkOrigin !== null ? admission : null;
+    return admission.#countsSlots || admission.#handshakes !== null || admission.#checkOrigin !== null || admission.#maxPending !== Infinity
+      ? admission
+      : null;
   }
 
   constructor(options: AdmissionOptions, now: () => number = performance.now.bind(performance)) {
@@ -104,6 +139,9 @@ export class Admission {
     else if (typeof rate === 'number') this.#handshakes = { capacity: limit(rate, 'maxHandshakesPerIp'), per: DEFAULT_HANDSHAKE_PERIOD };
     else this.#handshakes = { capacity: limit(rate.handshakes, 'maxHandshakesPerIp.handshakes'), per: limit(rate.per, 'maxHandshakesPerIp.per') };
     this.#maxTracked = limit(options.maxTrackedAddresses ?? DEFAULT_MAX_TRACKED_ADDRESSES, 'maxTrackedAddresses');
+    const pending = options.maxPendingPerIp;
+    this.#maxPending = pending === 0 ? Infinity : limit(pending ?? DEFAULT_MAX_PENDING_PER_IP, 'maxPendingPerIp');
+    this.#isLoopbackExempt = pending === undefined;
     this.#now = now;
   }
 
@@ -117,6 +155,16 @@ export class Admission {
     return this.#perAddress.get(normalizeAddress(address)) ?? 0;
   }
 
+  /** Upgrades in progress counted for `address` (see `maxPendingPerIp`). */
+  pendingFrom(address: string): number {
+    return this.#pendingPerAddress.get(normalizeAddress(address)) ?? 0;
+  }
+
+  /** Addresses with upgrades in progress counted (entries of the pending table). */
+  get pendingAddresses(): number {
+    return this.#pendingPerAddress.size;
+  }
+
   /** Entries in the per-address tables (connection counts and handshake rates). */
   get trackedAddresses(): number {
     return this.#perAddress.size + this.#buckets.size;
@@ -127,15 +175,26 @@ export class Admission {
    * taken and the refusal is remembered: the request is still read (answering before
    * it arrives would make the peer's TCP reset the answer away), then refused.
    *
-   * The place for a cap on connections that have not sent their request yet, per
-   * address, is here.
+   * Upgrades in progress are capped here too (`maxPendingPerIp`): over that cap the
+   * connection takes no slot at all and the refusal is returned, to be answered at once.
+   *
+   * @returns the 429 to answer right away, or null.
    */
-  accept(socket: Socket): void {
-    if (!this.#countsSlots) return;
+  accept(socket: Socket): HandshakeError | null {
     const peer = normalizeAddress(socket.remoteAddress ?? '');
     // Behind a trusted proxy the client address is only known from the request.
     const address = this.#isTrusted !== null && this.#isTrusted(peer) ? null : peer;
-    this.#take(socket, address);
+    if (address !== null && this.#maxPending !== Infinity && !this.#takePending(socket, address)) return pendingRefusal();
+    if (this.#countsSlots) this.#take(socket, address);
+    return null;
+  }
+
+  /** The upgrade of `socket` was accepted (the 101 is written): it is no longer pending. */
+  upgraded(socket: Socket): void {
+    const slot = this.#pendingSlots.get(socket);
+    if (slot === undefined || slot === null) return;
+    this.#releasePending(slot);
+    socket.off('close', slot.onClose); // an open connection keeps no closure for this
   }
 
   /**
@@ -144,7 +203,9 @@ export class Admission {
    * @returns the error to refuse the upgrade with (429, 503, 403), or null.
    */
   admit(req: UpgradeLike, socket: Socket): HandshakeError | null {
-    const address = this.#handshakes !== null || this.#countsSlots ? clientAddress({ headers: req.headers, socket }, this.#isTrusted) : '';
+    const countsPending = this.#maxPending !== Infinity && !this.#pendingSlots.has(socket);
+    const address =
+      this.#handshakes !== null || this.#countsSlots || countsPending ? clientAddress({ headers: req.headers, socket }, this.#isTrusted) : '';
     if (this.#handshakes !== null) {
       const refusal = this.#countHandshake(address);
       if (refusal !== null) return refusal;
@@ -155,7 +216,35 @@ export class Admission {
       else if (slot.refusal === 0 && slot.address === null) this.#takeAddress(slot, address);
       if (slot.refusal !== 0) return refusalError(slot.refusal);
     }
+    if (countsPending && !this.#takePending(socket, address)) return pendingRefusal();
     return this.#checkOrigin?.(req) ?? null;
+  }
+
+  /** Counts `socket` as an upgrade in progress from `address`; false when over the cap. */
+  #takePending(socket: Socket, address: string): boolean {
+    if (socket.destroyed || (this.#isLoopbackExempt && isLoopback(address))) {
+      // A destroyed socket's 'close' may have been emitted already: nothing to count.
+      this.#pendingSlots.set(socket, null);
+      return true;
+    }
+    const count = this.#pendingPerAddress.get(address) ?? 0;
+    if (count >= this.#maxPending) {
+      this.#pendingSlots.set(socket, null);
+      return false;
+    }
+    this.#pendingPerAddress.set(address, count + 1);
+    const slot: PendingSlot = { address, isReleased: false, onClose: () => this.#releasePending(slot) };
+    this.#pendingSlots.set(socket, slot);
+    socket.once('close', slot.onClose);
+    return true;
+  }
+
+  #releasePending(slot: PendingSlot): void {
+    if (slot.isReleased) return;
+    slot.isReleased = true;
+    const count = this.#pendingPerAddress.get(slot.address)! - 1;
+    if (count <= 0) this.#pendingPerAddress.delete(slot.address);
+    else this.#pendingPerAddress.set(slot.address, count);
   }
 
   #take(socket: Socket, address: string | null): Slot {
@@ -238,6 +327,15 @@ function refusalError(status: number): HandshakeError {
   return status === 503
     ? new HandshakeError(503, 'the server has reached its connection limit')
     : new HandshakeError(429, 'too many connections from this address');
+}
+
+function pendingRefusal(): HandshakeError {
+  return new HandshakeError(429, 'too many connections in progress from this address');
+}
+
+/** Whether a normalized address is a loopback address (127.0.0.0/8 or ::1). */
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
 }
 
 function limit(value: number | undefined, name: string): number {

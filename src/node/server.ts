@@ -17,7 +17,7 @@ import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessa
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
-import { RequestHeadParser, type HeadLimits } from '../protocol/http.js';
+import { RequestHeadParser, checkRequestLimits, type HeadLimits } from '../protocol/http.js';
 import { WebSocket, kAttach, kOnClose, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PreparedMessage } from '../pubsub/prepared.js';
@@ -117,6 +117,8 @@ const CLOSING = 1;
 const CLOSED = 2;
 
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+/** Milliseconds a refused connection is kept to read (and discard) what its client still sends. */
+const REFUSAL_LINGER = 1_000;
 
 /**
  * A WebSocket server.
@@ -157,6 +159,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #tokenExpiry: ((data: Data) => number | null) | null;
   /** Sockets whose upgrade is in progress (reading the request or authenticating). */
   readonly #pending = new Set<Socket>();
+  /** Refused sockets, answered and ended, that are read until their client closes (see #endAndLinger). */
+  readonly #lingering = new Set<Socket>();
 
   constructor(options: ServerOptions<Data>, callback?: () => void) {
     super();
@@ -264,6 +268,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     let info;
     let deflate: NegotiatedDeflate | null = null;
     try {
+      // Requests read by node:http (or given to handleUpgrade) get the same head limits
+      // as those this server reads itself; on the own port this is already enforced.
+      checkRequestLimits(request, this.options);
       info = validateUpgradeRequest(request);
       if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
@@ -359,6 +366,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }
     socket.off('error', destroySocket);
     socket.write(response);
+    this.#admission?.upgraded(socket);
     const ws = new WebSocket<Data>(null);
     ws.data = data;
     const metrics = this.#metrics;
@@ -430,7 +438,21 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     // The peer may reset the connection while the answer is written: that error must
     // not escape as an uncaught exception (the own-port paths have removed theirs).
     if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
-    socket.once('finish', () => socket.destroy());
+    this.#endAndLinger(socket, response);
+  }
+
+  /**
+   * Writes a refusal and ends the socket. What the client sends meanwhile is read and
+   * discarded until it closes its side, for at most REFUSAL_LINGER ms: closing a socket
+   * with unread input makes TCP send a reset, which can make the client lose the answer
+   * (a client still sending its request, or more than the limits allow).
+   */
+  #endAndLinger(socket: Socket, response: string): void {
+    const lingering = this.#lingering;
+    lingering.add(socket);
+    socket.once('close', () => lingering.delete(socket));
+    socket.setTimeout(REFUSAL_LINGER, () => socket.destroy());
+    socket.resume();
     socket.end(response);
   }
 
@@ -443,7 +465,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     // Counted from TCP accept: connections still sending their request hold a slot.
-    this.#admission?.accept(socket);
+    const refusal = this.#admission?.accept(socket) ?? null;
+    if (refusal !== null) {
+      this.#refuseAtAccept(socket, refusal);
+      return;
+    }
     const parser = new RequestHeadParser(this.options);
     this.#pending.add(socket);
     const timer = setTimeout(() => {
@@ -487,6 +513,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.on('error', destroySocket);
     socket.on('data', onData);
     socket.on('close', cleanup);
+  }
+
+  /**
+   * Answers a connection refused at TCP accept (too many upgrades in progress from its
+   * address) without reading its request: the answer is written and the socket ended
+   * at once (see #endAndLinger).
+   */
+  #refuseAtAccept(socket: Socket, refusal: HandshakeError): void {
+    this.#metrics?.observeHandshakeRejected(refusal.status);
+    socket.on('error', destroySocket);
+    this.#endAndLinger(socket, buildErrorResponse(refusal.status, refusal.message, refusal.headers));
   }
 
   // ---- Topics and broadcast ------------------------------------------------------
@@ -598,6 +635,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#detach = null;
     for (const socket of this.#pending) socket.destroy();
     this.#pending.clear();
+    for (const socket of this.#lingering) socket.destroy();
     const finish = () => {
       this.#state = CLOSED;
       this.emit('close');

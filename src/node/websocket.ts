@@ -224,6 +224,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #isPausedByUser = false;
   /** A message was sent with `fin: false` and is not finished. */
   #midMessage = false;
+  /** A pong waits for the socket's `drain` (see deferPong). */
+  #pongAwaitsDrain = false;
 
   // Slow consumers (see send).
   #highWaterMark = 0;
@@ -785,6 +787,23 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** @internal A message is being inflated off the thread: hold further input in the kernel. */
   pauseReading(): void {
     this.#socket?.pause();
+  }
+
+  /**
+   * @internal Pongs wait while the socket is full (a peer that pings without reading):
+   * the connection keeps the latest and writes it on `drain`.
+   */
+  deferPong(): boolean {
+    const socket = this.#socket;
+    if (socket === null || !socket.writableNeedDrain) return false;
+    if (!this.#pongAwaitsDrain) {
+      this.#pongAwaitsDrain = true;
+      socket.once('drain', () => {
+        this.#pongAwaitsDrain = false;
+        this.#connection?.writeDeferredPong();
+      });
+    }
+    return true;
   }
 
   /** @internal */

@@ -56,6 +56,14 @@ export interface ConnectionHandler {
   pauseReading?(): void;
   /** Reading may go on after `pauseReading`. Optional. */
   resumeReading?(): void;
+  /**
+   * Called before an automatic pong is written; returning true holds it back because
+   * the transport is backed up (the peer is not reading what is sent). The connection
+   * then keeps only the most recent ping's payload, and the caller calls
+   * `writeDeferredPong()` once the transport takes data again. Optional: without it
+   * every ping is answered at once.
+   */
+  deferPong?(): boolean;
 }
 
 /** One event of a queued connection (see `takeEvents`). */
@@ -161,6 +169,8 @@ export class Connection implements ParserHandler {
   /** Bumped when queued sends are discarded, so that late compressions are dropped. */
   #sendEpoch = 0;
   #closeWritten = false;
+  /** Payload of the most recent ping, whose pong waits for the transport to drain; null when none waits. */
+  #deferredPong: Buffer | null = null;
 
   constructor(options: ConnectionOptions, handler?: ConnectionHandler) {
     this.#queue = handler === undefined ? new QueueHandler() : null;
@@ -480,6 +490,7 @@ export class Connection implements ParserHandler {
 
   #sendClose(payload: Buffer): void {
     this.#closeSent = true;
+    this.#deferredPong = null; // nothing is sent after the close frame
     this.#sendingOpcode = 0;
     this.#state = ReadyState.CLOSING;
     // Messages sent before close() still go first (they may wait for a compression).
@@ -508,6 +519,7 @@ export class Connection implements ParserHandler {
     if (this.#closeInfo !== null) return this.#closeInfo;
     this.#state = ReadyState.CLOSED;
     this.#parser.stop();
+    this.#deferredPong = null;
     this.#discardSends();
     this.#compression?.close();
     const received = this.#closeReceived;
@@ -600,9 +612,35 @@ export class Connection implements ParserHandler {
     // RFC 6455 §5.5.2: answer with a pong carrying the same payload, unless a close
     // frame was already received (the parser stops at one, so it was not).
     if (this.#autoPong && this.#state !== ReadyState.CLOSED) {
-      this.#writeFrame(FIN | Opcode.Pong, payload);
+      if (this.#handler.deferPong?.() === true) {
+        // RFC 6455 §5.5.3: an endpoint MAY send a pong for only the most recently
+        // processed ping. A peer that pings without reading would otherwise make us
+        // queue one pong per ping without bound: keep only the latest payload (a copy
+        // of its own, not a view pinning the received chunk).
+        this.#deferredPong = copyUnpooled(payload);
+      } else {
+        this.#deferredPong = null; // this pong answers the most recent ping
+        this.#writeFrame(FIN | Opcode.Pong, payload);
+      }
     }
     this.#handler.onPing(payload);
+  }
+
+  /**
+   * Writes the pong held back by `handler.deferPong` (for the most recent ping), if
+   * one still waits and no close frame has been sent since.
+   */
+  writeDeferredPong(): void {
+    const payload = this.#deferredPong;
+    if (payload === null) return;
+    this.#deferredPong = null;
+    if (this.#closeSent || this.#state === ReadyState.CLOSED) return;
+    this.#writeFrame(FIN | Opcode.Pong, payload);
+  }
+
+  /** Whether a pong waits for `writeDeferredPong`. */
+  get hasDeferredPong(): boolean {
+    return this.#deferredPong !== null;
   }
 
   /** @internal */
@@ -636,6 +674,13 @@ export class Connection implements ParserHandler {
 function reaches(data: string | Uint8Array, threshold: number): boolean {
   if (typeof data !== 'string' || data.length >= threshold) return data.length >= threshold;
   return data.length * 3 >= threshold && Buffer.byteLength(data) >= threshold;
+}
+
+/** A copy of `bytes` in memory of its own (not a slice of Node's shared pool). */
+function copyUnpooled(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
 }
 
 /** Cuts a reason to 123 bytes without splitting a UTF-8 sequence. */

@@ -383,6 +383,44 @@ export class ResponseHeadParser extends HeadParser<ResponseHead> {
   }
 }
 
+/** A request already parsed elsewhere (a `node:http` `IncomingMessage` fits). */
+export interface ParsedRequestLike {
+  method?: string | undefined;
+  url?: string | undefined;
+  /** Names and values, alternating, as received (latin1: one character per byte). */
+  rawHeaders?: readonly string[] | undefined;
+}
+
+/**
+ * Applies the limits of `HeadLimits` to a request that another HTTP parser has read
+ * (the `upgrade` event of a `node:http` server, or `handleUpgrade`): the header count,
+ * the head's size (each line counted as `name: value` and CRLF, which is what a
+ * minimal request sends; the request line as `METHOD target HTTP/1.1`), and the
+ * request line. The request is already in memory, bounded by that parser's own limits
+ * (Node's `maxHeaderSize`); this keeps a server's limits the same whichever parser
+ * read its requests.
+ *
+ * @throws {HandshakeError} 414 for a request line over `maxRequestLineBytes`, 431 for
+ *   more than `maxHeaders` header lines or a head over `maxHeaderBytes`.
+ */
+export function checkRequestLimits(req: ParsedRequestLike, limits: HeadLimits = {}): void {
+  const maxHeaderBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
+  const maxRequestLine = limits.maxRequestLineBytes ?? DEFAULT_MAX_REQUEST_LINE_BYTES;
+  const requestLine = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + ' HTTP/1.1'.length;
+  if (requestLine > maxRequestLine) {
+    throw new HandshakeError(414, `request line exceeds maxRequestLineBytes ${maxRequestLine}`);
+  }
+  const raw = req.rawHeaders;
+  if (!Array.isArray(raw)) return;
+  if (raw.length / 2 > maxHeaders) {
+    throw new HandshakeError(431, `HTTP head has more than maxHeaders ${maxHeaders} header lines`);
+  }
+  let bytes = requestLine + 4; // its CRLF and the final empty line
+  for (let i = 0; i < raw.length; i += 2) bytes += raw[i]!.length + 2 + (raw[i + 1]?.length ?? 0) + 2;
+  if (bytes > maxHeaderBytes) throw new HandshakeError(431, `HTTP head exceeds maxHeaderBytes ${maxHeaderBytes}`);
+}
+
 /**
  * Parses a request head from a buffer that may hold it whole.
  *

@@ -14,6 +14,8 @@ const PLAN: Record<string, { runs: number; seed: number }> = {
   connection: { runs: 2000, seed: 0x5eed0002 },
   'http-head': { runs: 2000, seed: 0x5eed0003 },
   'header-values': { runs: 3000, seed: 0x5eed0004 },
+  'deflate-params': { runs: 2000, seed: 0x5eed0005 },
+  'deflate-codec': { runs: 1000, seed: 0x5eed0006 },
 };
 
 describe('fuzz targets, short deterministic campaign', () => {

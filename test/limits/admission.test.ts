@@ -58,9 +58,59 @@ describe('clientAddress', () => {
 });
 
 describe('Admission', () => {
-  it('nothing configured → null', () => {
-    expect(Admission.create({})).toBeNull();
-    expect(Admission.create({ trustProxy: ['10.0.0.1'] })).toBeNull();
+  it('nothing to check (maxPendingPerIp: 0 turns off the one default) → null', () => {
+    expect(Admission.create({ maxPendingPerIp: 0 })).toBeNull();
+    expect(Admission.create({ trustProxy: ['10.0.0.1'], maxPendingPerIp: 0 })).toBeNull();
+    expect(Admission.create({})).not.toBeNull();
+  });
+
+  it('pending upgrades: 32 per address by default, refused at accept, given back at the 101 or on close', () => {
+    const admission = Admission.create({})!;
+    const sockets = Array.from({ length: 33 }, () => fakeSocket('192.0.2.1'));
+    for (const socket of sockets.slice(0, 32)) expect(admission.accept(socket)).toBeNull();
+    expect(admission.accept(sockets[32]!)?.status).toBe(429);
+    expect(admission.pendingFrom('192.0.2.1')).toBe(32);
+    expect(admission.accept(fakeSocket('192.0.2.2'))).toBeNull(); // another address
+    expect(sockets[0]!.listenerCount('close')).toBe(1);
+    admission.upgraded(sockets[0]!);
+    expect(sockets[0]!.listenerCount('close')).toBe(0); // an open connection keeps no listener for it
+    sockets[0]!.close(); // given back once only
+    sockets[1]!.close();
+    expect(admission.pendingFrom('192.0.2.1')).toBe(30);
+    expect(admission.admit({ headers: {} }, sockets[2]!)).toBeNull(); // counted at accept, not again
+    expect(admission.pendingFrom('192.0.2.1')).toBe(30);
+    for (const socket of sockets) socket.close();
+    expect(admission.pendingFrom('192.0.2.1')).toBe(0);
+  });
+
+  it('pending upgrades: loopback is exempt from the default, not from a number set', () => {
+    const byDefault = Admission.create({})!;
+    for (let i = 0; i < 100; i++) expect(byDefault.accept(fakeSocket(i % 2 ? '127.0.0.1' : '::1'))).toBeNull();
+    expect(byDefault.pendingAddresses).toBe(0);
+    const set = Admission.create({ maxPendingPerIp: 2 })!;
+    expect(set.accept(fakeSocket('127.0.0.1'))).toBeNull();
+    expect(set.accept(fakeSocket('::ffff:127.0.0.1'))).toBeNull();
+    expect(set.accept(fakeSocket('127.0.0.1'))?.status).toBe(429);
+  });
+
+  it('pending upgrades behind a trusted proxy are counted per forwarded address at admit', () => {
+    const admission = Admission.create({ maxPendingPerIp: 1, trustProxy: ['10.0.0.1'] })!;
+    const first = fakeSocket('10.0.0.1');
+    const second = fakeSocket('10.0.0.1');
+    const third = fakeSocket('10.0.0.1');
+    for (const socket of [first, second, third]) expect(admission.accept(socket)).toBeNull();
+    expect(admission.admit({ headers: { 'x-forwarded-for': '203.0.113.1' } }, first)).toBeNull();
+    expect(admission.admit({ headers: { 'x-forwarded-for': '203.0.113.1' } }, second)?.status).toBe(429);
+    expect(admission.admit({ headers: { 'x-forwarded-for': '203.0.113.2' } }, third)).toBeNull();
+    admission.upgraded(first);
+    expect(admission.pendingFrom('203.0.113.1')).toBe(0);
+    for (const socket of [first, second, third]) socket.close();
+    expect(admission.pendingAddresses).toBe(0);
+  });
+
+  it('maxPendingPerIp must be a number >= 0', () => {
+    expect(() => Admission.create({ maxPendingPerIp: -1 })).toThrow(RangeError);
+    expect(() => Admission.create({ maxPendingPerIp: Number.NaN })).toThrow(RangeError);
   });
 
   it('slots: counted from accept, given back on close, per-address entries deleted at zero', () => {

@@ -317,8 +317,8 @@ export class RawClient {
 }
 
 /** Opens a raw TCP connection (closed after the test). */
-export async function rawConnect(port: number, options: { host?: string; allowHalfOpen?: boolean } = {}): Promise<RawClient> {
-  const socket = netConnect({ port, host: options.host ?? '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
+export async function rawConnect(port: number, options: { host?: string; allowHalfOpen?: boolean; localAddress?: string } = {}): Promise<RawClient> {
+  const socket = netConnect({ port, host: options.host ?? '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false, localAddress: options.localAddress });
   track(socket, (s) => {
     s.destroy();
   });

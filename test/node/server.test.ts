@@ -255,6 +255,26 @@ describe('handshake rejections: a status and a one-line body, never a throw', ()
     await connection;
   });
 
+  // The socket of a refused request was destroyed as soon as the answer was written: a
+  // client still sending its request then had its next write reset (EPIPE), and Node
+  // destroyed its socket before it read the answer: it saw the connection drop instead
+  // of its 431.
+  it('regression (answer-reset-away): a client still sending after its head was refused reads the 431', async () => {
+    const { port, url } = await startServer();
+    for (let round = 0; round < 3; round++) {
+      const raw = await rawConnect(port);
+      raw.write('GET / HTTP/1.1\r\n');
+      for (let i = 0; i < 1024 && !raw.closed && raw.received === 0; i++) {
+        raw.write(`X-${i}: ${'v'.repeat(1000)}\r\n`);
+        if (i % 32 === 0) await delay(1);
+      }
+      const response = await raw.readResponse();
+      expect(response.status).toBe(431);
+      await raw.waitClosed();
+    }
+    await openClient(url);
+  });
+
   // The answer to a bad request was written with no 'error' listener on the socket: a
   // client that reset the connection at once made the write fail and the error escape
   // as an uncaught exception, taking the process down.

@@ -179,6 +179,71 @@ describe('RFC 6455 §5.5.2 / §5.5.3 ping and pong', () => {
     }
   });
 
+  describe('pongs while the transport is backed up (handler.deferPong)', () => {
+    /** A server connection whose handler says the transport is full while `full.value`. */
+    function backedUp() {
+      const writes: Buffer[] = [];
+      const full = { value: true };
+      const handler: ConnectionHandler = {
+        onMessage: () => {},
+        onPing: () => {},
+        onPong: () => {},
+        onClosing: () => {},
+        onError: () => {},
+        write: (data) => writes.push(Buffer.from(data)),
+        end: () => {},
+        deferPong: () => full.value,
+      };
+      const conn = new Connection({ role: 'server' }, handler);
+      return { conn, writes, full, pongs: () => decodeFrames(Buffer.concat(writes)).map((f) => [f.opcode, f.payload.toString()]) };
+    }
+
+    it('pings while backed up are coalesced: only the most recent one is answered, once drained', () => {
+      const { conn, full, pongs } = backedUp();
+      for (let i = 0; i < 1000; i++) conn.receive(clientFrame(Opcode.Ping, `p${i}`));
+      expect(pongs()).toEqual([]);
+      expect(conn.hasDeferredPong).toBe(true);
+      full.value = false;
+      conn.writeDeferredPong();
+      conn.writeDeferredPong(); // nothing more waits
+      expect(pongs()).toEqual([[Opcode.Pong, 'p999']]);
+    });
+
+    it('a ping that arrives once the transport takes data again is answered at once, and answers the held one too', () => {
+      const { conn, full, pongs } = backedUp();
+      conn.receive(clientFrame(Opcode.Ping, 'old'));
+      full.value = false;
+      conn.receive(clientFrame(Opcode.Ping, 'new'));
+      conn.writeDeferredPong();
+      expect(pongs()).toEqual([[Opcode.Pong, 'new']]);
+    });
+
+    it('the held payload is a copy: the received chunk may be reused', () => {
+      const { conn, full, pongs } = backedUp();
+      const chunk = clientFrame(Opcode.Ping, 'keep');
+      conn.receive(chunk);
+      chunk.fill(0);
+      full.value = false;
+      conn.writeDeferredPong();
+      expect(pongs()).toEqual([[Opcode.Pong, 'keep']]);
+    });
+
+    it('no held pong is written after a close frame was sent, or once the transport closed', () => {
+      const first = backedUp();
+      first.conn.receive(clientFrame(Opcode.Ping, 'p'));
+      first.conn.close(1000);
+      first.full.value = false;
+      first.conn.writeDeferredPong();
+      expect(first.pongs().map(([opcode]) => opcode)).toEqual([Opcode.Close]);
+      const second = backedUp();
+      second.conn.receive(clientFrame(Opcode.Ping, 'p'));
+      second.conn.transportClosed();
+      second.full.value = false;
+      second.conn.writeDeferredPong();
+      expect(second.pongs()).toEqual([]);
+    });
+  });
+
   it('sendPing and sendPong default to an empty payload', () => {
     const conn = server();
     conn.sendPing();

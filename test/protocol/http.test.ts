@@ -6,6 +6,7 @@ import {
   type HeadLimits,
   RequestHeadParser,
   ResponseHeadParser,
+  checkRequestLimits,
   parseRequestHead,
   parseResponseHead,
 } from '../../src/protocol/http.js';
@@ -332,6 +333,45 @@ describe('limits', () => {
     const parser = new RequestHeadParser({ maxRequestLineBytes: 20 });
     expect(parser.push(Buffer.from('GET /aaaaaaaaaaaaaaa'))).toBeNull();
     expect(handshakeError(() => parser.push(Buffer.from('a'))).status).toBe(414);
+  });
+});
+
+describe('checkRequestLimits: the same limits for a request another parser read', () => {
+  const statusOf = (req: Parameters<typeof checkRequestLimits>[0], limits?: HeadLimits): number | null => {
+    try {
+      checkRequestLimits(req, limits);
+      return null;
+    } catch (error) {
+      expect(error).toBeInstanceOf(HandshakeError);
+      return (error as HandshakeError).status;
+    }
+  };
+  const parsed = parseRequestHead(Buffer.from(UPGRADE_REQUEST))!;
+  const asNode = { method: parsed.method, url: parsed.target, rawHeaders: parsed.rawHeaders };
+
+  it('a request within the limits of the own-port parser is within them here too', () => {
+    expect(statusOf(asNode)).toBeNull();
+    const bytes = Buffer.byteLength(UPGRADE_REQUEST);
+    expect(statusOf(asNode, { maxHeaderBytes: bytes, maxHeaders: 7, maxRequestLineBytes: 'GET /chat?room=1 HTTP/1.1'.length })).toBeNull();
+  });
+
+  it.each([
+    ['one header line too many', { maxHeaders: 6 }, 431],
+    ['a head one byte too large', { maxHeaderBytes: Buffer.byteLength(UPGRADE_REQUEST) - 1 }, 431],
+    ['a request line one byte too long', { maxRequestLineBytes: 'GET /chat?room=1 HTTP/1.1'.length - 1 }, 414],
+  ])('%s → %i', (_label, limits, status) => {
+    expect(statusOf(asNode, limits)).toBe(status);
+  });
+
+  it('defaults: 100 header lines, 16 KiB', () => {
+    const many = Array.from({ length: 101 }, (_, i) => [`x-h${i}`, 'v']).flat();
+    expect(statusOf({ method: 'GET', url: '/', rawHeaders: many })).toBe(431);
+    expect(statusOf({ method: 'GET', url: '/', rawHeaders: many.slice(0, 200) })).toBeNull();
+    expect(statusOf({ method: 'GET', url: '/', rawHeaders: ['x-big', 'a'.repeat(DEFAULT_MAX_HEADER_BYTES)] })).toBe(431);
+  });
+
+  it('a request without raw headers is only checked for its request line', () => {
+    expect(statusOf({ method: 'GET', url: '/' })).toBeNull();
   });
 });
 
