@@ -6,7 +6,6 @@
  * larger ones XOR 32-bit words through a Uint32Array view of the 4-byte-aligned middle
  * of the buffer, with the mask rotated to match the alignment.
  */
-
 /** Below this many bytes the byte loop wins over setting up word views. */
 const WORD_THRESHOLD = 64;
 
@@ -35,10 +34,8 @@ export function readMaskKey(bytes: Uint8Array, offset: number): number {
  * the key in a field instead of a 4-byte buffer of its own.
  */
 export function maskWithKey(data: Uint8Array, key: number, start: number, length: number, maskOffset: number): void {
-  const m0 = key >>> 24;
-  const m1 = (key >>> 16) & 0xff;
-  const m2 = (key >>> 8) & 0xff;
-  const m3 = key & 0xff;
+  // As a signed 32-bit number: every shift below stays in V8's small-integer fast path.
+  const key32 = key | 0;
   const end = start + length;
   let i = start;
   let k = maskOffset & 3;
@@ -46,19 +43,14 @@ export function maskWithKey(data: Uint8Array, key: number, start: number, length
     // Advance byte-wise to a 4-byte aligned address, then XOR whole words.
     const misalignment = (data.byteOffset + i) & 3;
     const head = misalignment === 0 ? 0 : 4 - misalignment;
-    for (let h = 0; h < head; h++, i++, k = (k + 1) & 3) {
-      data[i]! ^= k === 0 ? m0 : k === 1 ? m1 : k === 2 ? m2 : m3;
-    }
+    for (let h = 0; h < head; h++, i++, k++) data[i]! ^= key32 >> ((~k & 3) << 3);
     const words = (end - i) >>> 2;
-    // The word at address i meets mask bytes k, k+1, k+2, k+3 (little-endian lanes;
-    // on a big-endian host the lanes are reversed, see isLittleEndian).
-    const b0 = k === 0 ? m0 : k === 1 ? m1 : k === 2 ? m2 : m3;
-    const b1 = k === 0 ? m1 : k === 1 ? m2 : k === 2 ? m3 : m0;
-    const b2 = k === 0 ? m2 : k === 1 ? m3 : k === 2 ? m0 : m1;
-    const b3 = k === 0 ? m3 : k === 1 ? m0 : k === 2 ? m1 : m2;
-    const word = isLittleEndian
-      ? (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)) >>> 0
-      : ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
+    // The word at address i meets mask bytes k, k+1, k+2, k+3: the key rotated left by
+    // k bytes, read as a little-endian word (byte-swapped) or, on a big-endian host
+    // (see isLittleEndian), as it is.
+    const shift = (k & 3) << 3;
+    const rotated = shift === 0 ? key32 : (key32 << shift) | (key32 >>> (32 - shift));
+    const word = isLittleEndian ? byteSwap(rotated) : rotated;
     const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
     let w = 0;
     // Unrolled by four: V8 keeps the loop body free of extra bound checks this way.
@@ -70,11 +62,16 @@ export function maskWithKey(data: Uint8Array, key: number, start: number, length
       view[w + 3]! ^= word;
     }
     for (; w < words; w++) view[w]! ^= word;
-    i += words << 2;
+    i += words * 4; // k stays: a multiple of 4 bytes does not change the phase
   }
-  for (; i < end; i++, k = (k + 1) & 3) {
-    data[i]! ^= k === 0 ? m0 : k === 1 ? m1 : k === 2 ? m2 : m3;
-  }
+  // Byte k of the payload meets key byte k % 4, bits 31-24 for k % 4 = 0: the stored
+  // byte keeps the low 8 bits of the shifted key (one shift, no per-byte branches).
+  for (; i < end; i++, k++) data[i]! ^= key32 >> ((~k & 3) << 3);
+}
+
+/** Reverses the byte order of a 32-bit number. */
+function byteSwap(x: number): number {
+  return ((x << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) | 0;
 }
 
 /**

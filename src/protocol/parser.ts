@@ -19,6 +19,7 @@ import {
 } from './errors.js';
 import { FIN, LENGTH_16, LENGTH_64, MASK, MAX_CONTROL_PAYLOAD, Opcode, RSV1, RSV2, RSV3 } from './frame.js';
 import { maskWithKey, readMaskKey } from './mask.js';
+import { isUtf8 } from 'node:buffer';
 import { Utf8Validator } from './utf8.js';
 
 /** Default largest message, in bytes (after decompression): 1 MiB. */
@@ -70,6 +71,15 @@ const DONE = 5; // after a close frame or a failure: discard input
 
 const EMPTY = Buffer.alloc(0);
 /**
+ * Node's Buffer class proper (`Buffer` itself is a factory function with the same
+ * prototype). `new FastBuffer(arrayBuffer, offset, length)` makes a view without the
+ * argument checks and species lookup of `Buffer#subarray`, which cost about as much as
+ * parsing a small frame (ws makes its views the same way).
+ */
+const FastBuffer = (Buffer as unknown as { [Symbol.species]: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer })[
+  Symbol.species
+];
+/**
  * Bytes of a header or length split across chunks are gathered here. Shared by all
  * parsers (parsing is synchronous and each use ends before any handler runs), so that
  * an idle connection does not carry a buffer of its own.
@@ -116,8 +126,11 @@ export class FrameParser {
   #isCompressed = false;
   #messageLength = 0;
   #messageCharge = 0;
-  #parts: Buffer[] = [];
-  /** Bytes of received chunks that views in #parts keep alive beyond their own. */
+  /** The message's first piece; most messages have only this one (no array per message). */
+  #firstPart: Buffer | null = null;
+  /** Its further pieces, if any. */
+  #moreParts: Buffer[] | null = null;
+  /** Bytes of received chunks that views in the parts keep alive beyond their own. */
   #pinnedBytes = 0;
   readonly #utf8 = new Utf8Validator();
 
@@ -175,7 +188,8 @@ export class FrameParser {
     this.#chunks = [];
     this.#buffered = 0;
     this.#offset = 0;
-    this.#parts = [];
+    this.#firstPart = null;
+    this.#moreParts = null;
     this.#pinnedBytes = 0;
   }
 
@@ -395,7 +409,7 @@ export class FrameParser {
   #fragmentCount(): number {
     return this.#fragmentOverhead > 0
       ? Math.round((this.#messageCharge - this.#messageLength) / this.#fragmentOverhead) + 1
-      : this.#parts.length;
+      : (this.#firstPart === null ? 0 : 1) + (this.#moreParts?.length ?? 0);
   }
 
   /** Consumes payload bytes. Returns false when more input is needed or parsing stopped. */
@@ -422,14 +436,22 @@ export class FrameParser {
       const chunk = this.#chunks[0]!;
       const start = this.#offset;
       const take = Math.min(this.#payloadLength - this.#payloadRead, chunk.length - start);
+      const isText = this.#messageOpcode === Opcode.Text && !this.#isCompressed;
       if (this.#masked) maskWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
-      let piece = start === 0 && take === chunk.length ? chunk : chunk.subarray(start, start + take);
+      let piece = start === 0 && take === chunk.length ? chunk : new FastBuffer(chunk.buffer, chunk.byteOffset + start, take);
       this.#skip(take);
       this.#payloadRead += take;
       this.#messageLength += take;
-      if (this.#messageOpcode === Opcode.Text && !this.#isCompressed && !this.#utf8.push(piece)) {
-        this.#fail(new InvalidDataError('text message is not valid UTF-8'));
-        return false;
+      if (isText) {
+        // A text message that arrives whole in one piece (the usual case) is checked by
+        // one native call, without the carry analysis of a streamed one. If that fails,
+        // the streaming validator runs on the piece too, so that the failure is
+        // reported exactly as for any other message.
+        const isWhole = this.#fin && take === this.#messageLength && this.#payloadRead === this.#payloadLength;
+        if (!(isWhole && isUtf8(piece)) && !this.#utf8.push(piece)) {
+          this.#fail(new InvalidDataError('text message is not valid UTF-8'));
+          return false;
+        }
       }
       if (piece !== chunk && (!this.#fin || this.#payloadRead < this.#payloadLength)) {
         // A view kept until a later chunk completes the message pins its whole chunk: a
@@ -440,7 +462,8 @@ export class FrameParser {
         if (this.#pinnedBytes + pinned > this.#maxPayload) piece = copyUnpooled(piece);
         else this.#pinnedBytes += pinned;
       }
-      this.#parts.push(piece);
+      if (this.#firstPart === null) this.#firstPart = piece;
+      else (this.#moreParts ??= []).push(piece);
     }
     this.#state = HEADER;
     if (this.#fin) this.#message();
@@ -449,26 +472,30 @@ export class FrameParser {
 
   /** Delivers the assembled message and resets for the next one. */
   #message(): void {
-    const parts = this.#parts;
     const isBinary = this.#messageOpcode === Opcode.Binary;
     const isCompressed = this.#isCompressed;
     if (!isBinary && !isCompressed && !this.#utf8.end()) {
       this.#fail(new InvalidDataError('text message ends inside a UTF-8 sequence'));
       return;
     }
+    const first = this.#firstPart;
+    const more = this.#moreParts;
     let data: Buffer;
-    if (parts.length === 1) data = parts[0]!;
-    else if (parts.length === 0) data = EMPTY;
+    if (first === null) data = EMPTY;
+    else if (more === null) data = first;
     else {
       // One copy into a buffer of the exact size, the only copy on the read path.
       data = Buffer.allocUnsafe(this.#messageLength);
-      let offset = 0;
-      for (const part of parts) {
+      data.set(first, 0);
+      let offset = first.length;
+      for (let i = 0; i < more.length; i++) {
+        const part = more[i]!;
         data.set(part, offset);
         offset += part.length;
       }
     }
-    this.#parts = [];
+    this.#firstPart = null;
+    this.#moreParts = null;
     this.#pinnedBytes = 0;
     this.#messageOpcode = 0;
     this.#messageLength = 0;
@@ -545,7 +572,7 @@ export class FrameParser {
     const chunk = this.#chunks[0]!;
     const start = this.#offset;
     if (chunk.length - start >= n) {
-      const view = chunk.subarray(start, start + n);
+      const view = new FastBuffer(chunk.buffer, chunk.byteOffset + start, n);
       this.#skip(n);
       return view;
     }
