@@ -18,7 +18,7 @@ import {
   InternalError,
 } from './errors.js';
 import { FIN, LENGTH_16, LENGTH_64, MASK, MAX_CONTROL_PAYLOAD, Opcode, RSV1, RSV2, RSV3 } from './frame.js';
-import { maskWithKey, readMaskKey } from './mask.js';
+import { copyMasked, maskWithKey, readMaskKey } from './mask.js';
 import { isUtf8 } from 'node:buffer';
 import { Utf8Validator } from './utf8.js';
 
@@ -130,6 +130,12 @@ export class FrameParser {
   #firstPart: Buffer | null = null;
   /** Its further pieces, if any. */
   #moreParts: Buffer[] | null = null;
+  /**
+   * The parts are still masked, with #maskKey, and are unmasked while being joined: a
+   * binary (or compressed) message of one frame that spans chunks. Text is unmasked
+   * piece by piece instead, to be validated as it arrives.
+   */
+  #isMaskDeferred = false;
   /** Bytes of received chunks that views in the parts keep alive beyond their own. */
   #pinnedBytes = 0;
   readonly #utf8 = new Utf8Validator();
@@ -190,6 +196,7 @@ export class FrameParser {
     this.#offset = 0;
     this.#firstPart = null;
     this.#moreParts = null;
+    this.#isMaskDeferred = false;
     this.#pinnedBytes = 0;
   }
 
@@ -437,7 +444,15 @@ export class FrameParser {
       const start = this.#offset;
       const take = Math.min(this.#payloadLength - this.#payloadRead, chunk.length - start);
       const isText = this.#messageOpcode === Opcode.Text && !this.#isCompressed;
-      if (this.#masked) maskWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
+      if (this.#masked) {
+        // A binary frame that is the whole message but spans chunks is unmasked once,
+        // while its pieces are joined (one pass over the bytes instead of two).
+        if (!isText && this.#fin && this.#opcode !== Opcode.Continuation && (this.#payloadRead > 0 || take < this.#payloadLength)) {
+          this.#isMaskDeferred = true;
+        } else {
+          maskWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
+        }
+      }
       let piece = start === 0 && take === chunk.length ? chunk : new FastBuffer(chunk.buffer, chunk.byteOffset + start, take);
       this.#skip(take);
       this.#payloadRead += take;
@@ -482,7 +497,18 @@ export class FrameParser {
     const more = this.#moreParts;
     let data: Buffer;
     if (first === null) data = EMPTY;
-    else if (more === null) data = first;
+    else if (this.#isMaskDeferred) {
+      // One frame: each part's offset in the message is its position in the frame's key.
+      const key = this.#maskKey;
+      data = Buffer.allocUnsafe(this.#messageLength);
+      copyMasked(first, 0, first.length, key, 0, data, 0);
+      let offset = first.length;
+      for (let i = 0; more !== null && i < more.length; i++) {
+        const part = more[i]!;
+        copyMasked(part, 0, part.length, key, offset, data, offset);
+        offset += part.length;
+      }
+    } else if (more === null) data = first;
     else {
       // One copy into a buffer of the exact size, the only copy on the read path.
       data = Buffer.allocUnsafe(this.#messageLength);
@@ -496,6 +522,7 @@ export class FrameParser {
     }
     this.#firstPart = null;
     this.#moreParts = null;
+    this.#isMaskDeferred = false;
     this.#pinnedBytes = 0;
     this.#messageOpcode = 0;
     this.#messageLength = 0;
