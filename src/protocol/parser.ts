@@ -70,6 +70,8 @@ const PAYLOAD = 4;
 const DONE = 5; // after a close frame or a failure: discard input
 
 const EMPTY = Buffer.alloc(0);
+/** What an idle parser holds instead of an array of its own (never written to). */
+const NO_CHUNKS: Buffer[] = [];
 /**
  * Node's Buffer class proper (`Buffer` itself is a factory function with the same
  * prototype). `new FastBuffer(arrayBuffer, offset, length)` makes a view without the
@@ -102,7 +104,7 @@ export class FrameParser {
   #allowRsv1: boolean;
 
   // Buffered input: chunks[0] is read from #offset.
-  #chunks: Buffer[] = [];
+  #chunks: Buffer[] = NO_CHUNKS; // an array of its own once input arrives
   #offset = 0;
   #buffered = 0;
 
@@ -115,7 +117,6 @@ export class FrameParser {
   // The frame being read.
   #fin = false;
   #opcode = 0;
-  #masked = false;
   /** The frame's masking key as one number (see readMaskKey). */
   #maskKey = 0;
   #payloadLength = 0;
@@ -138,7 +139,11 @@ export class FrameParser {
   #isMaskDeferred = false;
   /** Bytes of received chunks that views in the parts keep alive beyond their own. */
   #pinnedBytes = 0;
-  readonly #utf8 = new Utf8Validator();
+  /**
+   * Validates text that arrives in more than one piece; created at the first such
+   * message (a text message in one piece is checked by one isUtf8 call).
+   */
+  #utf8: Utf8Validator | null = null;
 
   constructor(options: ParserOptions, handler: ParserHandler) {
     this.#handler = handler;
@@ -183,7 +188,8 @@ export class FrameParser {
   /** Feeds received bytes. Events are delivered synchronously to the handler. */
   receive(chunk: Buffer): void {
     if (this.#state === DONE || chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk];
+    else this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     if (!this.#paused && !this.#running) this.#run();
   }
@@ -191,7 +197,7 @@ export class FrameParser {
   /** Discards all buffered input and stops parsing. */
   stop(): void {
     this.#state = DONE;
-    this.#chunks = [];
+    this.#chunks = NO_CHUNKS;
     this.#buffered = 0;
     this.#offset = 0;
     this.#firstPart = null;
@@ -348,7 +354,6 @@ export class FrameParser {
 
     this.#fin = fin;
     this.#opcode = opcode;
-    this.#masked = masked;
     if (opcode !== Opcode.Continuation && opcode < Opcode.Close) this.#isCompressed = rsv1;
 
     // Fast path: the whole header is in the first chunk.
@@ -386,7 +391,8 @@ export class FrameParser {
   #haveLength(): boolean {
     if (!this.#checkLength()) return false;
     this.#payloadRead = 0;
-    this.#state = this.#masked ? MASK_KEY : PAYLOAD;
+    // Frames are masked exactly when this is a server (checked in #readHeader).
+    this.#state = this.#isServer ? MASK_KEY : PAYLOAD;
     return true;
   }
 
@@ -430,7 +436,7 @@ export class FrameParser {
       // Up to 8 bytes split across chunks come back in the scratch buffer, which the next
       // header read overwrites: copy them, since handlers may keep the payload.
       if (payload.buffer === SCRATCH.buffer) payload = Buffer.from(payload);
-      if (this.#masked && length > 0) maskWithKey(payload, this.#maskKey, 0, length, 0);
+      if (this.#isServer && length > 0) maskWithKey(payload, this.#maskKey, 0, length, 0);
       this.#state = HEADER;
       this.#control(opcode, payload);
       return this.#state !== DONE;
@@ -444,7 +450,7 @@ export class FrameParser {
       const start = this.#offset;
       const take = Math.min(this.#payloadLength - this.#payloadRead, chunk.length - start);
       const isText = this.#messageOpcode === Opcode.Text && !this.#isCompressed;
-      if (this.#masked) {
+      if (this.#isServer) {
         // A binary frame that is the whole message but spans chunks is unmasked once,
         // while its pieces are joined (one pass over the bytes instead of two).
         if (!isText && this.#fin && this.#opcode !== Opcode.Continuation && (this.#payloadRead > 0 || take < this.#payloadLength)) {
@@ -463,7 +469,7 @@ export class FrameParser {
         // the streaming validator runs on the piece too, so that the failure is
         // reported exactly as for any other message.
         const isWhole = this.#fin && take === this.#messageLength && this.#payloadRead === this.#payloadLength;
-        if (!(isWhole && isUtf8(piece)) && !this.#utf8.push(piece)) {
+        if (!(isWhole && isUtf8(piece)) && !(this.#utf8 ??= new Utf8Validator()).push(piece)) {
           this.#fail(new InvalidDataError('text message is not valid UTF-8'));
           return false;
         }
@@ -489,7 +495,7 @@ export class FrameParser {
   #message(): void {
     const isBinary = this.#messageOpcode === Opcode.Binary;
     const isCompressed = this.#isCompressed;
-    if (!isBinary && !isCompressed && !this.#utf8.end()) {
+    if (!isBinary && !isCompressed && this.#utf8 !== null && !this.#utf8.end()) {
       this.#fail(new InvalidDataError('text message ends inside a UTF-8 sequence'));
       return;
     }
