@@ -73,10 +73,13 @@ export function readMaskKey(bytes: Uint8Array, offset: number): number {
  * the key in a field instead of a 4-byte buffer of its own.
  */
 export function maskWithKey(data: Uint8Array, key: number, start: number, length: number, maskOffset: number): void {
-  if (length >= SIMD_THRESHOLD && (kernel ?? simdKernel()) !== null) {
-    copyMaskedSimd(kernel!, data, start, length, key, maskOffset, data, start);
-    return;
-  }
+  // Kept this small so that V8 inlines it into the parser: the two kernels are calls.
+  if (length >= SIMD_THRESHOLD && (kernel ?? simdKernel()) !== null) copyMaskedSimd(kernel!, data, start, length, key, maskOffset, data, start);
+  else maskWords(data, key, start, length, maskOffset);
+}
+
+/** The JavaScript kernel: bytes up to a 4-byte boundary, 32-bit words, then bytes. */
+function maskWords(data: Uint8Array, key: number, start: number, length: number, maskOffset: number): void {
   // As a signed 32-bit number: every shift below stays in V8's small-integer fast path.
   const key32 = key | 0;
   const end = start + length;
@@ -143,7 +146,7 @@ export function copyMasked(source: Uint8Array, start: number, length: number, ke
     return;
   }
   target.set(start === 0 && length === source.length ? source : new Uint8Array(source.buffer, source.byteOffset + start, length), targetOffset);
-  maskWithKey(target, key, targetOffset, length, maskOffset);
+  maskWords(target, key, targetOffset, length, maskOffset);
 }
 
 /** Window by window: source → kernel memory, XOR there, kernel memory → target. */

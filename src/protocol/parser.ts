@@ -2,8 +2,9 @@
  * Incremental frame parser (RFC 6455 §5): bytes in any chunking, messages out.
  *
  * Named states in one loop, each returning early when too few bytes are buffered.
- * Chunks are kept in a list and consumed as `subarray` views; a payload that arrives
- * whole in one chunk is unmasked in place and handed out without a copy. Everything the
+ * Chunks are kept in a list and consumed as views; a payload that arrives whole in one
+ * chunk is unmasked in place and handed out without a copy, one that spans chunks is
+ * joined into a buffer of its own (binary ones unmasked on the way). Everything the
  * first two bytes of a frame say is validated before anything else is read, and
  * `maxPayload` is enforced from the length field, before any payload is buffered.
  * After a close frame or a failure the parser discards all further input.
