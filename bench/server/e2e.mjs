@@ -20,7 +20,7 @@
 //               with its JS fallback (WS_NO_BUFFER_UTIL=1)
 //   handshakes  50 concurrent clients, each connecting, upgrading and closing in a loop
 //   idle        --idle connections held open: the server's RSS and JS heap growth per
-//               connection (after a forced GC), KiB
+//               connection (after a forced GC), KiB, and V8's young and old generations
 //
 // Beside the throughput, each sample records the CPU time both processes used during the
 // timed part (from /proc for the server, process.cpuUsage in the generator): a generator
@@ -187,7 +187,14 @@ async function startServer(contenderId, volleyModule) {
   const memory = async () => {
     child.stdin.write('memory\n');
     const line = await nextLine();
-    return JSON.parse(line.replace('memory ', ''));
+    const usage = JSON.parse(line.replace('memory ', ''));
+    child.stdin.write('spaces\n');
+    const spaces = JSON.parse((await nextLine()).replace('spaces ', ''));
+    // The V8 heap by generation: physical size of the young one, used and physical old.
+    usage.youngPhysical = spaces.new_space.physical;
+    usage.oldUsed = spaces.old_space.used;
+    usage.oldPhysical = spaces.old_space.physical;
+    return usage;
   };
   const stop = () =>
     withTimeout(
@@ -272,6 +279,9 @@ async function sample(scenario, contenderId, volleyModule) {
         rssPerConnection: perConnection('rss'),
         heapPerConnection: perConnection('heapUsed'),
         externalPerConnection: perConnection('external'),
+        youngPerConnection: perConnection('youngPhysical'),
+        oldUsedPerConnection: perConnection('oldUsed'),
+        oldPhysicalPerConnection: perConnection('oldPhysical'),
       };
     }
     const result = await runLoad(server, scenario.load);
@@ -325,6 +335,9 @@ function summarize(scenario, samples) {
       generatorCpu: median(list.map((s) => s?.generatorCpu)),
       serverCpuPerOp: median(list.map((s) => s?.serverCpuPerOp)),
       heapPerConnection: median(list.map((s) => s?.heapPerConnection)),
+      youngPerConnection: median(list.map((s) => s?.youngPerConnection)),
+      oldUsedPerConnection: median(list.map((s) => s?.oldUsedPerConnection)),
+      oldPhysicalPerConnection: median(list.map((s) => s?.oldPhysicalPerConnection)),
       impl: list.find((s) => s !== null)?.impl,
     };
   }
@@ -340,11 +353,14 @@ function summarize(scenario, samples) {
 function table(scenario, rows) {
   const out = [];
   if (scenario.id === 'idle') {
-    out.push('| Server | RSS per connection (median) | range | vs ws | vs ws (paired) | JS heap per connection |');
-    out.push('| --- | --- | --- | --- | --- | --- |');
+    out.push('| Server | RSS per connection (median) | range | vs ws | vs ws (paired) | JS heap used | vs ws | young generation (physical) | old generation (used / physical) |');
+    out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const id of scenario.contenders) {
       const r = rows[id];
-      out.push(`| ${CONTENDERS[id].label} | ${fmt(r.median, 'KiB')} | ${r.min.toFixed(2)}–${r.max.toFixed(2)} | ${id === 'ws' ? '' : `**${ratio(r.ratioToWs)}**`} | ${id === 'ws' ? '' : ratio(r.pairedRatioToWs)} | ${fmt(r.heapPerConnection, 'KiB')} |`);
+      out.push(
+        `| ${CONTENDERS[id].label} | ${fmt(r.median, 'KiB')} | ${r.min.toFixed(2)}–${r.max.toFixed(2)} | ${id === 'ws' ? '' : `**${ratio(r.ratioToWs)}**`} | ${id === 'ws' ? '' : ratio(r.pairedRatioToWs)} | ` +
+          `${fmt(r.heapPerConnection, 'KiB')} | ${id === 'ws' ? '' : ratio(r.heapPerConnection / rows.ws.heapPerConnection)} | ${fmt(r.youngPerConnection, 'KiB')} | ${r.oldUsedPerConnection.toFixed(2)} / ${fmt(r.oldPhysicalPerConnection, 'KiB')} |`,
+      );
     }
     return out.join('\n');
   }
