@@ -3,6 +3,13 @@
 // Options: --runs N (default 5), --quick (3 runs, shorter timings: a smoke test),
 // --clock cpu|wall (default cpu: CPU time of each pass; wall: fastest wall-clock pass),
 // --node-option=<flag> (repeatable: a Node/V8 flag for every sample's process).
+//
+// `e2e` is the end-to-end server benchmark (bench/server/e2e.mjs: echo, large messages,
+// handshakes, idle memory against ws and a raw node:net server, each in its own
+// processes); `npm run bench -- e2e:echo e2e:idle` runs some of its scenarios, --runs
+// sets its rounds (default 3 there). It runs after the protocol subjects.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { buildProtocol } from './lib/build.mjs';
 import { benchSubject, environment, parseArgs, writeResults } from './lib/harness.mjs';
 
@@ -27,13 +34,20 @@ try {
   process.exit(2);
 }
 if (options.help) {
-  process.stdout.write('usage: npm run bench -- [parser|sender|mask|subject:scenario ...] [--runs N] [--clock cpu|wall] [--node-option=<flag>] [--quick]\n');
+  process.stdout.write('usage: npm run bench -- [parser|sender|mask|e2e|subject:scenario ...] [--runs N] [--clock cpu|wall] [--node-option=<flag>] [--quick]\n');
   process.exit(0);
 }
 
 const selected = new Map();
+const e2eScenarios = [];
+let runE2e = options.selectors.length === 0;
 for (const selector of options.selectors.length ? options.selectors : Object.keys(subjects)) {
   const [name, scenario] = selector.split(':');
+  if (name === 'e2e') {
+    runE2e = true;
+    if (scenario) e2eScenarios.push(scenario);
+    continue;
+  }
   if (!subjects[name]) {
     process.stderr.write(`unknown subject "${name}"; choose from ${Object.keys(subjects).join(', ')}\n`);
     process.exit(2);
@@ -41,6 +55,18 @@ for (const selector of options.selectors.length ? options.selectors : Object.key
   if (!selected.has(name)) selected.set(name, []);
   if (scenario) selected.get(name).push(scenario);
 }
+
+/** The end-to-end benchmark, in its own process (it starts servers and load generators). */
+function e2e() {
+  const args = [fileURLToPath(new URL('./server/e2e.mjs', import.meta.url))];
+  if (e2eScenarios.length) args.push('--scenarios', e2eScenarios.join(','));
+  if (process.argv.slice(2).some((a) => a.startsWith('--runs'))) args.push('--rounds', String(options.runs));
+  if (options.quick) args.push('--quick');
+  const child = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  return child.status ?? 1;
+}
+
+if (selected.size === 0) process.exit(runE2e ? e2e() : 0);
 
 await buildProtocol();
 const env = environment();
@@ -77,3 +103,4 @@ if (lines.length) {
 }
 const file = writeResults([...selected.keys()].join('+'), { environment: env, runs: options.runs, quick: options.quick, clock: options.clock, nodeOptions: options.nodeOptions, subjects: results });
 process.stdout.write(`Results: ${file}\n`);
+if (runE2e) process.exitCode = e2e();

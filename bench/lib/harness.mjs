@@ -38,6 +38,16 @@ export function measure({ prepare = () => {}, pass, check = () => {}, warmupMs =
     minPasses = Math.max(1, Math.ceil(minPasses / 4));
     warmupPasses = Math.max(1, Math.ceil(warmupPasses / 2));
   }
+  const fixed = Number(process.env.VOLLEY_BENCH_PASSES ?? 0);
+  if (fixed > 0) {
+    // Instruction counting (bench/instructions.mjs): exactly `fixed` passes, no clocks.
+    for (let p = 0; p < fixed; p++) {
+      prepare();
+      pass();
+      check();
+    }
+    return { warmupPasses: 0, passes: fixed, wall: { totalNs: 1, minNs: 1, medianNs: 1 }, cpu: { totalNs: 1, minNs: 1, medianNs: 1 } };
+  }
   const wallStart = performance.now();
   let warm = 0;
   while ((warm < warmupPasses || performance.now() - wallStart < warmupMs) && warm < maxPasses && performance.now() - wallStart < maxMs / 4) {

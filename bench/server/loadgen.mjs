@@ -33,6 +33,21 @@ function parseArgs(argv) {
 }
 
 const deflate = args.deflate === '1';
+/** --marks 1: print "mark start" and "mark end" when the timed part begins and ends (the caller samples the server's CPU then). */
+const marks = args.marks === '1';
+
+/** Starts the timed part: returns a function that ends it and gives its length (s) and this process's CPU use (fraction of one core). */
+function startTiming() {
+  if (marks) process.stdout.write('mark start\n');
+  const start = performance.now();
+  const cpu0 = process.cpuUsage();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    const elapsed = (performance.now() - start) / 1000;
+    if (marks) process.stdout.write('mark end\n');
+    return { elapsed, generatorCpu: (cpu.user + cpu.system) / 1e6 / elapsed };
+  };
+}
 const validate = args.validate === '1';
 const request = (key) =>
   `GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -60,17 +75,36 @@ function maskedFrame(payload, isBinary, isCompressed = false) {
   return frame;
 }
 
-/** Opens a WebSocket connection by hand; resolves with the socket and bytes after the head. */
+/**
+ * Every socket reads into this one buffer (node:net's `onread`), so that reading costs
+ * no allocation per read: the generator stays cheap next to the server it drives. What
+ * arrives is handed to the socket's `onBytes` at once and must be copied if kept.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+const ignoreBytes = () => {};
+
+/** Upgrade requests with different keys, built once: handshakes cost the generator no key generation. */
+const requests = Array.from({ length: 256 }, () => Buffer.from(request(randomBytes(16).toString('base64'))));
+let nextRequest = 0;
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/** Opens a WebSocket connection by hand; resolves with the socket and (a copy of) the bytes after the head. */
 function open() {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, noDelay: true });
-    let head = Buffer.alloc(0);
-    const onData = (chunk) => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
+    const socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (length, buffer) => socket.onBytes(buffer.subarray(0, length)) },
+    });
+    let head = null;
+    socket.onBytes = (chunk) => {
+      head = head === null ? Buffer.from(chunk) : Buffer.concat([head, chunk]);
+      const end = head.indexOf(HEAD_END);
       if (end === -1) return;
-      socket.off('data', onData);
-      if (!head.subarray(0, 12).toString().includes('101')) {
+      socket.onBytes = ignoreBytes;
+      // "HTTP/1.1 101": the status code is bytes 9-11.
+      if (head[9] !== 0x31 || head[10] !== 0x30 || head[11] !== 0x31) {
         reject(new Error(`upgrade refused: ${head.subarray(0, end).toString()}`));
         socket.destroy();
         return;
@@ -82,9 +116,8 @@ function open() {
       }
       resolve({ socket, rest: head.subarray(end + 4) });
     };
-    socket.on('data', onData);
     socket.once('error', reject);
-    socket.write(request(randomBytes(16).toString('base64')));
+    socket.write(requests[nextRequest++ & 255]);
   });
 }
 
@@ -113,7 +146,7 @@ class FrameCounter {
     while (i < n) {
       if (this.skip > 0) {
         const take = Math.min(this.skip, n - i);
-        if (this.onFrame !== null) this.#parts.push(chunk.subarray(i, i + take));
+        if (this.onFrame !== null) this.#parts.push(Buffer.from(chunk.subarray(i, i + take)));
         this.skip -= take;
         i += take;
         if (this.skip === 0) {
@@ -123,23 +156,23 @@ class FrameCounter {
         continue;
       }
       if (n - i < 2) {
-        this.carry = chunk.subarray(i);
+        this.carry = Buffer.from(chunk.subarray(i));
         break;
       }
       const len7 = chunk[i + 1] & 0x7f;
       let header = 2;
       let length = len7;
       if (len7 === 126) {
-        if (n - i < 4) { this.carry = chunk.subarray(i); break; }
+        if (n - i < 4) { this.carry = Buffer.from(chunk.subarray(i)); break; }
         length = chunk.readUInt16BE(i + 2);
         header = 4;
       } else if (len7 === 127) {
-        if (n - i < 10) { this.carry = chunk.subarray(i); break; }
+        if (n - i < 10) { this.carry = Buffer.from(chunk.subarray(i)); break; }
         length = Number(chunk.readBigUInt64BE(i + 2));
         header = 10;
       }
       if (chunk[i + 1] & 0x80) header += 4; // a masked frame (the raw echo returns ours)
-      if (n - i < header) { this.carry = chunk.subarray(i); break; }
+      if (n - i < header) { this.carry = Buffer.from(chunk.subarray(i)); break; }
       if (chunk[i] & 0x40) this.compressed++;
       this.first = chunk[i];
       i += header;
@@ -269,7 +302,7 @@ async function echo() {
       if (parts.length === 1) socket.write(parts[0]);
       else socket.write(Buffer.concat(parts));
     };
-    socket.on('data', onChunk);
+    socket.onBytes = onChunk;
     socket.on('error', () => {});
     if (rest.length > 0) onChunk(rest);
     const now = performance.now();
@@ -278,10 +311,10 @@ async function echo() {
   }
   await sleep(warmup * 1000);
   measuring = true;
-  const start = performance.now();
+  const stopTiming = startTiming();
   await sleep(seconds * 1000);
   measuring = false;
-  const elapsed = (performance.now() - start) / 1000;
+  const { elapsed, generatorCpu } = stopTiming();
   for (const s of sockets) s.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] : 0);
@@ -296,6 +329,7 @@ async function echo() {
     megabytesPerSecond: receivedBytes / elapsed / 1e6,
     p50: pct(0.5),
     p99: pct(0.99),
+    generatorCpu,
   };
 }
 
@@ -322,13 +356,13 @@ async function handshakes() {
   const workers = Array.from({ length: concurrency }, worker);
   await sleep(warmup * 1000);
   measuring = true;
-  const start = performance.now();
+  const stopTiming = startTiming();
   await sleep(seconds * 1000);
   measuring = false;
   stop = true;
-  const elapsed = (performance.now() - start) / 1000;
+  const { elapsed, generatorCpu } = stopTiming();
   await Promise.all(workers);
-  return { mode: 'handshakes', concurrency, handshakesPerSecond: done / elapsed, failed };
+  return { mode: 'handshakes', concurrency, handshakesPerSecond: done / elapsed, failed, generatorCpu };
 }
 
 /** Sends one compressed 1 KiB JSON message and waits for its echo. */
@@ -340,10 +374,10 @@ function echoOnce(socket, rest) {
     const onData = (chunk) => {
       if (counter.count(chunk) === 0) return;
       clearTimeout(timer);
-      socket.off('data', onData);
+      socket.onBytes = ignoreBytes;
       resolve();
     };
-    socket.on('data', onData);
+    socket.onBytes = onData;
     if (rest.length > 0) onData(rest);
     socket.write(maskedFrame(compressMessage(message), false, true));
   });

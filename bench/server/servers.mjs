@@ -3,11 +3,16 @@
 // The -deflate kinds accept permessage-deflate with each library's defaults (the zlib
 // level can be set for both with DEFLATE_LEVEL=n in the environment).
 // Flags (volley only): --metrics=off creates the server with `metrics: false`.
+// --report-impl prints "impl <what>" before "ready": for ws, which masking code it loaded
+// (bufferutil's native addon, or its JS fallback under WS_NO_BUFFER_UTIL=1).
+// VOLLEY_MODULE=<path> in the environment loads Volley from that file instead of dist/.
 // Prints "ready <port>" when listening. Lines on stdin: "rss" prints its RSS,
-// "memory" prints `memory <process.memoryUsage() as JSON>`, "cpu" prints its CPU time
+// "memory" prints `memory <process.memoryUsage() as JSON>`, "spaces" the V8 heap spaces, "cpu" prints its CPU time
 // (µs, user + system) and the messages it has echoed.
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const flags = new Set(process.argv.slice(2).filter((arg) => arg.startsWith('--')));
 const [kind, portArg, maxPayloadArg] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
@@ -19,7 +24,7 @@ let echoed = 0;
 
 let server;
 if (kind === 'volley' || kind === 'volley-deflate') {
-  const { WebSocketServer } = await import('../../dist/index.js');
+  const { WebSocketServer } = await import(process.env.VOLLEY_MODULE ? pathToFileURL(process.env.VOLLEY_MODULE).href : '../../dist/index.js');
   // No send budget, like ws: with many large messages in flight the default 1 MiB
   // maxBackpressure would drop echoes, and the load generator waits for every one.
   server = new WebSocketServer({
@@ -75,6 +80,16 @@ if (kind === 'volley' || kind === 'volley-deflate') {
   process.exit(2);
 }
 
+if (flags.has('--report-impl')) {
+  let impl = kind;
+  if (kind.startsWith('ws')) {
+    const { loadWs } = await import('../lib/ws.mjs');
+    // loadWs throws unless ws really uses what the environment asked for.
+    const wsImpl = loadWs(process.env.WS_NO_BUFFER_UTIL ? 'js' : 'native').impl;
+    impl = `ws ${process.env.WS_NO_BUFFER_UTIL ? 'js' : 'native'}: ${wsImpl}`;
+  }
+  console.log(`impl ${impl}`);
+}
 const address = server.address();
 console.log(`ready ${address.port}`);
 process.stdin.on('data', (line) => {
@@ -85,6 +100,10 @@ process.stdin.on('data', (line) => {
   } else if (text === 'memory') {
     globalThis.gc?.();
     console.log(`memory ${JSON.stringify(process.memoryUsage())}`);
+  } else if (text === 'spaces') {
+    globalThis.gc?.();
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size, physical: s.physical_space_size }]));
+    console.log(`spaces ${JSON.stringify(spaces)}`);
   } else if (text === 'cpu') {
     const { user, system } = process.cpuUsage();
     console.log(`cpu ${user + system} ${echoed}`);

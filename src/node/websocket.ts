@@ -122,6 +122,8 @@ type SocketWithWebSocket = Socket & { [kWebSocket]?: WebSocket<any> };
 
 const readyStateNames = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
 const EMPTY = Buffer.alloc(0);
+/** The write queue of a connection that has not written yet: shared, never written to. */
+const NO_FRAMES: Uint8Array[] = [];
 
 /** Close code and reason of a connection closed by the `'close'` backpressure policy. */
 export const BACKPRESSURE_CLOSE_CODE = CloseCode.TryAgainLater;
@@ -214,7 +216,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #tokenExpiry: ExpiryTimer | null = null;
 
   // Write batching (see _flush).
-  #queue: Uint8Array[] = [];
+  /** Frames queued this tick; an idle connection holds the shared empty NO_FRAMES. */
+  #queue: Uint8Array[] = NO_FRAMES;
   #queuedBytes = 0;
   #callbacks: Array<(error?: Error | null) => void> | null = null;
   #needDrain = false;
@@ -243,6 +246,10 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
    */
   constructor(url?: string | URL | null, protocols?: string | string[] | Record<string, any>, options?: Record<string, any>) {
     super();
+    // EventEmitter keeps listeners in `{ __proto__: null }`, which V8 holds as a hash
+    // table (216 bytes per connection in a heap snapshot); an instance of a constructor
+    // with a prototype that has no keys stays a fast object (32 bytes there).
+    (this as unknown as { _events: object })._events = new (Listeners as unknown as new () => object)();
     if (url !== null && url !== undefined) {
       if (protocols !== undefined && !Array.isArray(protocols) && typeof protocols === 'object') {
         options = protocols;
@@ -722,7 +729,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     const info = this.#connection!.transportClosed();
     this.#closeInfo = info;
     this.#readyState = ReadyState.CLOSED;
-    this.#queue = [];
+    this.#queue = NO_FRAMES;
     this.#queuedBytes = 0;
     const callbacks = this.#callbacks;
     if (callbacks !== null) {
@@ -779,7 +786,10 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** @internal */
   write(data: Uint8Array): void {
     if (this.#metrics !== null) this.#metrics.bytesSent += data.length;
-    if (this.#queue.length === 0) scheduleFlush(this);
+    if (this.#queue.length === 0) {
+      scheduleFlush(this);
+      if (this.#queue === NO_FRAMES) this.#queue = [];
+    }
     this.#queue.push(data);
     this.#queuedBytes += data.length;
   }
@@ -833,7 +843,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     let count = queue.length;
     const socket = this.#socket;
     if (count === 0 || socket === null || socket.destroyed) {
-      this.#queue = [];
+      this.#queue = NO_FRAMES;
       this.#queuedBytes = 0;
       return;
     }
@@ -996,6 +1006,14 @@ function textOrBinary(ws: WebSocket<any>): (data: any, isBinary: boolean) => unk
 }
 
 function noop(): void {}
+
+/**
+ * The table of an EventEmitter's listeners (`_events`): no inherited keys, like
+ * EventEmitter's own `{ __proto__: null }`, but created by a constructor, so that V8
+ * keeps it in fast mode (see the WebSocket constructor).
+ */
+function Listeners(): void {}
+Listeners.prototype = Object.create(null);
 
 /** Whether `bytes` is a view into a larger buffer (so that keeping it keeps more). */
 function isSlice(bytes: Uint8Array): boolean {

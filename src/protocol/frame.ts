@@ -50,22 +50,28 @@ export function isControl(opcode: number): boolean {
 export type MaskGenerator = () => Uint8Array;
 
 const MASK_POOL_SIZE = 8 * 1024;
-let maskPool = Buffer.allocUnsafe(0);
-let maskPoolOffset = 0;
+const maskPool = new Uint8Array(MASK_POOL_SIZE);
+let maskPoolOffset = MASK_POOL_SIZE;
+/** The key handed out: one buffer for all calls (a view per frame costs more than the frame). */
+const maskKey = Buffer.allocUnsafeSlow(4);
 
 /**
  * Default masking keys: RFC 6455 §5.3 wants them unpredictable, so they come from the
  * CSPRNG, fetched 8 KiB at a time (one `randomFillSync` per 2048 frames).
- * The returned view is only valid until the next call.
+ * The returned key is only valid until the next call: it is overwritten then.
  */
 export const randomMask: MaskGenerator = () => {
-  if (maskPoolOffset + 4 > maskPool.length) {
-    maskPool = randomFillSync(Buffer.allocUnsafe(MASK_POOL_SIZE));
-    maskPoolOffset = 0;
+  let offset = maskPoolOffset;
+  if (offset + 4 > MASK_POOL_SIZE) {
+    randomFillSync(maskPool);
+    offset = 0;
   }
-  const key = maskPool.subarray(maskPoolOffset, maskPoolOffset + 4);
-  maskPoolOffset += 4;
-  return key;
+  maskKey[0] = maskPool[offset]!;
+  maskKey[1] = maskPool[offset + 1]!;
+  maskKey[2] = maskPool[offset + 2]!;
+  maskKey[3] = maskPool[offset + 3]!;
+  maskPoolOffset = offset + 4;
+  return maskKey;
 };
 
 /** Header size in bytes for a payload of `length` bytes. */

@@ -6,6 +6,7 @@
  * give them), outputs are strings to write to the socket as UTF-8 (what
  * `socket.write(string)` does by default).
  */
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
 import { type ExtensionOffer, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
@@ -34,8 +35,11 @@ export type ExtraHeaders = Record<string, string | string[]> | ReadonlyArray<rea
  * computeAccept('dGhlIHNhbXBsZSBub25jZQ=='); // 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
  */
 export function computeAccept(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+  // One-shot hashing (Node.js 20.12 and later) creates no Hash object per handshake.
+  return oneShotHash === undefined ? createHash('sha1').update(key + GUID).digest('base64') : oneShotHash('sha1', key + GUID, 'base64');
 }
+
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash;
 
 /** What a valid upgrade request asks for. */
 export interface UpgradeRequestInfo {
@@ -69,6 +73,40 @@ function quote(value: string): string {
  * written by hand may not. Values under names differing only in case are combined.
  */
 function normalizeHeaders(headers: IncomingHeaders): Map<string, string[]> {
+  return headerMap(headers);
+}
+
+/** Header lookup by lower-case name: a Map of normalized values, or the record itself. */
+interface HeaderLookup {
+  get(name: string): string | string[] | undefined;
+}
+
+/** Looks names up in a record whose names are all lower-case already. */
+class LowerCaseRecord implements HeaderLookup {
+  readonly #headers: IncomingHeaders;
+  constructor(headers: IncomingHeaders) {
+    this.#headers = headers;
+  }
+  get(name: string): string | string[] | undefined {
+    return this.#headers[name];
+  }
+}
+
+/**
+ * The request's headers for lookup: the record itself when every name is lower-case
+ * (as `node:http` and `parseRequestHead` give them: no copy), else a normalized Map.
+ */
+function headerLookup(headers: IncomingHeaders): HeaderLookup {
+  for (const name in headers) {
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 0x41 && c <= 0x5a) return headerMap(headers);
+    }
+  }
+  return new LowerCaseRecord(headers);
+}
+
+function headerMap(headers: IncomingHeaders): Map<string, string[]> {
   const map = new Map<string, string[]>();
   for (const name of Object.keys(headers)) {
     const value = headers[name];
@@ -91,8 +129,9 @@ function trimOws(value: string): string {
 }
 
 /** A list-valued header: repeated lines joined with ", " (RFC 9110 §5.3). */
-function listHeader(headers: Map<string, string[]>, name: string): string | undefined {
-  return headers.get(name)?.join(', ');
+function listHeader(headers: HeaderLookup, name: string): string | undefined {
+  const value = headers.get(name);
+  return value === undefined || typeof value === 'string' ? value : value.join(', ');
 }
 
 /**
@@ -100,16 +139,18 @@ function listHeader(headers: Map<string, string[]>, name: string): string | unde
  * `parseRequestHead` and `node:http` do for most headers); both are rejected.
  */
 function singleHeader(
-  headers: Map<string, string[]>,
+  headers: HeaderLookup,
   name: string,
   display: string,
   status: number,
-  errorHeaders: Record<string, string> = {},
+  errorHeaders: () => Record<string, string> = () => ({}),
 ): string | undefined {
   const values = headers.get(name);
   if (values === undefined) return undefined;
+  if (typeof values === 'string') return trimOws(values);
+  if (values.length === 0) return undefined;
   if (values.length > 1) {
-    throw new HandshakeError(status, `${display} must appear once, got ${values.length} values`, errorHeaders);
+    throw new HandshakeError(status, `${display} must appear once, got ${values.length} values`, errorHeaders());
   }
   return trimOws(values[0]!);
 }
@@ -187,14 +228,16 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestI
   if (req.method !== 'GET') {
     throw new HandshakeError(405, `WebSocket upgrade requires method GET, got ${quote(req.method)}`, { Allow: 'GET' });
   }
-  const version = parseHttpVersion(req.httpVersion);
-  if (version === null || version[0] < 1 || (version[0] === 1 && version[1] < 1)) {
-    throw new HandshakeError(400, `WebSocket upgrade requires HTTP/1.1 or later, got HTTP/${req.httpVersion}`);
+  if (req.httpVersion !== '1.1') {
+    const version = parseHttpVersion(req.httpVersion);
+    if (version === null || version[0] < 1 || (version[0] === 1 && version[1] < 1)) {
+      throw new HandshakeError(400, `WebSocket upgrade requires HTTP/1.1 or later, got HTTP/${req.httpVersion}`);
+    }
+    if (version[0] > 1) {
+      throw new HandshakeError(505, `WebSocket upgrade over HTTP/${req.httpVersion} is not supported: use HTTP/1.1`);
+    }
   }
-  if (version[0] > 1) {
-    throw new HandshakeError(505, `WebSocket upgrade over HTTP/${req.httpVersion} is not supported: use HTTP/1.1`);
-  }
-  const headers = normalizeHeaders(req.headers);
+  const headers = headerLookup(req.headers);
 
   // Item 2: a |Host| header field (RFC 9112 §3.2: exactly one, valid, else 400).
   const host = singleHeader(headers, 'host', 'Host', 400);
@@ -209,12 +252,13 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestI
   // Items 3 and 4: |Upgrade| containing "websocket", |Connection| containing "Upgrade",
   // both ASCII case-insensitive.
   const upgrade = listHeader(headers, 'upgrade');
-  if (upgrade === undefined || !hasToken(parseProtocolList(upgrade, 'Upgrade'), 'websocket')) {
+  // The usual values, a list of exactly that one token, need no parsing.
+  if (upgrade === undefined || (upgrade !== 'websocket' && !hasToken(parseProtocolList(upgrade, 'Upgrade'), 'websocket'))) {
     const got = upgrade === undefined ? 'no Upgrade header' : quote(upgrade);
     throw new HandshakeError(426, `Upgrade header must include "websocket", got ${got}`, { ...UPGRADE_REQUIRED_HEADERS });
   }
   const connection = listHeader(headers, 'connection');
-  if (connection === undefined || !hasToken(parseTokenList(connection, 'Connection'), 'upgrade')) {
+  if (connection === undefined || (connection !== 'Upgrade' && connection !== 'upgrade' && !hasToken(parseTokenList(connection, 'Connection'), 'upgrade'))) {
     const got = connection === undefined ? 'no Connection header' : quote(connection);
     throw new HandshakeError(426, `Connection header must include "Upgrade", got ${got}`, { ...UPGRADE_REQUIRED_HEADERS });
   }
@@ -227,13 +271,13 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestI
   if (problem !== undefined) throw new HandshakeError(400, problem);
 
   // Item 6 and §4.4: any version but 13 gets 426 listing the versions we speak.
-  const versionHeaders = { ...UPGRADE_REQUIRED_HEADERS, 'Sec-WebSocket-Version': String(WEBSOCKET_VERSION) };
+  const versionHeaders = () => ({ ...UPGRADE_REQUIRED_HEADERS, 'Sec-WebSocket-Version': String(WEBSOCKET_VERSION) });
   const wsVersion = singleHeader(headers, 'sec-websocket-version', 'Sec-WebSocket-Version', 426, versionHeaders);
   if (wsVersion === undefined) {
-    throw new HandshakeError(426, 'Sec-WebSocket-Version header is missing: this server speaks version 13', versionHeaders);
+    throw new HandshakeError(426, 'Sec-WebSocket-Version header is missing: this server speaks version 13', versionHeaders());
   }
   if (wsVersion !== '13') {
-    throw new HandshakeError(426, `Sec-WebSocket-Version must be 13, got ${quote(wsVersion)}`, versionHeaders);
+    throw new HandshakeError(426, `Sec-WebSocket-Version must be 13, got ${quote(wsVersion)}`, versionHeaders());
   }
 
   // Item 8: |Sec-WebSocket-Protocol| = 1#token, elements unique (§4.1 item 10).
@@ -336,21 +380,18 @@ export interface AcceptResponseOptions {
  * // 'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n'
  */
 export function buildAcceptResponse(options: AcceptResponseOptions): string {
-  const lines = [
-    'HTTP/1.1 101 Switching Protocols',
-    'Upgrade: websocket',
-    'Connection: Upgrade',
-    `Sec-WebSocket-Accept: ${computeAccept(options.key)}`,
-  ];
+  let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAccept(options.key)}\r\n`;
   if (options.protocol !== undefined) {
     if (!isToken(options.protocol)) throw new TypeError(`subprotocol must be a token, got ${quote(options.protocol)}`);
-    lines.push(`Sec-WebSocket-Protocol: ${options.protocol}`);
+    head += `Sec-WebSocket-Protocol: ${options.protocol}\r\n`;
   }
   if (options.extensions !== undefined && options.extensions !== '') {
-    lines.push(`Sec-WebSocket-Extensions: ${checkValue('Sec-WebSocket-Extensions', options.extensions)}`);
+    head += `Sec-WebSocket-Extensions: ${checkValue('Sec-WebSocket-Extensions', options.extensions)}\r\n`;
   }
-  for (const [name, value] of headerPairs(options.headers, RESPONSE_HEADERS)) lines.push(`${name}: ${value}`);
-  return `${lines.join('\r\n')}\r\n\r\n`;
+  if (options.headers !== undefined) {
+    for (const [name, value] of headerPairs(options.headers, RESPONSE_HEADERS)) head += `${name}: ${value}\r\n`;
+  }
+  return `${head}\r\n`;
 }
 
 /** Reason phrases (RFC 9110 §15) for the statuses a handshake may answer with. */

@@ -83,6 +83,14 @@ function isFieldValueByte(b: number): boolean {
   return b === HT || (b >= SP && b !== 0x7f);
 }
 
+/**
+ * The prototype of parsed header records: no properties, no prototype of its own, so a
+ * record inherits no keys (as with `Object.create(null)`); unlike such an object, a
+ * record with this prototype stays in V8's fast mode, which makes building and reading
+ * it about twice as cheap.
+ */
+const NO_INHERITED_KEYS: object = Object.freeze(Object.create(null) as object);
+
 function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`;
 }
@@ -201,7 +209,7 @@ abstract class HeadParser<Head> {
     let end = bytes.indexOf(CR, start);
     const startLine = bytes.subarray(start, end);
     const fields = this.parseStartLine(startLine);
-    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+    const headers = Object.create(NO_INHERITED_KEYS) as Record<string, string>;
     const rawHeaders: string[] = [];
     for (let line = 2; ; line++) {
       start = end + 2;

@@ -2,8 +2,9 @@
  * Incremental frame parser (RFC 6455 §5): bytes in any chunking, messages out.
  *
  * Named states in one loop, each returning early when too few bytes are buffered.
- * Chunks are kept in a list and consumed as `subarray` views; a payload that arrives
- * whole in one chunk is unmasked in place and handed out without a copy. Everything the
+ * Chunks are kept in a list and consumed as views; a payload that arrives whole in one
+ * chunk is unmasked in place and handed out without a copy, one that spans chunks is
+ * joined into a buffer of its own (binary ones unmasked on the way). Everything the
  * first two bytes of a frame say is validated before anything else is read, and
  * `maxPayload` is enforced from the length field, before any payload is buffered.
  * After a close frame or a failure the parser discards all further input.
@@ -18,7 +19,8 @@ import {
   InternalError,
 } from './errors.js';
 import { FIN, LENGTH_16, LENGTH_64, MASK, MAX_CONTROL_PAYLOAD, Opcode, RSV1, RSV2, RSV3 } from './frame.js';
-import { maskWithKey, readMaskKey } from './mask.js';
+import { copyMasked, maskWithKey, readMaskKey } from './mask.js';
+import { isUtf8 } from 'node:buffer';
 import { Utf8Validator } from './utf8.js';
 
 /** Default largest message, in bytes (after decompression): 1 MiB. */
@@ -69,6 +71,17 @@ const PAYLOAD = 4;
 const DONE = 5; // after a close frame or a failure: discard input
 
 const EMPTY = Buffer.alloc(0);
+/** What an idle parser holds instead of an array of its own (never written to). */
+const NO_CHUNKS: Buffer[] = [];
+/**
+ * Node's Buffer class proper (`Buffer` itself is a factory function with the same
+ * prototype). `new FastBuffer(arrayBuffer, offset, length)` makes a view without the
+ * argument checks and species lookup of `Buffer#subarray`, which cost about as much as
+ * parsing a small frame (ws makes its views the same way).
+ */
+const FastBuffer = (Buffer as unknown as { [Symbol.species]: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer })[
+  Symbol.species
+];
 /**
  * Bytes of a header or length split across chunks are gathered here. Shared by all
  * parsers (parsing is synchronous and each use ends before any handler runs), so that
@@ -92,7 +105,7 @@ export class FrameParser {
   #allowRsv1: boolean;
 
   // Buffered input: chunks[0] is read from #offset.
-  #chunks: Buffer[] = [];
+  #chunks: Buffer[] = NO_CHUNKS; // an array of its own once input arrives
   #offset = 0;
   #buffered = 0;
 
@@ -105,7 +118,6 @@ export class FrameParser {
   // The frame being read.
   #fin = false;
   #opcode = 0;
-  #masked = false;
   /** The frame's masking key as one number (see readMaskKey). */
   #maskKey = 0;
   #payloadLength = 0;
@@ -116,10 +128,23 @@ export class FrameParser {
   #isCompressed = false;
   #messageLength = 0;
   #messageCharge = 0;
-  #parts: Buffer[] = [];
-  /** Bytes of received chunks that views in #parts keep alive beyond their own. */
+  /** The message's first piece; most messages have only this one (no array per message). */
+  #firstPart: Buffer | null = null;
+  /** Its further pieces, if any. */
+  #moreParts: Buffer[] | null = null;
+  /**
+   * The parts are still masked, with #maskKey, and are unmasked while being joined: a
+   * binary (or compressed) message of one frame that spans chunks. Text is unmasked
+   * piece by piece instead, to be validated as it arrives.
+   */
+  #isMaskDeferred = false;
+  /** Bytes of received chunks that views in the parts keep alive beyond their own. */
   #pinnedBytes = 0;
-  readonly #utf8 = new Utf8Validator();
+  /**
+   * Validates text that arrives in more than one piece; created at the first such
+   * message (a text message in one piece is checked by one isUtf8 call).
+   */
+  #utf8: Utf8Validator | null = null;
 
   constructor(options: ParserOptions, handler: ParserHandler) {
     this.#handler = handler;
@@ -164,7 +189,8 @@ export class FrameParser {
   /** Feeds received bytes. Events are delivered synchronously to the handler. */
   receive(chunk: Buffer): void {
     if (this.#state === DONE || chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk];
+    else this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     if (!this.#paused && !this.#running) this.#run();
   }
@@ -172,10 +198,12 @@ export class FrameParser {
   /** Discards all buffered input and stops parsing. */
   stop(): void {
     this.#state = DONE;
-    this.#chunks = [];
+    this.#chunks = NO_CHUNKS;
     this.#buffered = 0;
     this.#offset = 0;
-    this.#parts = [];
+    this.#firstPart = null;
+    this.#moreParts = null;
+    this.#isMaskDeferred = false;
     this.#pinnedBytes = 0;
   }
 
@@ -327,7 +355,6 @@ export class FrameParser {
 
     this.#fin = fin;
     this.#opcode = opcode;
-    this.#masked = masked;
     if (opcode !== Opcode.Continuation && opcode < Opcode.Close) this.#isCompressed = rsv1;
 
     // Fast path: the whole header is in the first chunk.
@@ -365,7 +392,8 @@ export class FrameParser {
   #haveLength(): boolean {
     if (!this.#checkLength()) return false;
     this.#payloadRead = 0;
-    this.#state = this.#masked ? MASK_KEY : PAYLOAD;
+    // Frames are masked exactly when this is a server (checked in #readHeader).
+    this.#state = this.#isServer ? MASK_KEY : PAYLOAD;
     return true;
   }
 
@@ -395,7 +423,7 @@ export class FrameParser {
   #fragmentCount(): number {
     return this.#fragmentOverhead > 0
       ? Math.round((this.#messageCharge - this.#messageLength) / this.#fragmentOverhead) + 1
-      : this.#parts.length;
+      : (this.#firstPart === null ? 0 : 1) + (this.#moreParts?.length ?? 0);
   }
 
   /** Consumes payload bytes. Returns false when more input is needed or parsing stopped. */
@@ -409,7 +437,7 @@ export class FrameParser {
       // Up to 8 bytes split across chunks come back in the scratch buffer, which the next
       // header read overwrites: copy them, since handlers may keep the payload.
       if (payload.buffer === SCRATCH.buffer) payload = Buffer.from(payload);
-      if (this.#masked && length > 0) maskWithKey(payload, this.#maskKey, 0, length, 0);
+      if (this.#isServer && length > 0) maskWithKey(payload, this.#maskKey, 0, length, 0);
       this.#state = HEADER;
       this.#control(opcode, payload);
       return this.#state !== DONE;
@@ -422,14 +450,30 @@ export class FrameParser {
       const chunk = this.#chunks[0]!;
       const start = this.#offset;
       const take = Math.min(this.#payloadLength - this.#payloadRead, chunk.length - start);
-      if (this.#masked) maskWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
-      let piece = start === 0 && take === chunk.length ? chunk : chunk.subarray(start, start + take);
+      const isText = this.#messageOpcode === Opcode.Text && !this.#isCompressed;
+      if (this.#isServer) {
+        // A binary frame that is the whole message but spans chunks is unmasked once,
+        // while its pieces are joined (one pass over the bytes instead of two).
+        if (!isText && this.#fin && this.#opcode !== Opcode.Continuation && (this.#payloadRead > 0 || take < this.#payloadLength)) {
+          this.#isMaskDeferred = true;
+        } else {
+          maskWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
+        }
+      }
+      let piece = start === 0 && take === chunk.length ? chunk : new FastBuffer(chunk.buffer, chunk.byteOffset + start, take);
       this.#skip(take);
       this.#payloadRead += take;
       this.#messageLength += take;
-      if (this.#messageOpcode === Opcode.Text && !this.#isCompressed && !this.#utf8.push(piece)) {
-        this.#fail(new InvalidDataError('text message is not valid UTF-8'));
-        return false;
+      if (isText) {
+        // A text message that arrives whole in one piece (the usual case) is checked by
+        // one native call, without the carry analysis of a streamed one. If that fails,
+        // the streaming validator runs on the piece too, so that the failure is
+        // reported exactly as for any other message.
+        const isWhole = this.#fin && take === this.#messageLength && this.#payloadRead === this.#payloadLength;
+        if (!(isWhole && isUtf8(piece)) && !(this.#utf8 ??= new Utf8Validator()).push(piece)) {
+          this.#fail(new InvalidDataError('text message is not valid UTF-8'));
+          return false;
+        }
       }
       if (piece !== chunk && (!this.#fin || this.#payloadRead < this.#payloadLength)) {
         // A view kept until a later chunk completes the message pins its whole chunk: a
@@ -440,7 +484,8 @@ export class FrameParser {
         if (this.#pinnedBytes + pinned > this.#maxPayload) piece = copyUnpooled(piece);
         else this.#pinnedBytes += pinned;
       }
-      this.#parts.push(piece);
+      if (this.#firstPart === null) this.#firstPart = piece;
+      else (this.#moreParts ??= []).push(piece);
     }
     this.#state = HEADER;
     if (this.#fin) this.#message();
@@ -449,26 +494,42 @@ export class FrameParser {
 
   /** Delivers the assembled message and resets for the next one. */
   #message(): void {
-    const parts = this.#parts;
     const isBinary = this.#messageOpcode === Opcode.Binary;
     const isCompressed = this.#isCompressed;
-    if (!isBinary && !isCompressed && !this.#utf8.end()) {
+    if (!isBinary && !isCompressed && this.#utf8 !== null && !this.#utf8.end()) {
       this.#fail(new InvalidDataError('text message ends inside a UTF-8 sequence'));
       return;
     }
+    const first = this.#firstPart;
+    const more = this.#moreParts;
     let data: Buffer;
-    if (parts.length === 1) data = parts[0]!;
-    else if (parts.length === 0) data = EMPTY;
+    if (first === null) data = EMPTY;
+    else if (this.#isMaskDeferred) {
+      // One frame: each part's offset in the message is its position in the frame's key.
+      const key = this.#maskKey;
+      data = Buffer.allocUnsafe(this.#messageLength);
+      copyMasked(first, 0, first.length, key, 0, data, 0);
+      let offset = first.length;
+      for (let i = 0; more !== null && i < more.length; i++) {
+        const part = more[i]!;
+        copyMasked(part, 0, part.length, key, offset, data, offset);
+        offset += part.length;
+      }
+    } else if (more === null) data = first;
     else {
       // One copy into a buffer of the exact size, the only copy on the read path.
       data = Buffer.allocUnsafe(this.#messageLength);
-      let offset = 0;
-      for (const part of parts) {
+      data.set(first, 0);
+      let offset = first.length;
+      for (let i = 0; i < more.length; i++) {
+        const part = more[i]!;
         data.set(part, offset);
         offset += part.length;
       }
     }
-    this.#parts = [];
+    this.#firstPart = null;
+    this.#moreParts = null;
+    this.#isMaskDeferred = false;
     this.#pinnedBytes = 0;
     this.#messageOpcode = 0;
     this.#messageLength = 0;
@@ -545,7 +606,7 @@ export class FrameParser {
     const chunk = this.#chunks[0]!;
     const start = this.#offset;
     if (chunk.length - start >= n) {
-      const view = chunk.subarray(start, start + n);
+      const view = new FastBuffer(chunk.buffer, chunk.byteOffset + start, n);
       this.#skip(n);
       return view;
     }

@@ -98,7 +98,8 @@ export class Utf8Validator {
         break;
       }
     }
-    if (cut > i && !isUtf8(data.subarray(i, cut))) return false;
+    // The piece itself when all of it is checked: a view would cost more than a short check.
+    if (cut > i && !isUtf8(i === 0 && cut === data.length ? data : data.subarray(i, cut))) return false;
     const tail = end - cut;
     if (tail > 0) {
       if (!isValidPrefix(data[cut]!, tail > 1 ? data[cut + 1]! : 0, tail > 2 ? data[cut + 2]! : 0, tail)) return false;

@@ -120,6 +120,27 @@ describe('state and attributes', () => {
     expect(String(textData)).toBe('text');
   });
 
+  it('listeners of any event name work as on any EventEmitter (the listener table inherits no keys)', () => {
+    const ws = new WebSocket(null);
+    const calls: string[] = [];
+    expect(ws.listenerCount('toString')).toBe(0);
+    const onConstructor = () => calls.push('constructor');
+    ws.on('constructor', onConstructor);
+    ws.on('toString', () => calls.push('toString'));
+    ws.on('message', () => calls.push('message'));
+    ws.on('message', () => calls.push('message again'));
+    expect(ws.emit('constructor')).toBe(true);
+    expect(ws.emit('hasOwnProperty')).toBe(false);
+    ws.emit('toString');
+    ws.emit('message');
+    expect(calls).toEqual(['constructor', 'toString', 'message', 'message again']);
+    expect(ws.eventNames()).toEqual(['constructor', 'toString', 'message']);
+    ws.off('constructor', onConstructor);
+    expect(ws.eventNames()).toEqual(['toString', 'message']);
+    ws.removeAllListeners();
+    expect(ws.eventNames()).toEqual([]);
+  });
+
   it('an unknown binaryType is ignored', () => {
     const ws = new WebSocket(null);
     ws.binaryType = 'string' as any;

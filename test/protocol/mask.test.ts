@@ -1,6 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { maskInPlace, maskInto } from '../../src/protocol/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { copyMasked, maskInPlace, maskInto, readMaskKey, setSimdMasking } from '../../src/protocol/index.js';
+import { createSimdKernel, simdModuleBytes } from '../../src/protocol/simd.js';
 import { MASK_KEY, filler, toHex } from './helpers.js';
 
 /** RFC 6455 §5.3, literally: octet i of the payload is XORed with octet (i + offset) mod 4 of the key. */
@@ -132,4 +133,50 @@ describe('maskInto: copy and mask in one pass', () => {
       { numRuns: 300, seed: 0x2b },
     );
   });
+});
+
+describe('the WebAssembly SIMD kernel (inputs from 1 KiB) and the JavaScript fallback agree', () => {
+  afterAll(() => setSimdMasking(true));
+
+  it('the module assembled from its listing validates and instantiates on this Node.js', () => {
+    expect((globalThis as any).WebAssembly.validate(simdModuleBytes)).toBe(true);
+    expect(createSimdKernel()).not.toBeNull();
+  });
+
+  // Around the SIMD threshold (1024), the 64-byte and 16-byte blocks, the 64 KiB window.
+  const lengths = [1023, 1024, 1025, 1027, 1039, 1087, 4096, 65535, 65536, 65537, 65551, 131_075, 200_001];
+  for (const simd of [true, false]) {
+    it(`${simd ? 'SIMD' : 'JavaScript'}: maskInPlace agrees with the definition at every alignment and mask offset`, () => {
+      setSimdMasking(simd);
+      const key = Uint8Array.of(0x01, 0x23, 0x45, 0x89);
+      for (const length of lengths) {
+        for (const alignment of [0, 1, 3]) {
+          for (const maskOffset of [0, 1, 2, 3, 6]) {
+            const contents = filler(length + 9, length + alignment + maskOffset);
+            const data = bytesAt(alignment, contents);
+            maskInPlace(data, key, 5, length, maskOffset);
+            const expected = naiveMask(contents, key, 5, length, maskOffset);
+            if (Buffer.compare(data, expected) !== 0) expect.fail(`length ${length} alignment ${alignment} maskOffset ${maskOffset}`);
+          }
+        }
+      }
+    });
+
+    it(`${simd ? 'SIMD' : 'JavaScript'}: copyMasked writes the unmasked bytes into the target and leaves the source alone`, () => {
+      setSimdMasking(simd);
+      const key = Uint8Array.of(0xfe, 0x01, 0x80, 0x7f);
+      for (const length of lengths) {
+        for (const maskOffset of [0, 3, 5]) {
+          const source = filler(length + 7, length * 3 + maskOffset);
+          const before = Buffer.from(source);
+          const target = Buffer.alloc(length + 11, 0xaa);
+          copyMasked(source, 7, length, readMaskKey(key, 0), maskOffset, target, 2);
+          expect(source.equals(before)).toBe(true);
+          const expected = Buffer.alloc(length + 11, 0xaa);
+          Buffer.from(naiveMask(source, key, 7, length, maskOffset).subarray(7, 7 + length)).copy(expected, 2);
+          if (!target.equals(expected)) expect.fail(`length ${length} maskOffset ${maskOffset}`);
+        }
+      }
+    });
+  }
 });

@@ -289,6 +289,35 @@ describe('RFC 6455 §5.1 / §5.3 masking by role', () => {
   });
 });
 
+describe('large frames spanning chunks (unmasked while joined)', () => {
+  it.each([
+    ['binary', Opcode.Binary, {}],
+    ['compressed binary', Opcode.Binary, { rsv: Rsv.RSV1 }],
+    ['text', Opcode.Text, {}],
+  ] as const)('a 200 KiB %s message split anywhere arrives intact', (_, opcode, options) => {
+    const payload = opcode === Opcode.Text ? Buffer.from('κόσμε ascii '.repeat(20_000)).subarray(0, 200_000) : filler(200_000, 11);
+    const text = opcode === Opcode.Text ? Buffer.from(payload.toString()) : payload; // whole code points only
+    const wire = clientFrame(opcode, text, { ...options, mask: Uint8Array.of(0x9a, 0x0b, 0xc7, 0x31) });
+    for (const cuts of [[1], [7], [65_536], [3, 70_001, 70_002, 150_000], [100, 1000, 10_000, 100_000, 199_999]]) {
+      const { parser, events } = recordingParser({ role: 'server', allowRsv1: true });
+      for (const piece of cutAt(wire, cuts)) parser.receive(piece);
+      expectSame(events, [['message', text, opcode === Opcode.Binary, (options as { rsv?: number }).rsv === Rsv.RSV1]]);
+    }
+  });
+
+  it('a fragmented binary message whose frames span chunks unmasks each frame with its own key', () => {
+    const a = filler(5000, 1);
+    const b = filler(7000, 2);
+    const wire = Buffer.concat([
+      clientFrame(Opcode.Binary, a, { fin: false, mask: Uint8Array.of(1, 2, 3, 4) }),
+      clientFrame(Opcode.Continuation, b, { mask: Uint8Array.of(9, 8, 7, 6) }),
+    ]);
+    const { parser, events } = recordingParser({ role: 'server' });
+    for (const piece of chops(wire, 999)) parser.receive(piece);
+    expectSame(events, [['message', Buffer.concat([a, b]), true, false]]);
+  });
+});
+
 describe('RFC 6455 §5.2 reserved opcodes and bits', () => {
   it.each([3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf])('server receives reserved opcode 0x%s → closes with 1002 from the first two bytes', (opcode) => {
     const conn = server();

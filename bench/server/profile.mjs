@@ -1,0 +1,97 @@
+// CPU profile of an echo server under the load generator: where the server's time goes.
+//
+//   node bench/server/profile.mjs volley echo --connections 100 --inflight 16 --size 32
+//   node bench/server/profile.mjs ws echo --connections 4 --inflight 2 --size 1048576 --binary 1
+//   node bench/server/profile.mjs volley handshakes --concurrency 50 [--seconds 5] [--top 25] [--keep]
+//
+// Bundles Volley from src/ (as e2e.mjs does), starts `servers.mjs <kind>` under
+// `node --cpu-prof`, runs `loadgen.mjs` with the remaining arguments, stops the server
+// and prints the self time of each function as a share of the samples in which the
+// server was not idle, and the time in garbage collection.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const argv = process.argv.slice(2);
+const take = (name, fallback) => {
+  const i = argv.indexOf(name);
+  if (i < 0) return fallback;
+  const [, value] = argv.splice(i, 2);
+  return value;
+};
+const keep = argv.includes('--keep') && argv.splice(argv.indexOf('--keep'), 1).length > 0;
+const top = Number(take('--top', 25));
+const seconds = take('--seconds', '5');
+const [kind, ...loadArgs] = argv;
+if (!kind || loadArgs.length === 0) {
+  process.stderr.write('usage: node bench/server/profile.mjs <volley|ws|raw> <echo|handshakes> [loadgen options] [--seconds 5] [--top 25] [--keep]\n');
+  process.exit(2);
+}
+
+const esbuild = await import('esbuild');
+const volleyModule = join(here, '..', '.build', 'volley.mjs');
+await esbuild.build({ entryPoints: [join(here, '..', '..', 'src/index.ts')], outfile: volleyModule, bundle: true, format: 'esm', platform: 'node', target: 'node20', sourcemap: 'linked', logLevel: 'warning' });
+
+const dir = mkdtempSync(join(tmpdir(), 'volley-server-prof-'));
+const server = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '200', '--cpu-prof-dir', dir, join(here, 'servers.mjs'), kind, '0'], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+  env: { ...process.env, VOLLEY_MODULE: volleyModule },
+});
+const lines = createInterface({ input: server.stdout });
+const port = await new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('server did not start')), 10_000);
+  lines.on('line', (line) => {
+    if (line.startsWith('ready ')) {
+      clearTimeout(timer);
+      resolve(Number(line.slice(6)));
+    }
+  });
+});
+const load = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...loadArgs, '--port', String(port), '--seconds', seconds], { stdio: ['ignore', 'pipe', 'inherit'] });
+let out = '';
+load.stdout.on('data', (chunk) => (out += chunk));
+await new Promise((resolve) => {
+  const timer = setTimeout(() => load.kill('SIGKILL'), (Number(seconds) + 60) * 1000);
+  load.once('exit', () => {
+    clearTimeout(timer);
+    resolve();
+  });
+});
+process.stdout.write(`${out.trim().split('\n').at(-1)}\n`);
+await new Promise((resolve) => {
+  const timer = setTimeout(() => server.kill('SIGKILL'), 30_000);
+  server.once('exit', () => {
+    clearTimeout(timer);
+    resolve();
+  });
+  server.kill('SIGINT');
+});
+
+const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
+const profile = JSON.parse(readFileSync(file, 'utf8'));
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const counts = new Map();
+for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
+const self = new Map();
+let busy = 0;
+let idle = 0;
+for (const [id, count] of counts) {
+  const frame = byId.get(id).callFrame;
+  if (frame.functionName === '(idle)') {
+    idle += count;
+    continue;
+  }
+  busy += count;
+  const key = `${frame.functionName || '(anonymous)'} ${frame.url ? `(${frame.url.split('/').pop()}:${frame.lineNumber + 1})` : ''}`.trim();
+  self.set(key, (self.get(key) ?? 0) + count);
+}
+process.stdout.write(`\n${kind}: ${busy} busy samples, ${idle} idle (${((100 * idle) / (busy + idle)).toFixed(1)} % idle)\n\n| self | function |\n| ---: | --- |\n`);
+for (const [key, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  process.stdout.write(`| ${((100 * count) / busy).toFixed(1)} % | \`${key}\` |\n`);
+}
+if (keep) process.stdout.write(`\nProfile: ${file}\n`);
+else rmSync(dir, { recursive: true, force: true });
