@@ -140,7 +140,7 @@ export class Admission {
     else this.#handshakes = { capacity: limit(rate.handshakes, 'maxHandshakesPerIp.handshakes'), per: limit(rate.per, 'maxHandshakesPerIp.per') };
     this.#maxTracked = limit(options.maxTrackedAddresses ?? DEFAULT_MAX_TRACKED_ADDRESSES, 'maxTrackedAddresses');
     const pending = options.maxPendingPerIp;
-    this.#maxPending = pending === 0 ? Infinity : limit(pending ?? DEFAULT_MAX_PENDING_PER_IP, 'maxPendingPerIp');
+    this.#maxPending = pending === 0 ? Infinity : limit(pending ?? DEFAULT_MAX_PENDING_PER_IP, 'maxPendingPerIp', ' (or 0 to turn the cap off)');
     this.#isLoopbackExempt = pending === undefined;
     this.#now = now;
   }
@@ -338,10 +338,10 @@ function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1';
 }
 
-function limit(value: number | undefined, name: string): number {
+function limit(value: number | undefined, name: string, alternative = ''): number {
   if (value === undefined) return Infinity;
   if (typeof value !== 'number' || !(value > 0) || Number.isNaN(value)) {
-    throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
+    throw new RangeError(`${name} must be a positive number${alternative}, got ${String(value)}`);
   }
   return value;
 }

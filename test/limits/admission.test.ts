@@ -109,7 +109,7 @@ describe('Admission', () => {
   });
 
   it('maxPendingPerIp must be a number >= 0', () => {
-    expect(() => Admission.create({ maxPendingPerIp: -1 })).toThrow(RangeError);
+    expect(() => Admission.create({ maxPendingPerIp: -1 })).toThrow(/maxPendingPerIp must be a positive number \(or 0 to turn the cap off\), got -1/);
     expect(() => Admission.create({ maxPendingPerIp: Number.NaN })).toThrow(RangeError);
   });
 
