@@ -299,6 +299,25 @@ export class RawClient {
     );
   }
 
+  /** Stops reading: the kernel's buffers fill and the server's writes back up. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Every complete frame received so far (consumed). */
+  takeFrames(): RawFrame[] {
+    const frames: RawFrame[] = [];
+    for (let parsed = parseFrame(this.buffer); parsed !== undefined; parsed = parseFrame(this.buffer)) {
+      frames.push(parsed.frame);
+      this.buffer = this.buffer.subarray(parsed.size);
+    }
+    return frames;
+  }
+
   /** Waits for the peer's FIN. */
   waitEnd(timeout = TIMEOUT): Promise<void> {
     return this.#read('the peer to end the connection', () => (this.ended ? true : undefined), timeout).then(() => undefined);
