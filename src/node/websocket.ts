@@ -435,17 +435,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
    * @throws {InvalidStateError} while CONNECTING.
    */
   ping(data?: SendData, mask?: unknown, cb?: (error?: Error | null) => void): void {
-    if (typeof data === 'function') {
-      cb = data as any;
-      data = undefined;
-    } else if (typeof mask === 'function') cb = mask as any;
-    const connection = this.#connection;
-    if (this.#readyState !== ReadyState.OPEN || connection === null) {
-      this.#notOpen(cb);
-      return;
-    }
-    connection.sendPing(data === undefined ? EMPTY : typeof data === 'string' ? data : toBytes(data));
-    if (cb !== undefined) this.#addCallback(cb);
+    this.#control(true, data, mask, cb);
   }
 
   /**
@@ -455,6 +445,11 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
    * @throws {InvalidStateError} while CONNECTING.
    */
   pong(data?: SendData, mask?: unknown, cb?: (error?: Error | null) => void): void {
+    this.#control(false, data, mask, cb);
+  }
+
+  /** `ping` and `pong`: `ws`'s optional arguments (`mask` is ignored), then the frame. */
+  #control(ping: boolean, data: SendData | undefined, mask: unknown, cb: ((error?: Error | null) => void) | undefined): void {
     if (typeof data === 'function') {
       cb = data as any;
       data = undefined;
@@ -464,7 +459,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       this.#notOpen(cb);
       return;
     }
-    connection.sendPong(data === undefined ? EMPTY : typeof data === 'string' ? data : toBytes(data));
+    const payload = data === undefined ? EMPTY : typeof data === 'string' ? data : toBytes(data);
+    if (ping) connection.sendPing(payload);
+    else connection.sendPong(payload);
     if (cb !== undefined) this.#addCallback(cb);
   }
 
