@@ -9,45 +9,28 @@ import type { EventEmitter } from 'node:events';
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { WebSocketServer, type ServerOptions, type WebSocket } from '../../src/index.js';
+import * as waits from './helpers.js';
 
-/** One millisecond, scaled for slow machines (`VOLLEY_TEST_MS_SCALE=3`). */
-export const MS = Number(process.env.VOLLEY_TEST_MS_SCALE ?? 1);
-/** The bound of every wait. */
-export const TIMEOUT = 10_000 * MS;
+export { MS } from './helpers.js';
+/** The bound of every wait: longer than the node layer's, for the 16 MiB cases. */
+export const TIMEOUT = 10_000 * waits.MS;
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 /** Races `promise` against `timeout` ms. */
-export async function within<T>(promise: Promise<T>, what: string, timeout = TIMEOUT): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)), timeout);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function within<T>(promise: Promise<T>, what: string, timeout = TIMEOUT): Promise<T> {
+  return waits.within(promise, what, timeout);
 }
 
 /** The arguments of the next `event` of `emitter`, bounded. */
 export function nextEvent<T extends unknown[] = any[]>(emitter: EventEmitter, event: string, timeout = TIMEOUT): Promise<T> {
-  let listener!: (...args: unknown[]) => void;
-  const next = new Promise<T>((resolve) => {
-    listener = (...args: unknown[]) => resolve(args as T);
-    emitter.once(event, listener);
-  });
-  return within(next, `"${event}"`, timeout).finally(() => emitter.off(event, listener));
+  return waits.nextEvent<T>(emitter, event, timeout);
 }
 
 /** Polls until `predicate` holds, bounded. */
-export async function until(predicate: () => boolean, what: string, timeout = TIMEOUT): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
+export function until(predicate: () => boolean, what: string, timeout = TIMEOUT): Promise<void> {
+  return waits.until(predicate, what, timeout);
 }
 
 // ---- Resources ------------------------------------------------------------------
