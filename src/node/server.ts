@@ -79,6 +79,11 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
   clientTracking?: boolean;
   /** Milliseconds a client has to send its whole upgrade request (own port only). Default 10 000. */
   handshakeTimeout?: number;
+  /**
+   * Milliseconds an asynchronous `authenticate` may take: then the upgrade is answered
+   * 503 and what the hook settles to later is ignored. Default 10 000; 0 for no limit.
+   */
+  authenticateTimeout?: number;
   /** Accept permessage-deflate (RFC 7692) offers: `true` for the defaults, or options. Default false. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /**
@@ -117,6 +122,8 @@ const CLOSING = 1;
 const CLOSED = 2;
 
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+/** Default `authenticateTimeout`, ms. */
+export const DEFAULT_AUTHENTICATE_TIMEOUT = 10_000;
 /** Milliseconds a refused connection is kept to read (and discard) what its client still sends. */
 const REFUSAL_LINGER = 1_000;
 
@@ -313,18 +320,32 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#accept(request, socket, head, key, protocol, deflate, result, callback);
       return;
     }
-    // Asynchronous: the socket may close, or the server shut down, while we wait.
+    // Asynchronous: the socket may close, the hook take too long, or the server shut
+    // down while we wait. Whichever comes first settles the upgrade.
     this.#pending.add(socket);
-    let closed = false;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      this.#endPending(socket);
+      socket.off('close', onClose);
+      return !socket.destroyed;
+    };
     const onClose = () => {
-      closed = true;
+      settle(); // dropped cleanly: no late 101
     };
     socket.once('close', onClose);
+    const limit = this.options.authenticateTimeout ?? DEFAULT_AUTHENTICATE_TIMEOUT;
+    const timer =
+      limit > 0
+        ? setTimeout(() => {
+            if (settle()) this.#reject(socket, 503, `authenticate did not settle within ${limit} ms`);
+          }, limit)
+        : undefined;
     result.then(
       (data) => {
-        this.#endPending(socket);
-        socket.off('close', onClose);
-        if (closed || socket.destroyed) return; // dropped cleanly: no late 101
+        if (!settle()) return;
         if (this.#state !== RUNNING) {
           this.#reject(socket, 503, 'the server is shutting down');
           return;
@@ -332,10 +353,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
         this.#accept(request, socket, head, key, protocol, deflate, data, callback);
       },
       (error: unknown) => {
-        this.#endPending(socket);
-        socket.off('close', onClose);
-        if (closed || socket.destroyed) return;
-        this.#rejectWith(socket, error);
+        if (settle()) this.#rejectWith(socket, error);
       },
     );
   }

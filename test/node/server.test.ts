@@ -435,6 +435,28 @@ describe('authenticate', () => {
       expect(wss.clients.size).toBe(0);
     });
 
+    it('an authenticate that does not settle within authenticateTimeout is answered 503; what it returns later is ignored', async () => {
+      let release: ((value: unknown) => void) | undefined;
+      const { wss, port, url } = await start({
+        authenticate: (req: { url?: string }) => (req.url === '/slow' ? new Promise((resolve) => (release = resolve)) : Promise.resolve({ fast: true })),
+        authenticateTimeout: 100 * MS,
+      });
+      const events = recordEvents(wss, ['connection', 'error']);
+      const started = performance.now();
+      const response = await rawRequest(port, upgradeRequest({ path: '/slow' }));
+      expect(response.status).toBe(503);
+      expect(response.body).toMatch(/authenticate did not settle within 100 ms/);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(90 * MS);
+      await response.raw.waitClosed();
+      release!({ late: true });
+      await delay(20 * MS);
+      expect(events).toEqual([]);
+      expect(wss.clients.size).toBe(0);
+      // One that settles in time is accepted as before.
+      const ws = await openClient(url);
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+    });
+
     it('data sent right after the request while authenticate is pending is not lost', async () => {
       let release!: (value: unknown) => void;
       const { wss, port } = await start({
