@@ -285,11 +285,14 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    */
   handleUpgrade(req: UpgradeRequest | IncomingMessage, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>): void {
     socket.on('error', destroySocket);
-    this.#upgrade(req as UpgradeRequest, socket, head, callback);
+    this.#upgrade(req as UpgradeRequest, socket, head, callback, true);
   }
 
-  /** `handleUpgrade` for a socket that already has its 'error' listener (destroySocket). */
-  #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>): void {
+  /**
+   * `handleUpgrade` for a socket that already has its 'error' listener (destroySocket).
+   * `checkLimits` is false for requests this server read itself, within the limits.
+   */
+  #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, checkLimits: boolean): void {
     if (this.#state !== RUNNING) {
       this.#reject(socket, 503, 'the server is shutting down');
       return;
@@ -304,8 +307,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     let deflate: NegotiatedDeflate | null = null;
     try {
       // Requests read by node:http (or given to handleUpgrade) get the same head limits
-      // as those this server reads itself; on the own port this is already enforced.
-      checkRequestLimits(request, this.options);
+      // as those this server reads itself; on the own port the parser enforced them.
+      if (checkLimits) checkRequestLimits(request, this.options);
       info = validateUpgradeRequest(request);
       if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
@@ -547,7 +550,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
       return;
     }
-    this.#upgrade(req, socket, rest, (ws) => this.emit('connection', ws, req));
+    this.#upgrade(req, socket, rest, (ws) => this.emit('connection', ws, req), false);
   }
 
   /** The request of `socket` is read, refused or abandoned: stop reading it. Keeps its 'error' listener. */
