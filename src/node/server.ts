@@ -127,6 +127,16 @@ export const DEFAULT_AUTHENTICATE_TIMEOUT = 10_000;
 /** Milliseconds a refused connection is kept to read (and discard) what its client still sends. */
 const REFUSAL_LINGER = 1_000;
 
+/** The longest delay setTimeout takes (2^31 - 1 ms). */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/** An upgrade request being read on the own port. */
+interface RequestRead {
+  readonly parser: RequestHeadParser;
+  /** performance.now() by which the whole request must have arrived. */
+  readonly deadline: number;
+}
+
 /**
  * A WebSocket server.
  *
@@ -166,11 +176,29 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #tokenExpiry: ((data: Data) => number | null) | null;
   /** Sockets whose upgrade is in progress (reading the request or authenticating). */
   readonly #pending = new Set<Socket>();
+  /**
+   * Own port: sockets reading their request, oldest first. Their deadlines come in the
+   * same order, so one timer, armed for the oldest, serves them all (see #expireReads).
+   */
+  readonly #reading = new Map<Socket, RequestRead>();
+  #readTimer: NodeJS.Timeout | null = null;
+  /** `handshakeTimeout` in ms, as setTimeout would take it. */
+  readonly #handshakeTimeout: number;
+  /** Shared by every socket reading its request: no closures per connection. */
+  readonly #onRequestData: (this: Socket, chunk: Buffer) => void;
+  readonly #onRequestClose: (this: Socket) => void;
   /** Refused sockets, answered and ended, that are read until their client closes (see #endAndLinger). */
   readonly #lingering = new Set<Socket>();
 
   constructor(options: ServerOptions<Data>, callback?: () => void) {
     super();
+    const server = this;
+    this.#onRequestData = function (chunk) {
+      server.#readChunk(this, chunk);
+    };
+    this.#onRequestClose = function () {
+      server.#endRead(this);
+    };
     const modes = Number(options.port !== undefined) + Number(options.server !== undefined) + Number(options.noServer === true);
     if (modes !== 1) {
       throw new TypeError('exactly one of the "port", "server" or "noServer" options must be given');
@@ -185,6 +213,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#metrics = options.metrics === false ? null : new MetricsRecorder();
     this.#rateLimit = normalizeRateLimit(options.rateLimit);
     this.#tokenExpiry = tokenExpiryReader(options.closeOnTokenExpiry);
+    const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    // What setTimeout does with a delay outside 1 ms to 2^31 - 1 ms: it waits 1 ms.
+    this.#handshakeTimeout = timeout >= 1 && timeout <= MAX_TIMER_DELAY ? timeout : 1;
     const metrics = this.#metrics;
     if (metrics !== null) this.#topics.onPublish = (result) => metrics.observePublish(result.sent + result.backpressure);
     if (options.port !== undefined) {
@@ -261,7 +292,14 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    */
   handleUpgrade(req: UpgradeRequest | IncomingMessage, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>): void {
     socket.on('error', destroySocket);
-    const request = req as UpgradeRequest;
+    this.#upgrade(req as UpgradeRequest, socket, head, callback, true);
+  }
+
+  /**
+   * `handleUpgrade` for a socket that already has its 'error' listener (destroySocket).
+   * `checkLimits` is false for requests this server read itself, within the limits.
+   */
+  #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, checkLimits: boolean): void {
     if (this.#state !== RUNNING) {
       this.#reject(socket, 503, 'the server is shutting down');
       return;
@@ -276,8 +314,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     let deflate: NegotiatedDeflate | null = null;
     try {
       // Requests read by node:http (or given to handleUpgrade) get the same head limits
-      // as those this server reads itself; on the own port this is already enforced.
-      checkRequestLimits(request, this.options);
+      // as those this server reads itself; on the own port the parser enforced them.
+      if (checkLimits) checkRequestLimits(request, this.options);
       info = validateUpgradeRequest(request);
       if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
@@ -321,7 +359,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     // Asynchronous: the socket may close, the hook take too long, or the server shut
-    // down while we wait. Whichever comes first settles the upgrade.
+    // down while we wait. Whichever comes first settles the upgrade. Bytes that arrive
+    // meanwhile stay in the socket until the WebSocket takes it over.
+    socket.pause();
     this.#pending.add(socket);
     let settled = false;
     const settle = (): boolean => {
@@ -488,50 +528,75 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#refuseAtAccept(socket, refusal);
       return;
     }
-    const parser = new RequestHeadParser(this.options);
+    const timeout = this.#handshakeTimeout;
+    this.#reading.set(socket, { parser: new RequestHeadParser(this.options), deadline: performance.now() + timeout });
     this.#pending.add(socket);
-    const timer = setTimeout(() => {
-      cleanup();
-      this.#reject(socket, 408, 'the upgrade request was not received in time');
-    }, this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
-    const cleanup = () => {
-      clearTimeout(timer);
-      this.#endPending(socket);
-      socket.off('data', onData);
-      socket.off('close', cleanup);
-      socket.off('error', destroySocket);
-    };
-    const onData = (chunk: Buffer) => {
-      let head;
-      try {
-        head = parser.push(chunk);
-      } catch (error) {
-        cleanup();
-        this.#rejectWith(socket, error);
-        return;
-      }
-      if (head === null) return;
-      cleanup();
-      // Hold further bytes in the socket until the WebSocket takes it over.
-      socket.pause();
-      const req: UpgradeRequest = {
-        method: head.method,
-        url: head.target,
-        httpVersion: head.httpVersion,
-        headers: head.headers,
-        rawHeaders: head.rawHeaders,
-        socket,
-      };
-      if (!this.shouldHandle(req)) {
-        this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
-        return;
-      }
-      this.handleUpgrade(req, socket, parser.rest ?? Buffer.alloc(0), (ws) => this.emit('connection', ws, req));
-    };
+    // One timer for every read in progress instead of a timer per socket; unref'd, as
+    // the sockets it watches keep the process alive themselves.
+    if (this.#readTimer === null) this.#armReadTimer(timeout);
     socket.on('error', destroySocket);
-    socket.on('data', onData);
-    socket.on('close', cleanup);
+    socket.on('data', this.#onRequestData);
+    socket.on('close', this.#onRequestClose);
   }
+
+  #readChunk(socket: Socket, chunk: Buffer): void {
+    const parser = this.#reading.get(socket)!.parser;
+    let head;
+    try {
+      head = parser.push(chunk);
+    } catch (error) {
+      this.#endRead(socket);
+      this.#rejectWith(socket, error);
+      return;
+    }
+    if (head === null) return;
+    this.#endRead(socket);
+    const rest = parser.rest!;
+    // Hold the bytes that came after the request (and any that follow) in the socket
+    // until the WebSocket takes it over. Without such bytes there is nothing to hold:
+    // the upgrade either completes within this call or pauses the socket itself.
+    if (rest.length > 0) socket.pause();
+    const req: UpgradeRequest = {
+      method: head.method,
+      url: head.target,
+      httpVersion: head.httpVersion,
+      headers: head.headers,
+      rawHeaders: head.rawHeaders,
+      socket,
+    };
+    if (!this.shouldHandle(req)) {
+      this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
+      return;
+    }
+    this.#upgrade(req, socket, rest, (ws) => this.emit('connection', ws, req), false);
+  }
+
+  /** The request of `socket` is read, refused or abandoned: stop reading it. Keeps its 'error' listener. */
+  #endRead(socket: Socket): void {
+    if (!this.#reading.delete(socket)) return;
+    socket.off('data', this.#onRequestData);
+    socket.off('close', this.#onRequestClose);
+    this.#endPending(socket);
+  }
+
+  #armReadTimer(delay: number): void {
+    this.#readTimer = setTimeout(this.#expireReads, delay);
+    this.#readTimer.unref();
+  }
+
+  /** Answers 408 to the requests whose time is up, then waits for the oldest left. */
+  readonly #expireReads = (): void => {
+    this.#readTimer = null;
+    const now = performance.now();
+    for (const [socket, read] of this.#reading) {
+      if (read.deadline > now) {
+        this.#armReadTimer(read.deadline - now);
+        return;
+      }
+      this.#endRead(socket);
+      this.#reject(socket, 408, 'the upgrade request was not received in time');
+    }
+  };
 
   /**
    * Answers a connection refused at TCP accept (too many upgrades in progress from its
@@ -653,6 +718,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#detach = null;
     for (const socket of this.#pending) socket.destroy();
     this.#pending.clear();
+    if (this.#readTimer !== null) clearTimeout(this.#readTimer);
+    this.#readTimer = null;
     for (const socket of this.#lingering) socket.destroy();
     const finish = () => {
       this.#state = CLOSED;

@@ -95,10 +95,8 @@ function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`;
 }
 
-function trimOws(bytes: Buffer, start: number, end: number): [number, number] {
-  while (start < end && (bytes[start] === SP || bytes[start] === HT)) start++;
-  while (end > start && (bytes[end - 1] === SP || bytes[end - 1] === HT)) end--;
-  return [start, end];
+function isOws(code: number): boolean {
+  return code === SP || code === HT;
 }
 
 /**
@@ -203,25 +201,28 @@ abstract class HeadParser<Head> {
   }
 
   #parseHead(bytes: Buffer): Head {
+    // One latin1 decoding of the whole head (one character per byte, as Node decodes
+    // header values): lines, names and values are then cut from it in JavaScript, which
+    // is cheaper than a call into Node for every name and value.
+    const text = bytes.toString('latin1');
     // The scan guarantees CRLF line ends and a final empty line; find the lines again.
     let start = 0;
-    while (bytes[start] === CR) start += 2; // skipped empty lines before a request line
-    let end = bytes.indexOf(CR, start);
-    const startLine = bytes.subarray(start, end);
-    const fields = this.parseStartLine(startLine);
+    while (text.charCodeAt(start) === CR) start += 2; // skipped empty lines before a request line
+    let end = text.indexOf('\r', start);
+    const fields = this.parseStartLine(text, start, end);
     const headers = Object.create(NO_INHERITED_KEYS) as Record<string, string>;
     const rawHeaders: string[] = [];
     for (let line = 2; ; line++) {
       start = end + 2;
-      end = bytes.indexOf(CR, start);
+      end = text.indexOf('\r', start);
       if (end === start) break;
-      this.#parseHeaderLine(bytes, start, end, line, headers, rawHeaders, fields);
+      this.#parseHeaderLine(text, start, end, line, headers, rawHeaders, fields);
     }
     return this.build(fields, headers, rawHeaders, bytes.length);
   }
 
   #parseHeaderLine(
-    bytes: Buffer,
+    text: string,
     start: number,
     end: number,
     line: number,
@@ -229,14 +230,14 @@ abstract class HeadParser<Head> {
     rawHeaders: string[],
     fields: { status?: number },
   ): void {
-    const first = bytes[start]!;
+    const first = text.charCodeAt(start);
     // RFC 9112 §5.2: obs-fold is deprecated; a server MUST reject it or replace it with SP.
     if (first === SP || first === HT) throw this.#malformed(`obsolete line folding at header line ${line}`, fields);
-    const colon = bytes.indexOf(COLON, start);
+    const colon = text.indexOf(':', start);
     if (colon === -1 || colon > end) throw this.#malformed(`header line ${line} has no ":"`, fields);
     if (colon === start) throw this.#malformed(`header line ${line} has an empty name`, fields);
     for (let i = start; i < colon; i++) {
-      const b = bytes[i]!;
+      const b = text.charCodeAt(i);
       if (b === SP || b === HT) {
         // RFC 9112 §5.1: whitespace between field name and colon MUST be rejected with 400.
         throw this.#malformed(`whitespace in or after the header name at line ${line}`, fields);
@@ -245,16 +246,19 @@ abstract class HeadParser<Head> {
         throw this.#malformed(`header name at line ${line} contains byte ${hex(b)}`, fields);
       }
     }
-    const [valueStart, valueEnd] = trimOws(bytes, colon + 1, end);
+    let valueStart = colon + 1;
+    let valueEnd = end;
+    while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
+    while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
     for (let i = valueStart; i < valueEnd; i++) {
-      const b = bytes[i]!;
+      const b = text.charCodeAt(i);
       if (!isFieldValueByte(b)) {
         throw this.#malformed(`header value at line ${line} contains control byte ${hex(b)}`, fields);
       }
     }
-    const name = bytes.toString('latin1', start, colon);
-    // Node decodes header values as latin1 too; obs-text survives byte for byte.
-    const value = bytes.toString('latin1', valueStart, valueEnd);
+    const name = text.slice(start, colon);
+    // obs-text survives byte for byte (latin1).
+    const value = text.slice(valueStart, valueEnd);
     rawHeaders.push(name, value);
     const key = name.toLowerCase();
     const previous = headers[key];
@@ -276,7 +280,8 @@ abstract class HeadParser<Head> {
     return this.#malformed(message);
   }
 
-  protected abstract parseStartLine(line: Buffer): { httpVersion: string; status?: number };
+  /** Parses the start line, `text` from `start` to `end` (its CR). */
+  protected abstract parseStartLine(text: string, start: number, end: number): { httpVersion: string; status?: number };
   protected abstract build(
     fields: { httpVersion: string },
     headers: Record<string, string>,
@@ -286,14 +291,14 @@ abstract class HeadParser<Head> {
 }
 
 /** `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 §2.3), as `"1.1"`; else `null`. */
-function parseVersion(bytes: Buffer, start: number, end: number): string | null {
-  if (end - start !== 8 || bytes.toString('latin1', start, start + 5) !== 'HTTP/') return null;
-  const major = bytes[start + 5]!;
-  const dot = bytes[start + 6]!;
-  const minor = bytes[start + 7]!;
-  const isDigit = (b: number): boolean => b >= 0x30 && b <= 0x39;
-  if (!isDigit(major) || dot !== 0x2e || !isDigit(minor)) return null;
-  return bytes.toString('latin1', start + 5, start + 8);
+function parseVersion(text: string, start: number, end: number): string | null {
+  if (end - start !== 8 || !text.startsWith('HTTP/', start)) return null;
+  if (!isDigit(text.charCodeAt(start + 5)) || text.charCodeAt(start + 6) !== 0x2e || !isDigit(text.charCodeAt(start + 7))) return null;
+  return text.slice(start + 5, start + 8);
+}
+
+function isDigit(code: number): boolean {
+  return code >= 0x30 && code <= 0x39;
 }
 
 /**
@@ -318,17 +323,18 @@ export class RequestHeadParser extends HeadParser<RequestHead> {
   }
 
   /** RFC 9112 §3: request-line = method SP request-target SP HTTP-version. */
-  protected parseStartLine(line: Buffer): { httpVersion: string } {
-    let i = 0;
-    while (i < line.length && isTokenChar(line[i]!)) i++;
-    if (i === 0 || line[i] !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
-    this.#method = line.toString('latin1', 0, i);
+  protected parseStartLine(text: string, start: number, end: number): { httpVersion: string } {
+    let i = start;
+    while (i < end && isTokenChar(text.charCodeAt(i))) i++;
+    // At `end` the character is the line's CR: not SP either.
+    if (i === start || text.charCodeAt(i) !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
+    this.#method = text.slice(start, i);
     const targetStart = ++i;
     // Visible ASCII and obs-text; whitespace and control bytes end or break the target.
-    while (i < line.length && line[i]! > SP && line[i] !== 0x7f) i++;
-    if (i === targetStart || line[i] !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
-    this.#target = line.toString('latin1', targetStart, i);
-    const httpVersion = parseVersion(line, i + 1, line.length);
+    while (i < end && text.charCodeAt(i) > SP && text.charCodeAt(i) !== 0x7f) i++;
+    if (i === targetStart || text.charCodeAt(i) !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
+    this.#target = text.slice(targetStart, i);
+    const httpVersion = parseVersion(text, i + 1, end);
     if (httpVersion === null) throw this.fail('request line must end with an HTTP version such as HTTP/1.1');
     return { httpVersion };
   }
@@ -356,21 +362,23 @@ export class ResponseHeadParser extends HeadParser<ResponseHead> {
   }
 
   /** RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]. */
-  protected parseStartLine(line: Buffer): { httpVersion: string; status: number } {
-    const httpVersion = parseVersion(line, 0, Math.min(8, line.length));
-    const isDigit = (b: number | undefined): boolean => b !== undefined && b >= 0x30 && b <= 0x39;
-    if (httpVersion === null || line[8] !== SP || !isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11])) {
+  protected parseStartLine(text: string, start: number, end: number): { httpVersion: string; status: number } {
+    const length = end - start;
+    /** The character at `offset` in the line, or -1 past its end. */
+    const at = (offset: number): number => (offset < length ? text.charCodeAt(start + offset) : -1);
+    const httpVersion = parseVersion(text, start, Math.min(start + 8, end));
+    if (httpVersion === null || at(8) !== SP || !isDigit(at(9)) || !isDigit(at(10)) || !isDigit(at(11))) {
       throw this.fail('status line must be "HTTP/x.y NNN reason"');
     }
-    const status = Number(line.toString('latin1', 9, 12));
+    const status = Number(text.slice(start + 9, start + 12));
     // The SP before an empty reason is often omitted; accept its absence.
-    if (line.length > 12 && line[12] !== SP) throw this.fail('status line must be "HTTP/x.y NNN reason"');
-    for (let i = 13; i < line.length; i++) {
-      if (!isFieldValueByte(line[i]!)) {
+    if (length > 12 && at(12) !== SP) throw this.fail('status line must be "HTTP/x.y NNN reason"');
+    for (let i = start + 13; i < end; i++) {
+      if (!isFieldValueByte(text.charCodeAt(i))) {
         throw new HandshakeError(status, 'malformed HTTP response: control byte in the reason phrase');
       }
     }
-    this.#statusText = line.length > 13 ? line.toString('latin1', 13) : '';
+    this.#statusText = length > 13 ? text.slice(start + 13, end) : '';
     return { httpVersion, status };
   }
 

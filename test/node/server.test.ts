@@ -233,6 +233,27 @@ describe('handshake rejections: a status and a one-line body, never a throw', ()
     expect(connections).toEqual([]);
   });
 
+  it('requests begun at different times are each answered 408 at their own handshakeTimeout', async () => {
+    const { port } = await startServer({ handshakeTimeout: 200 * MS });
+    const answered = async (raw: Awaited<ReturnType<typeof rawConnect>>) => {
+      const response = await raw.readResponse();
+      return { status: response.status, at: performance.now() };
+    };
+    const first = await rawConnect(port);
+    const firstAt = performance.now();
+    const firstAnswer = answered(first);
+    await delay(100 * MS);
+    const second = await rawConnect(port);
+    const secondAt = performance.now();
+    const secondAnswer = answered(second);
+    second.write('GET / HTTP/1.1\r\n'); // never finished
+    const [a, b] = await Promise.all([firstAnswer, secondAnswer]);
+    expect([a.status, b.status]).toEqual([408, 408]);
+    expect(a.at - firstAt).toBeGreaterThanOrEqual(190 * MS);
+    expect(b.at - secondAt).toBeGreaterThanOrEqual(190 * MS);
+    expect(b.at).toBeGreaterThan(a.at);
+  });
+
   it('a connection that sends nothing is dropped after handshakeTimeout', async () => {
     const { port } = await startServer({ handshakeTimeout: 100 * MS });
     const raw = await rawConnect(port);
