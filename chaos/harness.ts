@@ -33,6 +33,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { constants, deflateRawSync } from 'node:zlib';
+import { Prng } from '../fuzz/lib/prng.js';
 import { UpgradeError, WebSocketServer, type WebSocket } from '../src/index.js';
 
 export const PHASES = ['handshake', 'authenticate', 'header', 'payload', 'inflate', 'closing', 'complete'] as const;
@@ -79,33 +80,6 @@ export interface ChaosReport {
 }
 
 const TOPICS = ['lobby', 'news', 'room:1', 'room:2'];
-
-/** xorshift32, as in fuzz/lib/prng.ts. */
-class Prng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = (seed ^ 0x9e3779b9) >>> 0 || 0x6d2b79f5;
-  }
-  next(): number {
-    let x = this.#state;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    this.#state = x;
-    return x;
-  }
-  below(n: number): number {
-    return n <= 1 ? 0 : this.next() % n;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.below(items.length)]!;
-  }
-  chance(numerator: number, denominator: number): boolean {
-    return this.below(denominator) < numerator;
-  }
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
