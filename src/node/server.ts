@@ -363,6 +363,14 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     // meanwhile stay in the socket until the WebSocket takes it over.
     socket.pause();
     this.#pending.add(socket);
+    const limit = this.options.authenticateTimeout ?? DEFAULT_AUTHENTICATE_TIMEOUT;
+    // Beyond setTimeout's range (about 24.8 days) there is no limit rather than 1 ms.
+    const timer =
+      limit > 0 && limit <= MAX_TIMER_DELAY
+        ? setTimeout(() => {
+            if (settle()) this.#reject(socket, 503, `authenticate did not settle within ${limit} ms`);
+          }, limit)
+        : undefined;
     let settled = false;
     const settle = (): boolean => {
       if (settled) return false;
@@ -376,13 +384,6 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       settle(); // dropped cleanly: no late 101
     };
     socket.once('close', onClose);
-    const limit = this.options.authenticateTimeout ?? DEFAULT_AUTHENTICATE_TIMEOUT;
-    const timer =
-      limit > 0
-        ? setTimeout(() => {
-            if (settle()) this.#reject(socket, 503, `authenticate did not settle within ${limit} ms`);
-          }, limit)
-        : undefined;
     result.then(
       (data) => {
         if (!settle()) return;

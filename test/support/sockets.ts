@@ -4,10 +4,8 @@
  * clients), plus the shorter forms these tests use.
  */
 import type { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import type { WebSocket } from '../../src/index.js';
-import { frame, nextEvent, rawConnect, TIMEOUT, track, until, within, type RawClient, type Started } from '../node/helpers.js';
-import { WebSocket as VolleyWebSocket } from '../../src/index.js';
+import { WebSocket } from '../../src/index.js';
+import { frame, nextEvent, rawUpgrade as upgradeRaw, TIMEOUT, track, until, within, type RawClient, type Started } from '../node/helpers.js';
 
 export {
   closeAll,
@@ -24,6 +22,7 @@ export {
   TIMEOUT,
   track,
   until,
+  upgradeRequest,
   within,
   type RawFrame,
   type Started,
@@ -31,7 +30,7 @@ export {
 
 /** A Volley client, open (terminated after the test). */
 export async function openClient(url: string, options: Record<string, any> = {}): Promise<WebSocket> {
-  const ws = track(new VolleyWebSocket(url, options), (socket) => socket.terminate());
+  const ws = track(new WebSocket(url, options), (socket) => socket.terminate());
   await nextEvent(ws, 'open');
   return ws;
 }
@@ -48,27 +47,14 @@ export async function openClients(started: Started<any>, count: number, options:
   return clients;
 }
 
-export function upgradeRequest(path = '/', extra = ''): string {
-  const key = randomBytes(16).toString('base64');
-  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
-}
-
-/** Reads an HTTP response head from a raw client; returns the status. */
+/** Reads an HTTP response from a raw client; returns the status. */
 export async function readStatus(raw: RawClient, timeout = TIMEOUT): Promise<number> {
-  await until(() => raw.buffer.indexOf('\r\n\r\n') !== -1, 'an HTTP response head', timeout);
-  const end = raw.buffer.indexOf('\r\n\r\n');
-  const head = raw.buffer.subarray(0, end).toString('latin1');
-  raw.buffer = raw.buffer.subarray(end + 4);
-  return Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+  return (await raw.readResponse(timeout)).status;
 }
 
-/** A raw client that completed the upgrade (101). */
+/** A raw client that completed the upgrade (101, accept value checked). */
 export async function rawUpgrade(port: number, path = '/'): Promise<RawClient> {
-  const raw = await rawConnect(port);
-  raw.write(upgradeRequest(path));
-  const status = await readStatus(raw);
-  if (status !== 101) throw new Error(`expected 101, got ${status}`);
-  return raw;
+  return (await upgradeRaw(port, { path })).raw;
 }
 
 /** A masked client frame. */
