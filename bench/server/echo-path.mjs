@@ -53,7 +53,7 @@ async function build() {
   mkdirSync(dirname(bundle), { recursive: true });
   await esbuild.build({
     stdin: {
-      contents: `export { WebSocket, kAttach } from './src/node/websocket.ts';
+      contents: `export { WebSocket, SharedSettings, kAttach } from './src/node/websocket.ts';
 export { MetricsRecorder } from './src/metrics/recorder.ts';
 export { MessageLimiter, normalizeRateLimit } from './src/rate-limit/message-limiter.ts';`,
       resolveDir: rootDir,
@@ -107,7 +107,7 @@ function maskedFrames(count, size) {
 
 /** Child: one variant, one sample. Prints ns per message. */
 async function child(variant) {
-  const { WebSocket, kAttach, MetricsRecorder, MessageLimiter, normalizeRateLimit } = await import(pathToFileURL(bundle).href);
+  const { WebSocket, SharedSettings, kAttach, MetricsRecorder, MessageLimiter, normalizeRateLimit } = await import(pathToFileURL(bundle).href);
   const size = Number(args.size ?? 32);
   const batch = Number(args.batch ?? 16);
   const ms = Number(args.ms ?? 500);
@@ -120,7 +120,7 @@ async function child(variant) {
   });
   const metrics = variant === 'off' ? null : new MetricsRecorder();
   const rateLimiter = variant === 'limited' ? new MessageLimiter(normalizeRateLimit({ messages: 1e12, bytes: 1e15, per: 1000 }), metrics) : null;
-  ws[kAttach](socket, null, { role: 'server', maxPayload: 64 * 1024 * 1024, metrics, rateLimiter });
+  ws[kAttach](socket, null, new SharedSettings({ role: 'server', maxPayload: 64 * 1024 * 1024, metrics }), '', '', null, rateLimiter);
   const input = maskedFrames(batch, size);
   // A socket hands over fresh buffers; the parser unmasks in place.
   const copies = Array.from({ length: 64 }, () => Buffer.allocUnsafe(input.length));

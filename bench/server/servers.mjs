@@ -7,12 +7,12 @@
 // (bufferutil's native addon, or its JS fallback under WS_NO_BUFFER_UTIL=1).
 // VOLLEY_MODULE=<path> in the environment loads Volley from that file instead of dist/.
 // Prints "ready <port>" when listening. Lines on stdin: "rss" prints its RSS,
-// "memory" prints `memory <process.memoryUsage() as JSON>`, "spaces" the V8 heap spaces, "cpu" prints its CPU time
+// "memory" prints `memory <process.memoryUsage() as JSON>`, "spaces" the V8 heap spaces, "snapshot <file>" writes a heap snapshot, "cpu" prints its CPU time
 // (µs, user + system) and the messages it has echoed.
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 
 const flags = new Set(process.argv.slice(2).filter((arg) => arg.startsWith('--')));
 const [kind, portArg, maxPayloadArg] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
@@ -104,6 +104,8 @@ process.stdin.on('data', (line) => {
     globalThis.gc?.();
     const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size, physical: s.physical_space_size }]));
     console.log(`spaces ${JSON.stringify(spaces)}`);
+  } else if (text.startsWith('snapshot ')) {
+    console.log(`snapshot ${writeHeapSnapshot(text.slice('snapshot '.length))}`);
   } else if (text === 'cpu') {
     const { user, system } = process.cpuUsage();
     console.log(`cpu ${user + system} ${echoed}`);

@@ -192,7 +192,10 @@ export class Admission {
   /** The upgrade of `socket` was accepted (the 101 is written): it is no longer pending. */
   upgraded(socket: Socket): void {
     const slot = this.#pendingSlots.get(socket);
-    if (slot === undefined || slot === null) return;
+    if (slot === undefined) return;
+    // An open connection keeps no entry here (a WeakMap entry costs memory and GC work).
+    this.#pendingSlots.delete(socket);
+    if (slot === null) return;
     this.#releasePending(slot);
     socket.off('close', slot.onClose); // an open connection keeps no closure for this
   }

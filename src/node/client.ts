@@ -14,6 +14,7 @@ import { ResponseHeadParser } from '../protocol/http.js';
 import {
   WebSocket,
   kAbortHandshake,
+  SharedSettings,
   kAttach,
   kSetConnecting,
   type WebSocketOptions,
@@ -138,19 +139,14 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
     }
     cleanup();
     socket.pause();
-    ws[kAttach](socket, parser.rest ?? null, {
-      role: 'client',
-      protocol: selected.protocol,
-      extensions: deflate === null ? '' : formatExtensions(selected.extensions),
-      compression: deflate === null ? undefined : new PerMessageDeflate(deflate, { role: 'client', ...deflateOptions }),
-      maxPayload: options.maxPayload,
-      closeTimeout: options.closeTimeout,
-      autoPong: options.autoPong,
-      fragmentOverhead: options.fragmentOverhead,
-      generateMask: options.generateMask,
-      maxBackpressure: options.maxBackpressure,
-      backpressurePolicy: options.backpressurePolicy,
-    });
+    ws[kAttach](
+      socket,
+      parser.rest ?? null,
+      new SharedSettings({ ...options, role: 'client' }),
+      selected.protocol,
+      deflate === null ? '' : formatExtensions(selected.extensions),
+      deflate === null ? null : new PerMessageDeflate(deflate, { role: 'client', ...deflateOptions }),
+    );
     if (heartbeat.heartbeat !== null) watchClient(ws, heartbeat);
     ws.emit('upgrade', head);
     ws.emit('open');

@@ -18,10 +18,10 @@ import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, type HeadLimits } from '../protocol/http.js';
-import { WebSocket, kAttach, kOnClose, type SendData, type WebSocketOptions } from './websocket.js';
+import { SharedSettings, WebSocket, kAttach, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PreparedMessage } from '../pubsub/prepared.js';
-import { TopicRegistry, broadcast, kRegistry, type Except, type PublishOptions } from '../pubsub/topics.js';
+import { TopicRegistry, broadcast, type Except, type PublishOptions } from '../pubsub/topics.js';
 import { checkBackpressureOptions, type PublishResult } from './send-status.js';
 import { closeConnections, shutdownSettings, type GracefulCloseOptions } from './shutdown.js';
 import { tokenExpiryReader, type TokenExpiryOption } from '../auth/expiry.js';
@@ -170,6 +170,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#onChange?.();
   };
   readonly #deflateOptions: ResolvedDeflateOptions | null;
+  /** What every connection of this server shares (its options are read once, here). */
+  readonly #shared: SharedSettings;
   readonly #admission: Admission | null;
   readonly #metrics: MetricsRecorder | null;
   readonly #rateLimit: RateLimitConfig | null;
@@ -211,6 +213,13 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#deflateOptions = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
     this.#admission = Admission.create(options);
     this.#metrics = options.metrics === false ? null : new MetricsRecorder();
+    this.#shared = new SharedSettings({
+      ...options,
+      role: 'server',
+      metrics: this.#metrics,
+      onClose: this.#onClose,
+      registry: this.#topics,
+    });
     this.#rateLimit = normalizeRateLimit(options.rateLimit);
     this.#tokenExpiry = tokenExpiryReader(options.closeOnTokenExpiry);
     const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
@@ -429,27 +438,20 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     const ws = new WebSocket<Data>(null);
     ws.data = data;
     const metrics = this.#metrics;
-    ws[kAttach](socket, head, {
-      role: 'server',
+    ws[kAttach](
+      socket,
+      head,
+      this.#shared,
       protocol,
-      extensions: deflate?.header,
-      compression: deflate === null ? undefined : new PerMessageDeflate(deflate.params, { role: 'server', ...this.#deflateOptions }),
-      maxPayload: this.options.maxPayload,
-      closeTimeout: this.options.closeTimeout,
-      autoPong: this.options.autoPong,
-      fragmentOverhead: this.options.fragmentOverhead,
-      maxBackpressure: this.options.maxBackpressure,
-      backpressurePolicy: this.options.backpressurePolicy,
-      metrics,
-      rateLimiter: this.#rateLimit === null ? null : new MessageLimiter(this.#rateLimit, metrics),
-    });
+      deflate?.header,
+      deflate === null ? null : new PerMessageDeflate(deflate.params, { role: 'server', ...this.#deflateOptions }),
+      this.#rateLimit === null ? null : new MessageLimiter(this.#rateLimit, metrics),
+    );
     if (metrics !== null) {
       metrics.handshakesAccepted++;
       metrics.connectionsOpened++;
     }
     this.#connections.add(ws);
-    ws[kOnClose] = this.#onClose;
-    ws[kRegistry] = this.#topics;
     this.#heartbeat.start();
     if (expiresAt !== null) ws.reauthenticate(expiresAt);
     callback(ws, req);

@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import {
   Connection,
+  ConnectionSettings,
   ReadyState,
   type CloseInfo,
   type ConnectionHandler,
@@ -38,7 +39,7 @@ import {
 import { connectClient } from './client.js';
 import { ACTIVITY_ANY, ACTIVITY_MESSAGE, kActivity, kHeartbeat, type HeartbeatState } from '../heartbeat/heartbeat.js';
 import { PreparedMessage } from '../pubsub/prepared.js';
-import { kRegistry, kTopics, type PublishOptions, type TopicRegistry } from '../pubsub/topics.js';
+import { kTopics, type PublishOptions, type TopicRegistry } from '../pubsub/topics.js';
 import {
   DEFAULT_MAX_BACKPRESSURE,
   SendStatus,
@@ -97,24 +98,62 @@ export const DEFAULT_CLOSE_TIMEOUT = 10_000;
 export const kAttach = Symbol('volley.attach');
 /** Internal: the client handshake failed or was aborted. */
 export const kAbortHandshake = Symbol('volley.abortHandshake');
-/** Internal: called once when the connection closes, before the `close` event (the server's bookkeeping). */
-export const kOnClose = Symbol('volley.onClose');
 /** Internal: fails the connection with a close code (the server's policy enforcement). */
 export const kFail = Symbol('volley.fail');
 /** Internal: the client handshake is under way (url, protocol list). */
 export const kSetConnecting = Symbol('volley.setConnecting');
 
-export interface AttachOptions extends WebSocketOptions {
+export interface SharedOptions extends WebSocketOptions {
   role: 'server' | 'client';
-  protocol?: string;
-  extensions?: string;
-  /** permessage-deflate, when negotiated. */
-  compression?: MessageCodec;
   /** The server's counters (server role), or null. */
   metrics?: MetricsRecorder | null;
-  /** The connection's message rate limits (server role), or null. */
-  rateLimiter?: MessageLimiter | null;
+  /** Called once when a connection closes, before its `close` event (the server's bookkeeping). */
+  onClose?: ((ws: WebSocket<any>, code: number) => void) | null;
+  /** The server's topics (server role). */
+  registry?: TopicRegistry | null;
 }
+
+/**
+ * @internal What the connections of one server share (a client connection has its
+ * own), resolved once: an idle connection holds one reference instead of a copy of
+ * each setting.
+ */
+export class SharedSettings {
+  readonly isServer: boolean;
+  readonly connection: ConnectionSettings;
+  readonly closeTimeout: number;
+  readonly maxBackpressure: number;
+  readonly closeWhenFull: boolean;
+  readonly metrics: MetricsRecorder | null;
+  readonly onClose: ((ws: WebSocket<any>, code: number) => void) | null;
+  readonly registry: TopicRegistry | null;
+
+  constructor(options: SharedOptions) {
+    this.isServer = options.role === 'server';
+    this.connection = new ConnectionSettings(options);
+    this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    // A server protects itself from its slow peers; a client's sending is its own business.
+    this.maxBackpressure = options.maxBackpressure ?? (this.isServer ? DEFAULT_MAX_BACKPRESSURE : 0);
+    this.closeWhenFull = options.backpressurePolicy === 'close';
+    this.metrics = options.metrics ?? null;
+    this.onClose = options.onClose ?? null;
+    this.registry = options.registry ?? null;
+  }
+}
+
+// Bits of WebSocket's #flags.
+/** `send` reported backpressure (or dropped): `drain` is owed. */
+const NEED_DRAIN = 1;
+/** A listener waits for the socket to drain (see #armDrain). */
+const AWAITING_DRAIN = 2;
+/** The socket is to be ended once the queue is written. */
+const END_REQUESTED = 4;
+/** Reading was paused by `pause()` (not only while a message inflates). */
+const PAUSED_BY_USER = 8;
+/** A message was sent with `fin: false` and is not finished. */
+const MID_MESSAGE = 16;
+/** A pong waits for the socket's `drain` (see deferPong). */
+const PONG_AWAITS_DRAIN = 32;
 
 /** The socket's WebSocket, for the shared socket listeners. */
 const kWebSocket = Symbol('volley.websocket');
@@ -189,10 +228,6 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** Per-connection application data: what the server's `authenticate` returned. */
   data!: Data;
-  /** @internal */
-  [kOnClose]: ((ws: WebSocket<any>, code: number) => void) | null = null;
-  /** @internal The server's topics (server-side connections only). */
-  [kRegistry]: TopicRegistry | null = null;
   /** @internal The topics this connection subscribes to. */
   [kTopics]: Set<string> | null = null;
   /** @internal Activity bits for the heartbeat (see src/heartbeat). */
@@ -205,13 +240,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #protocol = '';
   #extensions = '';
   #url = '';
-  #isServer = false;
   #socket: Socket | null = null;
   #connection: Connection | null = null;
-  #closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+  /** Null until a socket is attached. */
+  #settings: SharedSettings | null = null;
   #closeTimer: NodeJS.Timeout | null = null;
   #closeInfo: CloseInfo | null = null;
-  #metrics: MetricsRecorder | null = null;
   #rateLimiter: MessageLimiter | null = null;
   #tokenExpiry: ExpiryTimer | null = null;
 
@@ -220,20 +254,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #queue: Uint8Array[] = NO_FRAMES;
   #queuedBytes = 0;
   #callbacks: Array<(error?: Error | null) => void> | null = null;
-  #needDrain = false;
-  #awaitingDrain = false;
-  #endRequested = false;
-  /** Reading was paused by `pause()` (not only while a message inflates). */
-  #isPausedByUser = false;
-  /** A message was sent with `fin: false` and is not finished. */
-  #midMessage = false;
-  /** A pong waits for the socket's `drain` (see deferPong). */
-  #pongAwaitsDrain = false;
-
-  // Slow consumers (see send).
-  #highWaterMark = 0;
-  #maxBackpressure = DEFAULT_MAX_BACKPRESSURE;
-  #closeWhenFull = false;
+  /** NEED_DRAIN, AWAITING_DRAIN, END_REQUESTED, PAUSED_BY_USER, MID_MESSAGE, PONG_AWAITS_DRAIN. */
+  #flags = 0;
+  /** Messages dropped for `maxBackpressure` (see send). */
   #dropped = 0;
 
   /**
@@ -280,7 +303,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
   /** Whether this is the server side of the connection. */
   get isServer(): boolean {
-    return this.#isServer;
+    return this.#settings?.isServer ?? false;
   }
   /** The underlying socket (null before the client connects or after a failed handshake). */
   get socket(): Socket | null {
@@ -353,17 +376,18 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       this.#notOpen(cb);
       return SendStatus.DROPPED;
     }
-    const maxBackpressure = this.#maxBackpressure;
+    const settings = this.#settings!;
+    const maxBackpressure = settings.maxBackpressure;
     if (
       maxBackpressure !== 0 &&
-      !this.#midMessage &&
+      (this.#flags & MID_MESSAGE) === 0 &&
       this.#queuedBytes + this.#socket!.writableLength + connection.queuedBytes > maxBackpressure
     ) {
       return this.#drop(cb);
     }
     if (data instanceof PreparedMessage) {
       this.#sendPrepared(connection, data);
-      if (this.#metrics !== null) this.#metrics.messagesSent++;
+      if (settings.metrics !== null) settings.metrics.messagesSent++;
       if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
       return this.#status();
     }
@@ -378,8 +402,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     }
     const isFinal = options?.fin ?? true;
     connection.sendMessage(isBinary, payload, isFinal, options?.compress ?? true);
-    this.#midMessage = !isFinal;
-    if (this.#metrics !== null && isFinal) this.#metrics.messagesSent++;
+    if (isFinal) {
+      this.#flags &= ~MID_MESSAGE;
+      if (settings.metrics !== null) settings.metrics.messagesSent++;
+    } else {
+      this.#flags |= MID_MESSAGE;
+    }
     // A compressed message may still wait for zlib: call back once it is written.
     if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
     return this.#status();
@@ -398,30 +426,31 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
 
   #sendPrepared(connection: Connection, message: PreparedMessage): void {
-    if (this.#midMessage) {
+    if ((this.#flags & MID_MESSAGE) !== 0) {
       throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent: finish it first');
     }
     // Server frames are unmasked: the prepared bytes go out as they are (or compressed
     // once for every peer that negotiated permessage-deflate). Client frames must be
     // masked with a fresh key each, so a client sends the payload as usual.
-    if (this.#isServer) connection.sendPrepared(message);
+    if (this.#settings!.isServer) connection.sendPrepared(message);
     else connection.sendData(message.isBinary, message.payload, true, false);
   }
   /** Over `maxBackpressure`: the message is not queued. */
   #drop(cb: ((error?: Error | null) => void) | undefined): SendStatus {
     this.#dropped++;
-    this.#metrics?.observeBackpressureDrop();
+    const settings = this.#settings!;
+    settings.metrics?.observeBackpressureDrop();
     if (cb !== undefined) {
       const error = new WebSocketError(
         'WS_ERR_DROPPED',
-        `message dropped: ${this.bufferedAmount} bytes are buffered, more than maxBackpressure ${this.#maxBackpressure}`,
+        `message dropped: ${this.bufferedAmount} bytes are buffered, more than maxBackpressure ${settings.maxBackpressure}`,
       );
       process.nextTick(cb, error);
     }
-    this.#needDrain = true;
+    this.#flags |= NEED_DRAIN;
     if (this.#queue.length === 0) this.#armDrain(this.#socket!); // else _flush arms it
     this.emit('dropped');
-    if (this.#closeWhenFull && this.#readyState === ReadyState.OPEN) {
+    if (settings.closeWhenFull && this.#readyState === ReadyState.OPEN) {
       // The close frame waits behind the buffered data; the close timer bounds the wait.
       this.close(BACKPRESSURE_CLOSE_CODE, BACKPRESSURE_CLOSE_REASON);
     }
@@ -486,8 +515,9 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
 
   #status(): SendStatus {
-    if (this.#queuedBytes + this.#socket!.writableLength + this.#connection!.queuedBytes < this.#highWaterMark) return SendStatus.SENT;
-    this.#needDrain = true;
+    const socket = this.#socket!;
+    if (this.#queuedBytes + socket.writableLength + this.#connection!.queuedBytes < socket.writableHighWaterMark) return SendStatus.SENT;
+    this.#flags |= NEED_DRAIN;
     return SendStatus.BACKPRESSURE;
   }
 
@@ -507,7 +537,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** Ends the subscription to `topic`; returns false if there was none. */
   unsubscribe(topic: string): boolean {
-    return this[kRegistry]?.unsubscribe(this, topic) ?? false;
+    return this.#settings?.registry?.unsubscribe(this, topic) ?? false;
   }
 
   /** Whether this connection subscribes to `topic`. */
@@ -532,7 +562,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
 
   #topicRegistry(): TopicRegistry {
-    const registry = this[kRegistry];
+    const registry = this.#settings?.registry ?? null;
     if (registry === null) throw new InvalidStateError('topics exist on the server side: this connection was not accepted by a WebSocketServer');
     return registry;
   }
@@ -609,14 +639,14 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** Stops reading from the socket (backpressure towards the peer). */
   pause(): void {
     if (this.#readyState === ReadyState.CONNECTING) return;
-    this.#isPausedByUser = true;
+    this.#flags |= PAUSED_BY_USER;
     this.#socket?.pause();
   }
 
   /** Resumes reading after `pause`. */
   resume(): void {
     if (this.#readyState === ReadyState.CONNECTING) return;
-    this.#isPausedByUser = false;
+    this.#flags &= ~PAUSED_BY_USER;
     this.#socket?.resume();
   }
 
@@ -627,37 +657,32 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     if (state === ReadyState.CLOSING && this.#readyState === ReadyState.OPEN) this.#readyState = ReadyState.CLOSING;
     if (connection.closeExpected() && this.#closeTimer === null && this.#socket !== null) {
       const socket = this.#socket;
-      this.#closeTimer = setTimeout(() => socket.destroy(), this.#closeTimeout);
+      this.#closeTimer = setTimeout(() => socket.destroy(), this.#settings!.closeTimeout);
       this.#closeTimer.unref?.();
     }
   }
 
   // ---- Attaching a socket ------------------------------------------------------
 
-  /** @internal Takes over an upgraded socket; `head` holds bytes read past the handshake. */
-  [kAttach](socket: Socket, head: Buffer | null, options: AttachOptions): void {
-    this.#isServer = options.role === 'server';
-    this.#protocol = options.protocol ?? '';
-    this.#extensions = options.extensions ?? '';
-    this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    // A server protects itself from its slow peers; a client's sending is its own business.
-    this.#maxBackpressure = options.maxBackpressure ?? (options.role === 'server' ? DEFAULT_MAX_BACKPRESSURE : 0);
-    this.#closeWhenFull = options.backpressurePolicy === 'close';
-    this.#metrics = options.metrics ?? null;
-    this.#rateLimiter = options.rateLimiter ?? null;
-    this.#connection = new Connection(
-      {
-        role: options.role,
-        maxPayload: options.maxPayload,
-        fragmentOverhead: options.fragmentOverhead,
-        generateMask: options.generateMask,
-        autoPong: options.autoPong,
-        compression: options.compression,
-      },
-      this,
-    );
+  /**
+   * @internal Takes over an upgraded socket; `head` holds bytes read past the handshake.
+   * `settings` may be shared with other connections; the rest is this connection's.
+   */
+  [kAttach](
+    socket: Socket,
+    head: Buffer | null,
+    settings: SharedSettings,
+    protocol = '',
+    extensions = '',
+    compression: MessageCodec | null = null,
+    rateLimiter: MessageLimiter | null = null,
+  ): void {
+    this.#settings = settings;
+    this.#protocol = protocol;
+    this.#extensions = extensions;
+    this.#rateLimiter = rateLimiter;
+    this.#connection = new Connection(settings.connection, this, compression);
     this.#socket = socket;
-    this.#highWaterMark = socket.writableHighWaterMark;
     this.#readyState = ReadyState.OPEN;
     socket.setTimeout(0);
     socket.setNoDelay(true);
@@ -698,7 +723,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   static #socketOnData(this: Socket, chunk: Buffer): void {
     const ws = (this as SocketWithWebSocket)[kWebSocket]!;
     ws[kActivity] |= ACTIVITY_ANY;
-    if (ws.#metrics !== null) ws.#metrics.bytesReceived += chunk.length;
+    const metrics = ws.#settings!.metrics;
+    if (metrics !== null) metrics.bytesReceived += chunk.length;
     ws.#connection!.receive(chunk);
   }
 
@@ -734,7 +760,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
       const error = new InvalidStateError('WebSocket closed before the data was written');
       for (const cb of callbacks) cb(error);
     }
-    this[kOnClose]?.(this, info.code);
+    this.#settings!.onClose?.(this, info.code);
     this.emit('close', info.code, info.reason === '' ? EMPTY : Buffer.from(info.reason));
   }
 
@@ -749,7 +775,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
     this[kActivity] = ACTIVITY_ANY | ACTIVITY_MESSAGE;
-    if (this.#metrics !== null) this.#metrics.messagesReceived++;
+    const metrics = this.#settings!.metrics;
+    if (metrics !== null) metrics.messagesReceived++;
     // Counted before the application sees it; one null check when there is no limit.
     if (this.#rateLimiter !== null && !this.#rateLimiter.admit(this, data.length, isBinary)) return;
     this.emit('message', isBinary ? this.#convertBinary(data) : data, isBinary);
@@ -763,7 +790,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** @internal */
   onPong(payload: Buffer): void {
     const rtt = this[kHeartbeat]?.onPong(payload);
-    if (rtt !== undefined) this.#metrics?.observePingRtt(rtt);
+    if (rtt !== undefined) this.#settings!.metrics?.observePingRtt(rtt);
     this.emit('pong', payload);
   }
 
@@ -782,7 +809,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal */
   write(data: Uint8Array): void {
-    if (this.#metrics !== null) this.#metrics.bytesSent += data.length;
+    const metrics = this.#settings!.metrics;
+    if (metrics !== null) metrics.bytesSent += data.length;
     if (this.#queue.length === 0) {
       scheduleFlush(this);
       if (this.#queue === NO_FRAMES) this.#queue = [];
@@ -803,10 +831,10 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   deferPong(): boolean {
     const socket = this.#socket;
     if (socket === null || !socket.writableNeedDrain) return false;
-    if (!this.#pongAwaitsDrain) {
-      this.#pongAwaitsDrain = true;
+    if ((this.#flags & PONG_AWAITS_DRAIN) === 0) {
+      this.#flags |= PONG_AWAITS_DRAIN;
       socket.once('drain', () => {
-        this.#pongAwaitsDrain = false;
+        this.#flags &= ~PONG_AWAITS_DRAIN;
         this.#connection?.writeDeferredPong();
       });
     }
@@ -815,12 +843,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal */
   resumeReading(): void {
-    if (!this.#isPausedByUser) this.#socket?.resume();
+    if ((this.#flags & PAUSED_BY_USER) === 0) this.#socket?.resume();
   }
 
   /** @internal */
   end(): void {
-    this.#endRequested = true;
+    this.#flags |= END_REQUESTED;
     if (this.#queue.length === 0) this.#socket?.end();
     // else: _flush ends the socket after writing the queue.
   }
@@ -877,10 +905,10 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     // The array is reused: the socket holds its own references to what was written.
     queue.length = 0;
     this.#queuedBytes = 0;
-    if (this.#endRequested) socket.end();
-    if (this.#needDrain) {
+    if ((this.#flags & END_REQUESTED) !== 0) socket.end();
+    if ((this.#flags & NEED_DRAIN) !== 0) {
       if (flowing) {
-        this.#needDrain = false;
+        this.#flags &= ~NEED_DRAIN;
         process.nextTick(() => this.emit('drain'));
       } else {
         this.#armDrain(socket);
@@ -892,11 +920,10 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   #armDrain(socket: Socket): void {
     // One listener per backpressure episode: flushes while the socket is still full
     // must not stack more (each would emit another 'drain').
-    if (this.#awaitingDrain) return;
-    this.#awaitingDrain = true;
+    if ((this.#flags & AWAITING_DRAIN) !== 0) return;
+    this.#flags |= AWAITING_DRAIN;
     const onDrain = () => {
-      this.#awaitingDrain = false;
-      this.#needDrain = false;
+      this.#flags &= ~(AWAITING_DRAIN | NEED_DRAIN);
       if (this.#queue.length === 0 && this.#readyState === ReadyState.OPEN) this.emit('drain');
     };
     // The socket emits 'drain' only after a write found it full; below its high-water

@@ -93,6 +93,37 @@ export interface ConnectionOptions {
   compression?: MessageCodec;
 }
 
+/**
+ * The options of `ConnectionOptions` that do not change from one connection to the
+ * next, resolved once. A server gives the same instance to every connection it accepts,
+ * so an idle connection carries one reference instead of a copy of each setting.
+ */
+export class ConnectionSettings {
+  readonly isServer: boolean;
+  readonly maxPayload: number;
+  readonly fragmentOverhead: number | undefined;
+  readonly generateMask: MaskGenerator;
+  readonly autoPong: boolean;
+
+  constructor(options: Omit<ConnectionOptions, 'compression'>) {
+    this.isServer = options.role === 'server';
+    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.fragmentOverhead = options.fragmentOverhead;
+    this.generateMask = options.generateMask ?? randomMask;
+    this.autoPong = options.autoPong ?? true;
+    Object.freeze(this);
+  }
+}
+
+// Bits of Connection's #flags.
+const CLOSE_SENT = 1;
+/** The close frame has been handed to the handler (it may wait behind a compression after CLOSE_SENT). */
+const CLOSE_WRITTEN = 2;
+const FAILED = 4;
+const ENDED = 8;
+/** The outgoing fragmented message is being compressed. */
+const SENDING_COMPRESSED = 16;
+
 /** Outgoing work waiting behind an asynchronous compression, in order. */
 type SendJob =
   | { kind: 'data'; firstByte: number; data: string | Uint8Array; isFinal: boolean; size: number }
@@ -144,52 +175,60 @@ class QueueHandler implements ConnectionHandler {
  * socket.write(Buffer.concat(conn.takeOutput()));
  */
 export class Connection implements ParserHandler {
+  // An idle connection is mostly this object: its fields are kept few (settings shared,
+  // booleans in one bit set, the parser made when the first bytes arrive).
   readonly #handler: ConnectionHandler;
-  readonly #queue: QueueHandler | null;
-  readonly #parser: FrameParser;
-  readonly #isServer: boolean;
-  readonly #generateMask: MaskGenerator;
-  readonly #autoPong: boolean;
+  readonly #settings: ConnectionSettings;
+  readonly #compression: MessageCodec | null;
+  #parser: FrameParser | null = null;
 
   #state: ReadyState = ReadyState.OPEN;
-  #closeSent = false;
+  /** CLOSE_SENT, CLOSE_WRITTEN, FAILED, ENDED, SENDING_COMPRESSED. */
+  #flags = 0;
   #closeReceived: { code: number; reason: string } | null = null;
-  #failed = false;
-  #ended = false;
   #closeInfo: CloseInfo | null = null;
   /** Opcode of an outgoing fragmented message, 0 when none is open. */
   #sendingOpcode = 0;
-  readonly #compression: MessageCodec | null;
-  readonly #maxPayload: number;
-  /** Whether the outgoing fragmented message is being compressed. */
-  #sendingCompressed = false;
   /** Sends waiting behind an asynchronous compression; null when nothing waits. */
   #sendQueue: SendJob[] | null = null;
   #queuedBytes = 0;
   /** Bumped when queued sends are discarded, so that late compressions are dropped. */
   #sendEpoch = 0;
-  #closeWritten = false;
   /** Payload of the most recent ping, whose pong waits for the transport to drain; null when none waits. */
   #deferredPong: Buffer | null = null;
 
-  constructor(options: ConnectionOptions, handler?: ConnectionHandler) {
-    this.#queue = handler === undefined ? new QueueHandler() : null;
-    this.#handler = handler ?? this.#queue!;
-    this.#isServer = options.role === 'server';
-    this.#generateMask = options.generateMask ?? randomMask;
-    this.#autoPong = options.autoPong ?? true;
-    this.#compression = options.compression ?? null;
-    this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-    this.#parser = new FrameParser(
+  /**
+   * @param options the role and limits, or settings shared with other connections
+   *   (then `compression` is given on its own)
+   * @param handler receives events and output; without one they are queued (see `takeEvents`)
+   */
+  constructor(options: ConnectionOptions | ConnectionSettings, handler?: ConnectionHandler, compression?: MessageCodec | null) {
+    this.#handler = handler ?? new QueueHandler();
+    if (options instanceof ConnectionSettings) {
+      this.#settings = options;
+      this.#compression = compression ?? null;
+    } else {
+      this.#settings = new ConnectionSettings(options);
+      this.#compression = options.compression ?? null;
+    }
+  }
+
+  #createParser(): FrameParser {
+    const settings = this.#settings;
+    const parser = new FrameParser(
       {
-        role: options.role,
-        maxPayload: options.maxPayload,
-        fragmentOverhead: options.fragmentOverhead,
+        role: settings.isServer ? 'server' : 'client',
+        maxPayload: settings.maxPayload,
+        fragmentOverhead: settings.fragmentOverhead,
         // RFC 7692 §6: RSV1 marks a compressed message once the extension is negotiated.
         allowRsv1: this.#compression !== null,
       },
       this,
     );
+    // A connection that failed or closed before its first bytes reads nothing more.
+    if ((this.#flags & FAILED) !== 0 || this.#state === ReadyState.CLOSED) parser.stop();
+    this.#parser = parser;
+    return parser;
   }
 
   /** CONNECTING, OPEN, CLOSING or CLOSED (the WHATWG numbers). */
@@ -204,12 +243,12 @@ export class Connection implements ParserHandler {
 
   /** The parser, for extensions that need to pause it or allow RSV bits. */
   get parser(): FrameParser {
-    return this.#parser;
+    return this.#parser ?? this.#createParser();
   }
 
   /** Whether a close frame has been sent. */
   get closeSent(): boolean {
-    return this.#closeSent;
+    return (this.#flags & CLOSE_SENT) !== 0;
   }
 
   /** The peer's close frame, once received. */
@@ -229,7 +268,7 @@ export class Connection implements ParserHandler {
   /** Feeds bytes received from the peer. Never throws for anything the peer sends. */
   receive(chunk: Buffer): void {
     if (this.#state === ReadyState.CLOSED) return;
-    this.#parser.receive(chunk);
+    (this.#parser ?? this.#createParser()).receive(chunk);
   }
 
   /**
@@ -295,7 +334,7 @@ export class Connection implements ParserHandler {
    *   fragmented message is half sent.
    */
   sendPrepared(message: BroadcastMessage): void {
-    if (!this.#isServer) throw new InvalidStateError('prepared messages are unmasked frames: only a server can send them');
+    if (!this.#settings.isServer) throw new InvalidStateError('prepared messages are unmasked frames: only a server can send them');
     if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
     if (this.#sendingOpcode !== 0) throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent');
     this.#send({ kind: 'prepared', message });
@@ -325,12 +364,13 @@ export class Connection implements ParserHandler {
       }
       frameOpcode = Opcode.Continuation;
       isCompressed = false; // RFC 7692 §6.1: RSV1 only on the first frame
-      deflate = this.#sendingCompressed;
+      deflate = (this.#flags & SENDING_COMPRESSED) !== 0;
     } else {
       deflate = compress && this.#compression !== null && reaches(data, this.#compression.threshold);
     }
     this.#sendingOpcode = isFinal ? 0 : opcode;
-    this.#sendingCompressed = deflate && !isFinal;
+    if (deflate && !isFinal) this.#flags |= SENDING_COMPRESSED;
+    else this.#flags &= ~SENDING_COMPRESSED;
     const firstByte = (isFinal ? FIN : 0) | (isCompressed || (deflate && frameOpcode !== Opcode.Continuation) ? RSV1 : 0) | frameOpcode;
     if (!deflate && this.#sendQueue === null) {
       this.#writeFrame(firstByte, data);
@@ -440,7 +480,7 @@ export class Connection implements ParserHandler {
   }
 
   #writeFrame(firstByte: number, payload: string | Uint8Array): void {
-    const frame = encodeFrame(firstByte, payload, this.#isServer ? null : this.#generateMask());
+    const frame = encodeFrame(firstByte, payload, this.#settings.isServer ? null : this.#settings.generateMask());
     if (Array.isArray(frame)) {
       this.#handler.write(frame[0]);
       this.#handler.write(frame[1]);
@@ -451,7 +491,7 @@ export class Connection implements ParserHandler {
 
   /** One frame as a single buffer, for sends that wait in the queue. */
   #encode(firstByte: number, payload: string | Uint8Array): Uint8Array {
-    const frame = encodeFrame(firstByte, payload, this.#isServer ? null : this.#generateMask());
+    const frame = encodeFrame(firstByte, payload, this.#settings.isServer ? null : this.#settings.generateMask());
     return Array.isArray(frame) ? Buffer.concat([frame[0], frame[1]]) : frame;
   }
 
@@ -464,7 +504,7 @@ export class Connection implements ParserHandler {
    */
   close(code?: number, reason: string | Buffer = ''): void {
     const payload = encodeClosePayload(code, reason); // validate even when already closing
-    if (this.#closeSent || this.#state === ReadyState.CLOSED) return;
+    if ((this.#flags & CLOSE_SENT) !== 0 || this.#state === ReadyState.CLOSED) return;
     this.#sendClose(payload);
   }
 
@@ -479,17 +519,17 @@ export class Connection implements ParserHandler {
     if (this.#state === ReadyState.CLOSED) return;
     // Validate before changing anything, so that a bad code cannot leave the parser stopped.
     const payload = encodeClosePayload(code, truncateReason(reason));
-    this.#failed = true;
-    this.#parser.stop();
+    this.#flags |= FAILED;
+    this.#parser?.stop();
     // Failing does not wait for queued messages: they are dropped.
     this.#discardSends();
-    if (!this.#closeWritten) this.#sendClose(payload);
+    if ((this.#flags & CLOSE_WRITTEN) === 0) this.#sendClose(payload);
     this.#state = ReadyState.CLOSING;
-    if (this.#isServer) this.#end();
+    if (this.#settings.isServer) this.#end();
   }
 
   #sendClose(payload: Buffer): void {
-    this.#closeSent = true;
+    this.#flags |= CLOSE_SENT;
     this.#deferredPong = null; // nothing is sent after the close frame
     this.#sendingOpcode = 0;
     this.#state = ReadyState.CLOSING;
@@ -498,16 +538,16 @@ export class Connection implements ParserHandler {
   }
 
   #writeClose(payload: Buffer): void {
-    this.#closeWritten = true;
+    this.#flags |= CLOSE_WRITTEN;
     this.#writeFrame(FIN | Opcode.Close, payload);
     // Both close frames exchanged. RFC 6455 §7.1.1: the server closes TCP first; the
     // client waits for it (the caller's close timer bounds the wait).
-    if (this.#closeReceived !== null && this.#isServer) this.#end();
+    if (this.#closeReceived !== null && this.#settings.isServer) this.#end();
   }
 
   #end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
+    if ((this.#flags & ENDED) !== 0) return;
+    this.#flags |= ENDED;
     this.#handler.end();
   }
 
@@ -518,7 +558,7 @@ export class Connection implements ParserHandler {
   transportClosed(): CloseInfo {
     if (this.#closeInfo !== null) return this.#closeInfo;
     this.#state = ReadyState.CLOSED;
-    this.#parser.stop();
+    this.#parser?.stop();
     this.#deferredPong = null;
     this.#discardSends();
     this.#compression?.close();
@@ -527,7 +567,7 @@ export class Connection implements ParserHandler {
     this.#closeInfo =
       received === null
         ? { code: CloseCode.Abnormal, reason: '', wasClean: false }
-        : { code: received.code, reason: received.reason, wasClean: this.#closeSent && !this.#failed };
+        : { code: received.code, reason: received.reason, wasClean: (this.#flags & (CLOSE_SENT | FAILED)) === CLOSE_SENT };
     return this.#closeInfo;
   }
 
@@ -553,8 +593,8 @@ export class Connection implements ParserHandler {
   }
 
   #requireQueue(): QueueHandler {
-    if (this.#queue === null) throw new InvalidStateError('events go to the handler given to the constructor');
-    return this.#queue;
+    if (!(this.#handler instanceof QueueHandler)) throw new InvalidStateError('events go to the handler given to the constructor');
+    return this.#handler;
   }
 
   #notOpen(what: string): InvalidStateError {
@@ -578,10 +618,10 @@ export class Connection implements ParserHandler {
     let isAsync = false;
     let isDone = false;
     // The parser accepts RSV1 only when a codec was given.
-    this.#compression!.decompress(data, this.#maxPayload, (error, message) => {
+    this.#compression!.decompress(data, this.#settings.maxPayload, (error, message) => {
       isDone = true;
       if (isAsync) this.#handler.resumeReading?.();
-      if (this.#failed || this.#state === ReadyState.CLOSED) return;
+      if ((this.#flags & FAILED) !== 0 || this.#state === ReadyState.CLOSED) return;
       if (error !== null) {
         this.onError(error);
       } else if (!isBinary && !isValidUtf8(message)) {
@@ -597,12 +637,12 @@ export class Connection implements ParserHandler {
           this.onError(new InternalError('internal error while delivering a message', { cause }));
           return;
         }
-        this.#parser.resume();
+        this.#parser!.resume();
       }
     });
     if (!isDone) {
       isAsync = true;
-      this.#parser.pause();
+      this.#parser!.pause();
       this.#handler.pauseReading?.();
     }
   }
@@ -611,7 +651,7 @@ export class Connection implements ParserHandler {
   onPing(payload: Buffer): void {
     // RFC 6455 §5.5.2: answer with a pong carrying the same payload, unless a close
     // frame was already received (the parser stops at one, so it was not).
-    if (this.#autoPong && this.#state !== ReadyState.CLOSED) {
+    if (this.#settings.autoPong && this.#state !== ReadyState.CLOSED) {
       if (this.#handler.deferPong?.() === true) {
         // RFC 6455 §5.5.3: an endpoint MAY send a pong for only the most recently
         // processed ping. A peer that pings without reading would otherwise make us
@@ -634,7 +674,7 @@ export class Connection implements ParserHandler {
     const payload = this.#deferredPong;
     if (payload === null) return;
     this.#deferredPong = null;
-    if (this.#closeSent || this.#state === ReadyState.CLOSED) return;
+    if ((this.#flags & CLOSE_SENT) !== 0 || this.#state === ReadyState.CLOSED) return;
     this.#writeFrame(FIN | Opcode.Pong, payload);
   }
 
@@ -652,13 +692,13 @@ export class Connection implements ParserHandler {
   onClose(code: number, reason: string, payload: Buffer): void {
     this.#closeReceived = { code, reason };
     this.#handler.onClosing(code, reason);
-    if (!this.#closeSent) {
+    if ((this.#flags & CLOSE_SENT) === 0) {
       // RFC 6455 §5.5.1: answer with a close frame; echo the peer's payload as received.
       this.#sendClose(payload);
     } else {
       this.#state = ReadyState.CLOSING;
       // A close frame still waiting behind a compression ends the transport once written.
-      if (this.#isServer && this.#closeWritten) this.#end();
+      if (this.#settings.isServer && (this.#flags & CLOSE_WRITTEN) !== 0) this.#end();
     }
   }
 

@@ -16,8 +16,6 @@ import { prepareTransient, type PrepareData, type PrepareOptions, type PreparedM
 
 /** @internal On a connection: the topics it subscribes to (null for none yet). */
 export const kTopics = Symbol('volley.topics');
-/** @internal On a server-side connection: its server's topic registry. */
-export const kRegistry = Symbol('volley.topicRegistry');
 
 /** Options of `publish` and `broadcast`. */
 export type PublishOptions = PrepareOptions;

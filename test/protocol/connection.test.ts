@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   Connection,
+  ConnectionSettings,
   ErrorCode,
   InvalidStateError,
   Opcode,
@@ -596,6 +597,55 @@ describe('handlers', () => {
     expect(eventsOf(conn).map((e) => e[0])).toEqual(['binary']);
     feed(conn, clientFrame(Opcode.Binary, filler(21, 1)).subarray(0, 2));
     expectClosing(conn, 1009);
+  });
+});
+
+describe('settings shared by several connections (ConnectionSettings)', () => {
+  it('connections built from one settings object keep their own state and apply its limits', () => {
+    const settings = new ConnectionSettings({ role: 'server', maxPayload: 8, autoPong: false });
+    const a = new Connection(settings);
+    const b = new Connection(settings);
+    feed(a, clientFrame(Opcode.Text, 'hi'));
+    feed(b, clientFrame(Opcode.Ping, 'p'));
+    expect(eventsOf(a)).toEqual([['text', 'hi']]);
+    expect(eventsOf(b)).toEqual([['ping', Buffer.from('p')]]);
+    expectNothingSent(b); // autoPong: false
+    feed(a, clientFrame(Opcode.Binary, filler(9, 1)));
+    expectClosing(a, 1009);
+    expect(b.readyState).toBe(ReadyState.OPEN);
+    expect(Object.isFrozen(settings)).toBe(true);
+  });
+
+  it('takes compression from the third argument with settings (RSV1 accepted only then)', () => {
+    const settings = new ConnectionSettings({ role: 'server' });
+    const plain = new Connection(settings);
+    feed(plain, clientFrame(Opcode.Text, 'x', { rsv: Rsv.RSV1 }));
+    expectClosing(plain, 1002);
+  });
+});
+
+describe('a connection that ends before its first bytes (the parser is made on first input)', () => {
+  it('reads nothing after failing', () => {
+    const conn = server();
+    conn.fail(1008, 'policy');
+    expect(conn.readyState).toBe(ReadyState.CLOSING);
+    conn.receive(clientFrame(Opcode.Text, 'late'));
+    expect(eventsOf(conn).filter((e) => e[0] !== 'end')).toEqual([]);
+    expect(framesSent(conn).map((f) => closeCodeOf(f.payload))).toEqual([1008]);
+  });
+
+  it('reads nothing after the transport closed, and reports 1006', () => {
+    const conn = server();
+    expect(conn.transportClosed()).toEqual({ code: 1006, reason: '', wasClean: false });
+    conn.receive(clientFrame(Opcode.Text, 'late'));
+    expect(eventsOf(conn)).toEqual([]);
+  });
+
+  it('a parser asked for after failing is stopped too', () => {
+    const conn = server();
+    conn.fail(1011);
+    conn.parser.receive(clientFrame(Opcode.Text, 'late'));
+    expect(eventsOf(conn).filter((e) => e[0] !== 'end')).toEqual([]);
   });
 });
 
