@@ -75,6 +75,8 @@ const LF = 0x0a;
 const CR = 0x0d;
 const SP = 0x20;
 const COLON = 0x3a;
+/** The empty line that ends a head. */
+const HEAD_END = Buffer.from('\r\n\r\n');
 
 type Kind = 'request' | 'response';
 
@@ -145,7 +147,12 @@ abstract class HeadParser<Head> {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#rest !== undefined) throw new InvalidStateError('the HTTP head was already parsed');
     try {
-      return this.#scan(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (this.#scanned === 0) {
+        const head = this.#parseWhole(buffer);
+        if (head !== null) return head;
+      }
+      return this.#scan(buffer);
     } catch (error) {
       this.#failure = error;
       this.#chunks = [];
@@ -153,41 +160,81 @@ abstract class HeadParser<Head> {
     }
   }
 
+  /**
+   * Most heads arrive whole in the first chunk: then one search for the final CRLFCRLF
+   * replaces the byte-by-byte scan, and the parse checks what the scan would have.
+   * Null when the head is not whole, or has anything the scan refuses (empty lines
+   * first, a bare CR or LF, too many lines, a long start line) or the parse throws
+   * for: the scan then runs and reports it exactly as it would have.
+   */
+  #parseWhole(chunk: Buffer): Head | null {
+    const end = chunk.indexOf(HEAD_END);
+    const headBytes = end + HEAD_END.length;
+    if (end === -1 || headBytes > this.#maxHeaderBytes || chunk[0] === CR) return null;
+    let head: Head | null;
+    try {
+      head = this.#parseHead(chunk.toString('latin1', 0, headBytes), true);
+    } catch {
+      return null;
+    }
+    if (head === null) return null;
+    this.#chunks = [];
+    this.#rest = chunk.subarray(headBytes);
+    return head;
+  }
+
   #scan(chunk: Buffer): Head | null {
     this.#chunks.push(chunk);
     const base = this.#scanned;
-    for (let i = 0; i < chunk.length; i++) {
-      const at = base + i;
-      if (at >= this.#maxHeaderBytes) {
-        throw this.#tooLarge(`HTTP head exceeds maxHeaderBytes ${this.#maxHeaderBytes}`);
-      }
+    // A byte at or past maxHeaderBytes cannot belong to the head: scan up to there.
+    const limit = Math.min(chunk.length, this.#maxHeaderBytes - base);
+    // The scan state lives in locals while the loop runs (written back at its end).
+    let isAfterCr = this.#isAfterCr;
+    let lineStart = this.#lineStart;
+    let hasStartLine = this.#hasStartLine;
+    const maxStartLine = this.#maxStartLineBytes;
+    for (let i = 0; i < limit; i++) {
       const b = chunk[i]!;
-      if (this.#isAfterCr) {
+      if (b > CR && !isAfterCr) {
+        // Most bytes: neither CR nor LF. Until the start line ends, its length is bounded.
+        if (!hasStartLine && base + i - lineStart >= maxStartLine) throw this.#startLineTooLong();
+        continue;
+      }
+      const at = base + i;
+      if (isAfterCr) {
         if (b !== LF) throw this.#malformed(`bare CR at byte ${at - 1} (lines must end with CRLF)`);
-        this.#isAfterCr = false;
-        const lineBytes = at - 1 - this.#lineStart;
-        this.#lineStart = at + 1;
+        isAfterCr = false;
+        const lineBytes = at - 1 - lineStart;
+        lineStart = at + 1;
         if (lineBytes === 0) {
-          if (this.#hasStartLine) return this.#complete(at + 1, chunk, i + 1);
+          if (hasStartLine) return this.#complete(at + 1, chunk, i + 1);
           // RFC 9112 §2.2: a server SHOULD ignore empty lines before the request-line.
           if (this.#kind === 'response') throw this.#malformed('empty status line');
-        } else if (!this.#hasStartLine) {
-          this.#hasStartLine = true;
+        } else if (!hasStartLine) {
+          hasStartLine = true;
         } else if (++this.#headerLines > this.#maxHeaders) {
           throw this.#tooLarge(`HTTP head has more than maxHeaders ${this.#maxHeaders} header lines`);
         }
       } else if (b === CR) {
-        this.#isAfterCr = true;
+        isAfterCr = true;
       } else if (b === LF) {
         throw this.#malformed(`bare LF at byte ${at} (lines must end with CRLF)`);
-      } else if (!this.#hasStartLine && at - this.#lineStart >= this.#maxStartLineBytes) {
-        throw this.#kind === 'request'
-          ? new HandshakeError(414, `request line exceeds maxRequestLineBytes ${this.#maxStartLineBytes}`)
-          : new HandshakeError(0, `status line exceeds ${this.#maxStartLineBytes} bytes`);
+      } else if (!hasStartLine && at - lineStart >= maxStartLine) {
+        throw this.#startLineTooLong();
       }
     }
+    if (limit < chunk.length) throw this.#tooLarge(`HTTP head exceeds maxHeaderBytes ${this.#maxHeaderBytes}`);
+    this.#isAfterCr = isAfterCr;
+    this.#lineStart = lineStart;
+    this.#hasStartLine = hasStartLine;
     this.#scanned = base + chunk.length;
     return null;
+  }
+
+  #startLineTooLong(): HandshakeError {
+    return this.#kind === 'request'
+      ? new HandshakeError(414, `request line exceeds maxRequestLineBytes ${this.#maxStartLineBytes}`)
+      : new HandshakeError(0, `status line exceeds ${this.#maxStartLineBytes} bytes`);
   }
 
   #complete(headBytes: number, last: Buffer, usedOfLast: number): Head {
@@ -195,30 +242,36 @@ abstract class HeadParser<Head> {
     chunks[chunks.length - 1] = last.subarray(0, usedOfLast);
     const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, headBytes);
     this.#chunks = [];
-    const parsed = this.#parseHead(head);
+    // One latin1 decoding of the whole head (one character per byte, as Node decodes
+    // header values): lines, names and values are then cut from it in JavaScript, which
+    // is cheaper than a call into Node for every name and value.
+    const parsed = this.#parseHead(head.toString('latin1'), false)!;
     this.#rest = last.subarray(usedOfLast);
     return parsed;
   }
 
-  #parseHead(bytes: Buffer): Head {
-    // One latin1 decoding of the whole head (one character per byte, as Node decodes
-    // header values): lines, names and values are then cut from it in JavaScript, which
-    // is cheaper than a call into Node for every name and value.
-    const text = bytes.toString('latin1');
-    // The scan guarantees CRLF line ends and a final empty line; find the lines again.
+  /**
+   * Parses a whole head, decoded as latin1. After the scan, its line ends, line count
+   * and start line are known to be valid; `unchecked`, it verifies them and returns
+   * null where the scan would have refused the head.
+   */
+  #parseHead(text: string, unchecked: boolean): Head | null {
     let start = 0;
     while (text.charCodeAt(start) === CR) start += 2; // skipped empty lines before a request line
     let end = text.indexOf('\r', start);
+    if (unchecked && (text.charCodeAt(end + 1) !== LF || end - start > this.#maxStartLineBytes)) return null;
     const fields = this.parseStartLine(text, start, end);
     const headers = Object.create(NO_INHERITED_KEYS) as Record<string, string>;
     const rawHeaders: string[] = [];
     for (let line = 2; ; line++) {
       start = end + 2;
       end = text.indexOf('\r', start);
+      if (unchecked && text.charCodeAt(end + 1) !== LF) return null;
       if (end === start) break;
+      if (unchecked && line - 1 > this.#maxHeaders) return null;
       this.#parseHeaderLine(text, start, end, line, headers, rawHeaders, fields);
     }
-    return this.build(fields, headers, rawHeaders, bytes.length);
+    return this.build(fields, headers, rawHeaders, text.length);
   }
 
   #parseHeaderLine(

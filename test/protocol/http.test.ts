@@ -429,6 +429,34 @@ describe('incremental parsing', () => {
     );
   });
 
+  // A head that arrives whole is parsed after one search for its end; one that arrives
+  // in pieces is scanned byte by byte first. Both must accept and refuse the same heads.
+  const wholeHeads = fc.oneof(
+    requestInputs,
+    fc
+      .array(
+        fc.constantFrom('GET / HTTP/1.1', 'HTTP/1.1 101 X', `GET /${'x'.repeat(40)} HTTP/1.1`, 'Host: a', 'X:b', 'A: b\rc', 'A: b\nc', '\n', '\r', ' c', '', 'Y: \x7f'),
+        { maxLength: 8 },
+      )
+      .map((lines) => `${lines.join('\r\n')}\r\n\r\n`),
+    // A valid start line (after empty lines or not) and up to 6 header lines.
+    fc
+      .tuple(fc.constantFrom('', '\r\n', '\r\n\r\n'), fc.constantFrom('GET / HTTP/1.1', 'HTTP/1.1 101 X'), fc.array(fc.constantFrom('A: 1', 'B:2'), { maxLength: 6 }))
+      .map(([before, start, headers]) => `${before}${[start, ...headers].join('\r\n')}\r\n\r\nrest`),
+  );
+
+  it('property: a head parsed whole (one search for its end) and one byte at a time agree', () => {
+    fc.assert(
+      fc.property(wholeHeads, fc.constantFrom(RequestHeadParser, ResponseHeadParser), (text, Parser) => {
+        const bytes = Buffer.from(text, 'latin1');
+        const limits = { maxHeaderBytes: 120, maxHeaders: 4, maxRequestLineBytes: 40 };
+        const byteByByte = Array.from({ length: bytes.length }, (_, i) => i + 1);
+        expect(feed(new Parser(limits), bytes, [])).toEqual(feed(new Parser(limits), bytes, byteByByte));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('property: any split of a response gives the same head, rest and errors', () => {
     const responses = fc.oneof(
       fc.constant(`${SWITCHING_RESPONSE}\x81\x00`),
