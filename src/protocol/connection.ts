@@ -121,8 +121,6 @@ const CLOSE_SENT = 1;
 const CLOSE_WRITTEN = 2;
 const FAILED = 4;
 const ENDED = 8;
-/** The outgoing fragmented message is being compressed. */
-const SENDING_COMPRESSED = 16;
 
 /** Outgoing work waiting behind an asynchronous compression, in order. */
 type SendJob =
@@ -183,8 +181,10 @@ export class Connection implements ParserHandler {
   #parser: FrameParser | null = null;
 
   #state: ReadyState = ReadyState.OPEN;
-  /** CLOSE_SENT, CLOSE_WRITTEN, FAILED, ENDED, SENDING_COMPRESSED. */
+  /** CLOSE_SENT, CLOSE_WRITTEN, FAILED, ENDED. */
   #flags = 0;
+  /** Whether the outgoing fragmented message is being compressed (a field of its own: the send path stays small enough for V8 to inline the framing). */
+  #sendingCompressed = false;
   #closeReceived: { code: number; reason: string } | null = null;
   #closeInfo: CloseInfo | null = null;
   /** Opcode of an outgoing fragmented message, 0 when none is open. */
@@ -364,13 +364,12 @@ export class Connection implements ParserHandler {
       }
       frameOpcode = Opcode.Continuation;
       isCompressed = false; // RFC 7692 §6.1: RSV1 only on the first frame
-      deflate = (this.#flags & SENDING_COMPRESSED) !== 0;
+      deflate = this.#sendingCompressed;
     } else {
       deflate = compress && this.#compression !== null && reaches(data, this.#compression.threshold);
     }
     this.#sendingOpcode = isFinal ? 0 : opcode;
-    if (deflate && !isFinal) this.#flags |= SENDING_COMPRESSED;
-    else this.#flags &= ~SENDING_COMPRESSED;
+    this.#sendingCompressed = deflate && !isFinal;
     const firstByte = (isFinal ? FIN : 0) | (isCompressed || (deflate && frameOpcode !== Opcode.Continuation) ? RSV1 : 0) | frameOpcode;
     if (!deflate && this.#sendQueue === null) {
       this.#writeFrame(firstByte, data);
