@@ -5,7 +5,8 @@
 // Flags (volley only): --metrics=off creates the server with `metrics: false`.
 // --report-impl prints "impl <what>" before "ready": for ws, which masking code it loaded
 // (bufferutil's native addon, or its JS fallback under WS_NO_BUFFER_UTIL=1).
-// VOLLEY_MODULE=<path> in the environment loads Volley from that file instead of dist/.
+// VOLLEY_MODULE=<path> in the environment, or --module=<path>, loads Volley from that file
+// instead of dist/ (--module lets variants.mjs compare two builds in one run).
 // Prints "ready <port>" when listening. Lines on stdin: "rss" prints its RSS,
 // "memory" prints `memory <process.memoryUsage() as JSON>`, "spaces" the V8 heap spaces, "snapshot <file>" writes a heap snapshot, "cpu" prints its CPU time
 // (µs, user + system) and the messages it has echoed.
@@ -24,7 +25,8 @@ let echoed = 0;
 
 let server;
 if (kind === 'volley' || kind === 'volley-deflate') {
-  const { WebSocketServer } = await import(process.env.VOLLEY_MODULE ? pathToFileURL(process.env.VOLLEY_MODULE).href : '../../dist/index.js');
+  const module = [...flags].find((flag) => flag.startsWith('--module='))?.slice('--module='.length) ?? process.env.VOLLEY_MODULE;
+  const { WebSocketServer } = await import(module ? pathToFileURL(module).href : '../../dist/index.js');
   // No send budget, like ws: with many large messages in flight the default 1 MiB
   // maxBackpressure would drop echoes, and the load generator waits for every one.
   server = new WebSocketServer({
