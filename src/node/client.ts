@@ -142,7 +142,16 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
     ws[kAttach](
       socket,
       parser.rest ?? null,
-      new SharedSettings({ ...options, role: 'client' }),
+      new SharedSettings({
+        role: 'client',
+        maxPayload: options.maxPayload,
+        closeTimeout: options.closeTimeout,
+        autoPong: options.autoPong,
+        fragmentOverhead: options.fragmentOverhead,
+        generateMask: options.generateMask,
+        maxBackpressure: options.maxBackpressure,
+        backpressurePolicy: options.backpressurePolicy,
+      }),
       selected.protocol,
       deflate === null ? '' : formatExtensions(selected.extensions),
       deflate === null ? null : new PerMessageDeflate(deflate, { role: 'client', ...deflateOptions }),

@@ -214,7 +214,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#admission = Admission.create(options);
     this.#metrics = options.metrics === false ? null : new MetricsRecorder();
     this.#shared = new SharedSettings({
-      ...options,
+      maxPayload: options.maxPayload,
+      closeTimeout: options.closeTimeout,
+      autoPong: options.autoPong,
+      fragmentOverhead: options.fragmentOverhead,
+      maxBackpressure: options.maxBackpressure,
+      backpressurePolicy: options.backpressurePolicy,
       role: 'server',
       metrics: this.#metrics,
       onClose: this.#onClose,
