@@ -151,7 +151,7 @@ const END_REQUESTED = 4;
 /** Reading was paused by `pause()` (not only while a message inflates). */
 const PAUSED_BY_USER = 8;
 /** A pong waits for the socket's `drain` (see deferPong). */
-const PONG_AWAITS_DRAIN = 32;
+const PONG_AWAITS_DRAIN = 16;
 
 /** The socket's WebSocket, for the shared socket listeners. */
 const kWebSocket = Symbol('volley.websocket');
