@@ -14,7 +14,12 @@
  * most that many sockets. On the server's own port the cap applies at TCP accept, to
  * connections that have not sent their request yet; a connection over it is answered
  * 429 at once, without reading its request. A pending slot is given back when the 101
- * is written or the socket closes.
+ * is written or the socket closes. While fewer upgrades are in progress in all than one
+ * address may have, none can be over the cap: with the default limits (nothing else
+ * needs the address), the server's own port counts such connections without looking
+ * their address up, and looks the addresses up only once the total reaches the cap. A
+ * connection that completes its upgrade before then never pays for the lookup (a system
+ * call) nor keeps the address Node caches on its socket.
  *
  * Memory stays bounded: per-address connection and pending counts exist only for
  * addresses with a slot (deleted at zero), and the handshake-rate table forgets idle
@@ -114,6 +119,15 @@ export class Admission {
   readonly #buckets = new Map<string, TokenBucket>();
   readonly #slots = new WeakMap<Socket, Slot>();
   readonly #pendingPerAddress = new Map<string, number>();
+  /** The sum of #pendingPerAddress. */
+  #pendingCounted = 0;
+  /**
+   * Own port: upgrades in progress counted before their address is known (see the
+   * module comment); only used when nothing but `maxPendingPerIp` needs addresses.
+   */
+  readonly #unresolved = new Set<Socket>();
+  readonly #defersLookups: boolean;
+  readonly #onUnresolvedClose: (this: Socket) => void;
   /** Sockets whose pending status is settled: a slot, or null (exempt, or counted nowhere). */
   readonly #pendingSlots = new WeakMap<Socket, PendingSlot | null>();
 
@@ -143,6 +157,11 @@ export class Admission {
     this.#maxPending = pending === 0 ? Infinity : limit(pending ?? DEFAULT_MAX_PENDING_PER_IP, 'maxPendingPerIp', ' (or 0 to turn the cap off)');
     this.#isLoopbackExempt = pending === undefined;
     this.#now = now;
+    this.#defersLookups = this.#maxPending !== Infinity && this.#isTrusted === null && !this.#countsSlots;
+    const unresolved = this.#unresolved;
+    this.#onUnresolvedClose = function () {
+      unresolved.delete(this);
+    };
   }
 
   /** Connections (open or upgrading) holding a slot. */
@@ -157,11 +176,13 @@ export class Admission {
 
   /** Upgrades in progress counted for `address` (see `maxPendingPerIp`). */
   pendingFrom(address: string): number {
+    this.#resolveAll();
     return this.#pendingPerAddress.get(normalizeAddress(address)) ?? 0;
   }
 
   /** Addresses with upgrades in progress counted (entries of the pending table). */
   get pendingAddresses(): number {
+    this.#resolveAll();
     return this.#pendingPerAddress.size;
   }
 
@@ -181,6 +202,14 @@ export class Admission {
    * @returns the 429 to answer right away, or null.
    */
   accept(socket: Socket): HandshakeError | null {
+    if (this.#defersLookups) {
+      if (!socket.destroyed && this.#unresolved.size + this.#pendingCounted < this.#maxPending) {
+        this.#unresolved.add(socket);
+        socket.on('close', this.#onUnresolvedClose);
+        return null;
+      }
+      this.#resolveAll();
+    }
     const peer = normalizeAddress(socket.remoteAddress ?? '');
     // Behind a trusted proxy the client address is only known from the request.
     const address = this.#isTrusted !== null && this.#isTrusted(peer) ? null : peer;
@@ -191,6 +220,10 @@ export class Admission {
 
   /** The upgrade of `socket` was accepted (the 101 is written): it is no longer pending. */
   upgraded(socket: Socket): void {
+    if (this.#unresolved.delete(socket)) {
+      socket.off('close', this.#onUnresolvedClose);
+      return;
+    }
     const slot = this.#pendingSlots.get(socket);
     if (slot === undefined) return;
     // An open connection keeps no entry here (a WeakMap entry costs memory and GC work).
@@ -206,7 +239,7 @@ export class Admission {
    * @returns the error to refuse the upgrade with (429, 503, 403), or null.
    */
   admit(req: UpgradeLike, socket: Socket): HandshakeError | null {
-    const countsPending = this.#maxPending !== Infinity && !this.#pendingSlots.has(socket);
+    const countsPending = this.#maxPending !== Infinity && !this.#pendingSlots.has(socket) && !this.#unresolved.has(socket);
     const address =
       this.#handshakes !== null || this.#countsSlots || countsPending ? clientAddress({ headers: req.headers, socket }, this.#isTrusted) : '';
     if (this.#handshakes !== null) {
@@ -223,6 +256,21 @@ export class Admission {
     return this.#checkOrigin?.(req) ?? null;
   }
 
+  /**
+   * Looks up the addresses of the upgrades in progress counted without one and counts
+   * each for its address. They were admitted while the total was below the cap, so no
+   * address is over it.
+   */
+  #resolveAll(): void {
+    const unresolved = this.#unresolved;
+    if (unresolved.size === 0) return;
+    for (const socket of unresolved) {
+      socket.off('close', this.#onUnresolvedClose);
+      this.#takePending(socket, normalizeAddress(socket.remoteAddress ?? ''));
+    }
+    unresolved.clear();
+  }
+
   /** Counts `socket` as an upgrade in progress from `address`; false when over the cap. */
   #takePending(socket: Socket, address: string): boolean {
     if (socket.destroyed || (this.#isLoopbackExempt && isLoopback(address))) {
@@ -236,6 +284,7 @@ export class Admission {
       return false;
     }
     this.#pendingPerAddress.set(address, count + 1);
+    this.#pendingCounted++;
     const slot: PendingSlot = { address, isReleased: false, onClose: () => this.#releasePending(slot) };
     this.#pendingSlots.set(socket, slot);
     socket.once('close', slot.onClose);
@@ -245,6 +294,7 @@ export class Admission {
   #releasePending(slot: PendingSlot): void {
     if (slot.isReleased) return;
     slot.isReleased = true;
+    this.#pendingCounted--;
     const count = this.#pendingPerAddress.get(slot.address)! - 1;
     if (count <= 0) this.#pendingPerAddress.delete(slot.address);
     else this.#pendingPerAddress.set(slot.address, count);

@@ -83,6 +83,37 @@ describe('Admission', () => {
     expect(admission.pendingFrom('192.0.2.1')).toBe(0);
   });
 
+  it('pending upgrades: addresses are looked up only once the upgrades in progress reach the cap', () => {
+    const admission = Admission.create({ maxPendingPerIp: 4 })!;
+    let lookups = 0;
+    const counted = (address: string) => {
+      const socket = fakeSocket(address);
+      Object.defineProperty(socket, 'remoteAddress', {
+        get: () => {
+          lookups++;
+          return address;
+        },
+      });
+      return socket;
+    };
+    // Below the cap in all, no address can be over it: nothing is looked up.
+    const early = Array.from({ length: 3 }, () => counted('192.0.2.1'));
+    for (const socket of early) expect(admission.accept(socket)).toBeNull();
+    admission.upgraded(early[0]!);
+    early[1]!.close();
+    expect(lookups).toBe(0);
+    expect(early[0]!.listenerCount('close')).toBe(0); // an open connection keeps no listener
+    // Reaching the cap: the waiting ones are looked up and counted, and the cap holds.
+    const more = Array.from({ length: 4 }, () => counted('192.0.2.1'));
+    for (const socket of more.slice(0, 3)) expect(admission.accept(socket)).toBeNull();
+    expect(admission.accept(more[3]!)?.status).toBe(429);
+    expect(lookups).toBe(5); // early[2], more[0..2], then more[3] itself
+    expect(admission.pendingFrom('192.0.2.1')).toBe(4);
+    expect(admission.accept(counted('192.0.2.9'))).toBeNull(); // another address
+    for (const socket of [...early, ...more]) socket.close();
+    expect(admission.pendingFrom('192.0.2.1')).toBe(0);
+  });
+
   it('pending upgrades: loopback is exempt from the default, not from a number set', () => {
     const byDefault = Admission.create({})!;
     for (let i = 0; i < 100; i++) expect(byDefault.accept(fakeSocket(i % 2 ? '127.0.0.1' : '::1'))).toBeNull();
