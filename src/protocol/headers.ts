@@ -61,7 +61,8 @@ export function isToken(value: string): boolean {
   return true;
 }
 
-function isOws(code: number): boolean {
+/** Optional whitespace (RFC 9110 §5.6.3): SP or HTAB. */
+export function isOws(code: number): boolean {
   return code === SPACE || code === TAB;
 }
 

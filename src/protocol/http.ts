@@ -23,7 +23,7 @@
  * status, or 0 when the status line itself is bad.
  */
 import { HandshakeError, InvalidStateError } from './errors.js';
-import { isTokenChar } from './headers.js';
+import { isOws, isTokenChar } from './headers.js';
 
 /** Size and count limits of a head. Every field has a safe default. */
 export interface HeadLimits {
@@ -74,7 +74,6 @@ const HT = 0x09;
 const LF = 0x0a;
 const CR = 0x0d;
 const SP = 0x20;
-const COLON = 0x3a;
 /** The empty line that ends a head. */
 const HEAD_END = Buffer.from('\r\n\r\n');
 
@@ -95,10 +94,6 @@ const NO_INHERITED_KEYS: object = Object.freeze(Object.create(null) as object);
 
 function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`;
-}
-
-function isOws(code: number): boolean {
-  return code === SP || code === HT;
 }
 
 /**
