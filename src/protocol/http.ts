@@ -181,55 +181,38 @@ abstract class HeadParser<Head> {
   #scan(chunk: Buffer): Head | null {
     this.#chunks.push(chunk);
     const base = this.#scanned;
-    // A byte at or past maxHeaderBytes cannot belong to the head: scan up to there.
-    const limit = Math.min(chunk.length, this.#maxHeaderBytes - base);
-    // The scan state lives in locals while the loop runs (written back at its end).
-    let isAfterCr = this.#isAfterCr;
-    let lineStart = this.#lineStart;
-    let hasStartLine = this.#hasStartLine;
-    const maxStartLine = this.#maxStartLineBytes;
-    for (let i = 0; i < limit; i++) {
-      const b = chunk[i]!;
-      if (b > CR && !isAfterCr) {
-        // Most bytes: neither CR nor LF. Until the start line ends, its length is bounded.
-        if (!hasStartLine && base + i - lineStart >= maxStartLine) throw this.#startLineTooLong();
-        continue;
-      }
+    for (let i = 0; i < chunk.length; i++) {
       const at = base + i;
-      if (isAfterCr) {
+      if (at >= this.#maxHeaderBytes) {
+        throw this.#tooLarge(`HTTP head exceeds maxHeaderBytes ${this.#maxHeaderBytes}`);
+      }
+      const b = chunk[i]!;
+      if (this.#isAfterCr) {
         if (b !== LF) throw this.#malformed(`bare CR at byte ${at - 1} (lines must end with CRLF)`);
-        isAfterCr = false;
-        const lineBytes = at - 1 - lineStart;
-        lineStart = at + 1;
+        this.#isAfterCr = false;
+        const lineBytes = at - 1 - this.#lineStart;
+        this.#lineStart = at + 1;
         if (lineBytes === 0) {
-          if (hasStartLine) return this.#complete(at + 1, chunk, i + 1);
+          if (this.#hasStartLine) return this.#complete(at + 1, chunk, i + 1);
           // RFC 9112 §2.2: a server SHOULD ignore empty lines before the request-line.
           if (this.#kind === 'response') throw this.#malformed('empty status line');
-        } else if (!hasStartLine) {
-          hasStartLine = true;
+        } else if (!this.#hasStartLine) {
+          this.#hasStartLine = true;
         } else if (++this.#headerLines > this.#maxHeaders) {
           throw this.#tooLarge(`HTTP head has more than maxHeaders ${this.#maxHeaders} header lines`);
         }
       } else if (b === CR) {
-        isAfterCr = true;
+        this.#isAfterCr = true;
       } else if (b === LF) {
         throw this.#malformed(`bare LF at byte ${at} (lines must end with CRLF)`);
-      } else if (!hasStartLine && at - lineStart >= maxStartLine) {
-        throw this.#startLineTooLong();
+      } else if (!this.#hasStartLine && at - this.#lineStart >= this.#maxStartLineBytes) {
+        throw this.#kind === 'request'
+          ? new HandshakeError(414, `request line exceeds maxRequestLineBytes ${this.#maxStartLineBytes}`)
+          : new HandshakeError(0, `status line exceeds ${this.#maxStartLineBytes} bytes`);
       }
     }
-    if (limit < chunk.length) throw this.#tooLarge(`HTTP head exceeds maxHeaderBytes ${this.#maxHeaderBytes}`);
-    this.#isAfterCr = isAfterCr;
-    this.#lineStart = lineStart;
-    this.#hasStartLine = hasStartLine;
     this.#scanned = base + chunk.length;
     return null;
-  }
-
-  #startLineTooLong(): HandshakeError {
-    return this.#kind === 'request'
-      ? new HandshakeError(414, `request line exceeds maxRequestLineBytes ${this.#maxStartLineBytes}`)
-      : new HandshakeError(0, `status line exceeds ${this.#maxStartLineBytes} bytes`);
   }
 
   #complete(headBytes: number, last: Buffer, usedOfLast: number): Head {
