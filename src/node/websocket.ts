@@ -119,7 +119,7 @@ export interface SharedOptions extends WebSocketOptions {
  * each setting.
  */
 export class SharedSettings {
-  readonly isServer: boolean;
+  /** The protocol core's settings (role, limits): `connection.isServer` tells the role. */
   readonly connection: ConnectionSettings;
   readonly closeTimeout: number;
   readonly maxBackpressure: number;
@@ -129,11 +129,10 @@ export class SharedSettings {
   readonly registry: TopicRegistry | null;
 
   constructor(options: SharedOptions) {
-    this.isServer = options.role === 'server';
     this.connection = new ConnectionSettings(options);
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     // A server protects itself from its slow peers; a client's sending is its own business.
-    this.maxBackpressure = options.maxBackpressure ?? (this.isServer ? DEFAULT_MAX_BACKPRESSURE : 0);
+    this.maxBackpressure = options.maxBackpressure ?? (this.connection.isServer ? DEFAULT_MAX_BACKPRESSURE : 0);
     this.closeWhenFull = options.backpressurePolicy === 'close';
     this.metrics = options.metrics ?? null;
     this.onClose = options.onClose ?? null;
@@ -306,7 +305,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
   /** Whether this is the server side of the connection. */
   get isServer(): boolean {
-    return this.#settings?.isServer ?? false;
+    return this.#settings?.connection.isServer ?? false;
   }
   /** The underlying socket (null before the client connects or after a failed handshake). */
   get socket(): Socket | null {
@@ -431,7 +430,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     // Server frames are unmasked: the prepared bytes go out as they are (or compressed
     // once for every peer that negotiated permessage-deflate). Client frames must be
     // masked with a fresh key each, so a client sends the payload as usual.
-    if (this.#settings!.isServer) connection.sendPrepared(message);
+    if (this.#settings!.connection.isServer) connection.sendPrepared(message);
     else connection.sendData(message.isBinary, message.payload, true, false);
   }
   /** Over `maxBackpressure`: the message is not queued. */
