@@ -92,6 +92,9 @@ interface PendingSlot {
 
 type UpgradeLike = Pick<AddressedRequest, 'headers'>;
 
+/** Headers for `clientAddress` when no proxy is trusted: it does not read them then. */
+const NO_HEADERS: AddressedRequest['headers'] = Object.freeze({});
+
 /**
  * One server's admission state.
  *
@@ -240,8 +243,7 @@ export class Admission {
    */
   admit(req: UpgradeLike, socket: Socket): HandshakeError | null {
     const countsPending = this.#maxPending !== Infinity && !this.#pendingSlots.has(socket) && !this.#unresolved.has(socket);
-    const address =
-      this.#handshakes !== null || this.#countsSlots || countsPending ? clientAddress({ headers: req.headers, socket }, this.#isTrusted) : '';
+    const address = this.#handshakes !== null || this.#countsSlots || countsPending ? this.#addressOf(req, socket) : '';
     if (this.#handshakes !== null) {
       const refusal = this.#countHandshake(address);
       if (refusal !== null) return refusal;
@@ -254,6 +256,11 @@ export class Admission {
     }
     if (countsPending && !this.#takePending(socket, address)) return pendingRefusal();
     return this.#checkOrigin?.(req) ?? null;
+  }
+
+  /** The address `socket` is counted against. Reads the headers only behind a trusted proxy (reading them may build them). */
+  #addressOf(req: UpgradeLike, socket: Socket): string {
+    return clientAddress({ headers: this.#isTrusted === null ? NO_HEADERS : req.headers, socket }, this.#isTrusted);
   }
 
   /**

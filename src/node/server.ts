@@ -17,7 +17,7 @@ import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessa
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
-import { RequestHeadParser, checkRequestLimits, type HeadLimits } from '../protocol/http.js';
+import { RequestHeadParser, checkRequestLimits, headerRecord, type HeadLimits, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, kAttach, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PreparedMessage } from '../pubsub/prepared.js';
@@ -564,14 +564,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     // until the WebSocket takes it over. Without such bytes there is nothing to hold:
     // the upgrade either completes within this call or pauses the socket itself.
     if (rest.length > 0) socket.pause();
-    const req: UpgradeRequest = {
-      method: head.method,
-      url: head.target,
-      httpVersion: head.httpVersion,
-      headers: head.headers,
-      rawHeaders: head.rawHeaders,
-      socket,
-    };
+    const req = new ReadRequest(head, socket);
     if (!this.shouldHandle(req)) {
       this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
       return;
@@ -736,6 +729,36 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     if (this.#listener !== null) this.#listener.close(() => finish());
     else process.nextTick(finish);
     return closed;
+  }
+}
+
+/**
+ * A request this server read itself. Like Node's `IncomingMessage`, it builds `headers`
+ * from `rawHeaders` when first read: the upgrade is validated from `rawHeaders`, so a
+ * handshake whose hooks never look at `headers` does not build it.
+ */
+class ReadRequest implements UpgradeRequest {
+  method: string;
+  url: string;
+  httpVersion: string;
+  rawHeaders: string[];
+  socket: Socket;
+  #headers: Record<string, string | string[] | undefined> | undefined;
+
+  constructor(head: RequestHead, socket: Socket) {
+    this.method = head.method;
+    this.url = head.target;
+    this.httpVersion = head.httpVersion;
+    this.rawHeaders = head.rawHeaders;
+    this.socket = socket;
+  }
+
+  get headers(): Record<string, string | string[] | undefined> {
+    return (this.#headers ??= headerRecord(this.rawHeaders));
+  }
+
+  set headers(headers: Record<string, string | string[] | undefined>) {
+    this.#headers = headers;
   }
 }
 

@@ -58,6 +58,12 @@ export interface UpgradeRequestLike {
   /** `"1.1"` for HTTP/1.1, as Node's `message.httpVersion`. */
   httpVersion: string;
   headers: IncomingHeaders;
+  /**
+   * Names (as received) and values, alternating, as Node's `message.rawHeaders`. When
+   * present and not empty, the request is validated from these and `headers` is not
+   * read (Node builds `message.headers` only when it is first read).
+   */
+  rawHeaders?: readonly string[];
 }
 
 /** Headers of a 426 answer: RFC 9110 §15.5.22 requires `Upgrade` in it. */
@@ -90,6 +96,91 @@ class LowerCaseRecord implements HeaderLookup {
   get(name: string): string | string[] | undefined {
     return this.#headers[name];
   }
+}
+
+/**
+ * The headers a handshake reads, gathered from `rawHeaders` (names as received and
+ * values, alternating) in one pass. Repeated names are joined with ", ", as in a header
+ * record. Cheaper than building a record and looking names up in it.
+ */
+class UpgradeHeaders implements HeaderLookup {
+  host: string | undefined = undefined;
+  upgrade: string | undefined = undefined;
+  connection: string | undefined = undefined;
+  key: string | undefined = undefined;
+  version: string | undefined = undefined;
+  protocol: string | undefined = undefined;
+  extensions: string | undefined = undefined;
+
+  constructor(raw: readonly string[]) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      // Names are compared as sent by browsers and most clients first, then ignoring case.
+      switch (name.length) {
+        case 4:
+          if (isNamed(name, 'Host', 'host')) this.host = joined(this.host, value);
+          break;
+        case 7:
+          if (isNamed(name, 'Upgrade', 'upgrade')) this.upgrade = joined(this.upgrade, value);
+          break;
+        case 10:
+          if (isNamed(name, 'Connection', 'connection')) this.connection = joined(this.connection, value);
+          break;
+        case 17:
+          if (isNamed(name, 'Sec-WebSocket-Key', 'sec-websocket-key')) this.key = joined(this.key, value);
+          break;
+        case 21:
+          if (isNamed(name, 'Sec-WebSocket-Version', 'sec-websocket-version')) this.version = joined(this.version, value);
+          break;
+        case 22:
+          if (isNamed(name, 'Sec-WebSocket-Protocol', 'sec-websocket-protocol')) this.protocol = joined(this.protocol, value);
+          break;
+        case 24:
+          if (isNamed(name, 'Sec-WebSocket-Extensions', 'sec-websocket-extensions')) this.extensions = joined(this.extensions, value);
+          break;
+      }
+    }
+  }
+
+  get(name: string): string | undefined {
+    switch (name) {
+      case 'host':
+        return this.host;
+      case 'upgrade':
+        return this.upgrade;
+      case 'connection':
+        return this.connection;
+      case 'sec-websocket-key':
+        return this.key;
+      case 'sec-websocket-version':
+        return this.version;
+      case 'sec-websocket-protocol':
+        return this.protocol;
+      case 'sec-websocket-extensions':
+        return this.extensions;
+      default:
+        throw new Error(`the handshake does not gather the header ${name}`);
+    }
+  }
+}
+
+function joined(previous: string | undefined, value: string): string {
+  return previous === undefined ? value : `${previous}, ${value}`;
+}
+
+/**
+ * Whether header name `name` is `lowerCase` ignoring ASCII case (`usual` is its usual
+ * spelling, compared first). The lengths are equal.
+ */
+function isNamed(name: string, usual: string, lowerCase: string): boolean {
+  if (name === usual || name === lowerCase) return true;
+  for (let i = 0; i < lowerCase.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lowerCase.charCodeAt(i);
+    if (c !== l && !(l >= 0x61 && l <= 0x7a && c === l - 0x20)) return false;
+  }
+  return true;
 }
 
 /**
@@ -177,6 +268,9 @@ function base64Length(value: string): number {
   return (value.length / 4) * 3 - padding;
 }
 
+/** A valid key, checked at once: 21 base64 characters, `A`, `Q`, `g` or `w`, then `==`. */
+const CANONICAL_KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+
 /**
  * Describes what is wrong with a `Sec-WebSocket-Key`, or returns `undefined` when it is
  * canonical base64 of 16 bytes (RFC 6455 §4.1: "a randomly selected 16-byte value that
@@ -184,6 +278,7 @@ function base64Length(value: string): number {
  * leave the 4 unused bits zero (`A`, `Q`, `g` or `w`), then `==`.
  */
 function keyProblem(key: string): string | undefined {
+  if (CANONICAL_KEY.test(key)) return undefined;
   const length = base64Length(key);
   if (length === -1) return `Sec-WebSocket-Key must be base64 of 16 bytes, got ${quote(key)}`;
   if (length !== 16) return `Sec-WebSocket-Key must be base64 of 16 bytes, got ${length} bytes`;
@@ -237,7 +332,8 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestI
       throw new HandshakeError(505, `WebSocket upgrade over HTTP/${req.httpVersion} is not supported: use HTTP/1.1`);
     }
   }
-  const headers = headerLookup(req.headers);
+  const raw = req.rawHeaders;
+  const headers = Array.isArray(raw) && raw.length > 0 ? new UpgradeHeaders(raw) : headerLookup(req.headers);
 
   // Item 2: a |Host| header field (RFC 9112 §3.2: exactly one, valid, else 400).
   const host = singleHeader(headers, 'host', 'Host', 400);

@@ -49,8 +49,9 @@ interface HeadFields {
   /**
    * Header values by lower-case name. Repeated header lines are joined with `", "`,
    * so a repeated single-valued header (`Host`, `Sec-WebSocket-Key`) becomes invalid.
+   * Built from `rawHeaders` when first read (as Node's `message.headers` is).
    */
-  headers: Record<string, string>;
+  readonly headers: Record<string, string>;
   /** Names (as received) and values, alternating, as Node's `message.rawHeaders`. */
   rawHeaders: string[];
   /** Bytes of the head including the final CRLFCRLF; what follows belongs to the next layer. */
@@ -76,6 +77,12 @@ const CR = 0x0d;
 const SP = 0x20;
 /** The empty line that ends a head. */
 const HEAD_END = Buffer.from('\r\n\r\n');
+/**
+ * Valid header lines and the empty line after them (RFC 9110 §5.5, RFC 9112 §5): a
+ * token, a colon, then HTAB, SP, VCHAR and obs-text up to CRLF. Tested from the end of
+ * the start line, it matches up to the end of a head whose every header line is valid.
+ */
+const HEADER_LINES = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n/y;
 
 type Kind = 'request' | 'response';
 
@@ -92,6 +99,61 @@ function isFieldValueByte(b: number): boolean {
  */
 const NO_INHERITED_KEYS: object = Object.freeze(Object.create(null) as object);
 
+/**
+ * The header record of `rawHeaders` (names as received and values, alternating): values
+ * by lower-case name, repeated names joined with `", "`, no inherited keys.
+ */
+export function headerRecord(rawHeaders: readonly string[]): Record<string, string> {
+  const headers = Object.create(NO_INHERITED_KEYS) as Record<string, string>;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const key = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    const previous = headers[key];
+    headers[key] = previous === undefined ? value : `${previous}, ${value}`;
+  }
+  return headers;
+}
+
+/** What request and response heads share: `headers` is built when first read. */
+class Head {
+  readonly httpVersion: string;
+  readonly rawHeaders: string[];
+  readonly headBytes: number;
+  #headers: Record<string, string> | undefined;
+
+  constructor(httpVersion: string, rawHeaders: string[], headBytes: number) {
+    this.httpVersion = httpVersion;
+    this.rawHeaders = rawHeaders;
+    this.headBytes = headBytes;
+  }
+
+  get headers(): Record<string, string> {
+    return (this.#headers ??= headerRecord(this.rawHeaders));
+  }
+}
+
+class ParsedRequestHead extends Head implements RequestHead {
+  readonly method: string;
+  readonly target: string;
+
+  constructor(method: string, target: string, httpVersion: string, rawHeaders: string[], headBytes: number) {
+    super(httpVersion, rawHeaders, headBytes);
+    this.method = method;
+    this.target = target;
+  }
+}
+
+class ParsedResponseHead extends Head implements ResponseHead {
+  readonly status: number;
+  readonly statusText: string;
+
+  constructor(status: number, statusText: string, httpVersion: string, rawHeaders: string[], headBytes: number) {
+    super(httpVersion, rawHeaders, headBytes);
+    this.status = status;
+    this.statusText = statusText;
+  }
+}
+
 function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`;
 }
@@ -100,7 +162,7 @@ function hex(byte: number): string {
  * Shared scanner: finds the end of the head byte by byte across chunks, enforcing the
  * limits and CRLF discipline as it goes, then parses the completed head once.
  */
-abstract class HeadParser<Head> {
+abstract class HeadParser<Parsed> {
   readonly #kind: Kind;
   readonly #maxHeaderBytes: number;
   readonly #maxHeaders: number;
@@ -138,7 +200,7 @@ abstract class HeadParser<Head> {
    *   limit; the parser then stays failed and throws the same error again.
    * @throws {InvalidStateError} when called after a head was returned.
    */
-  push(chunk: Uint8Array): Head | null {
+  push(chunk: Uint8Array): Parsed | null {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#rest !== undefined) throw new InvalidStateError('the HTTP head was already parsed');
     try {
@@ -162,11 +224,11 @@ abstract class HeadParser<Head> {
    * first, a bare CR or LF, too many lines, a long start line) or the parse throws
    * for: the scan then runs and reports it exactly as it would have.
    */
-  #parseWhole(chunk: Buffer): Head | null {
+  #parseWhole(chunk: Buffer): Parsed | null {
     const end = chunk.indexOf(HEAD_END);
     const headBytes = end + HEAD_END.length;
     if (end === -1 || headBytes > this.#maxHeaderBytes || chunk[0] === CR) return null;
-    let head: Head | null;
+    let head: Parsed | null;
     try {
       head = this.#parseHead(chunk.toString('latin1', 0, headBytes), true);
     } catch {
@@ -178,7 +240,7 @@ abstract class HeadParser<Head> {
     return head;
   }
 
-  #scan(chunk: Buffer): Head | null {
+  #scan(chunk: Buffer): Parsed | null {
     this.#chunks.push(chunk);
     const base = this.#scanned;
     for (let i = 0; i < chunk.length; i++) {
@@ -215,7 +277,7 @@ abstract class HeadParser<Head> {
     return null;
   }
 
-  #complete(headBytes: number, last: Buffer, usedOfLast: number): Head {
+  #complete(headBytes: number, last: Buffer, usedOfLast: number): Parsed {
     const chunks = this.#chunks;
     chunks[chunks.length - 1] = last.subarray(0, usedOfLast);
     const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, headBytes);
@@ -233,23 +295,41 @@ abstract class HeadParser<Head> {
    * and start line are known to be valid; `unchecked`, it verifies them and returns
    * null where the scan would have refused the head.
    */
-  #parseHead(text: string, unchecked: boolean): Head | null {
+  #parseHead(text: string, unchecked: boolean): Parsed | null {
     let start = 0;
     while (text.charCodeAt(start) === CR) start += 2; // skipped empty lines before a request line
     let end = text.indexOf('\r', start);
     if (unchecked && (text.charCodeAt(end + 1) !== LF || end - start > this.#maxStartLineBytes)) return null;
     const fields = this.parseStartLine(text, start, end);
-    const headers = Object.create(NO_INHERITED_KEYS) as Record<string, string>;
     const rawHeaders: string[] = [];
+    HEADER_LINES.lastIndex = end + 2;
+    if (HEADER_LINES.test(text) && HEADER_LINES.lastIndex === text.length) {
+      // Every header line is valid: only cut names and values.
+      for (let line = 2; ; line++) {
+        start = end + 2;
+        end = text.indexOf('\r', start);
+        if (end === start) break;
+        if (unchecked && line - 1 > this.#maxHeaders) return null;
+        const colon = text.indexOf(':', start);
+        let valueStart = colon + 1;
+        let valueEnd = end;
+        while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
+        while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
+        // obs-text survives byte for byte (latin1).
+        rawHeaders.push(text.slice(start, colon), text.slice(valueStart, valueEnd));
+      }
+      return this.build(fields, rawHeaders, text.length);
+    }
+    // Some line is invalid: find it, line by line, and say what is wrong with it.
     for (let line = 2; ; line++) {
       start = end + 2;
       end = text.indexOf('\r', start);
       if (unchecked && text.charCodeAt(end + 1) !== LF) return null;
       if (end === start) break;
       if (unchecked && line - 1 > this.#maxHeaders) return null;
-      this.#parseHeaderLine(text, start, end, line, headers, rawHeaders, fields);
+      this.#parseHeaderLine(text, start, end, line, rawHeaders, fields);
     }
-    return this.build(fields, headers, rawHeaders, text.length);
+    return this.build(fields, rawHeaders, text.length);
   }
 
   #parseHeaderLine(
@@ -257,7 +337,6 @@ abstract class HeadParser<Head> {
     start: number,
     end: number,
     line: number,
-    headers: Record<string, string>,
     rawHeaders: string[],
     fields: { status?: number },
   ): void {
@@ -287,13 +366,8 @@ abstract class HeadParser<Head> {
         throw this.#malformed(`header value at line ${line} contains control byte ${hex(b)}`, fields);
       }
     }
-    const name = text.slice(start, colon);
     // obs-text survives byte for byte (latin1).
-    const value = text.slice(valueStart, valueEnd);
-    rawHeaders.push(name, value);
-    const key = name.toLowerCase();
-    const previous = headers[key];
-    headers[key] = previous === undefined ? value : `${previous}, ${value}`;
+    rawHeaders.push(text.slice(start, colon), text.slice(valueStart, valueEnd));
   }
 
   #tooLarge(message: string): HandshakeError {
@@ -313,12 +387,7 @@ abstract class HeadParser<Head> {
 
   /** Parses the start line, `text` from `start` to `end` (its CR). */
   protected abstract parseStartLine(text: string, start: number, end: number): { httpVersion: string; status?: number };
-  protected abstract build(
-    fields: { httpVersion: string },
-    headers: Record<string, string>,
-    rawHeaders: string[],
-    headBytes: number,
-  ): Head;
+  protected abstract build(fields: { httpVersion: string }, rawHeaders: string[], headBytes: number): Parsed;
 }
 
 /** `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 §2.3), as `"1.1"`; else `null`. */
@@ -370,13 +439,8 @@ export class RequestHeadParser extends HeadParser<RequestHead> {
     return { httpVersion };
   }
 
-  protected build(
-    fields: { httpVersion: string },
-    headers: Record<string, string>,
-    rawHeaders: string[],
-    headBytes: number,
-  ): RequestHead {
-    return { method: this.#method, target: this.#target, httpVersion: fields.httpVersion, headers, rawHeaders, headBytes };
+  protected build(fields: { httpVersion: string }, rawHeaders: string[], headBytes: number): RequestHead {
+    return new ParsedRequestHead(this.#method, this.#target, fields.httpVersion, rawHeaders, headBytes);
   }
 }
 
@@ -413,20 +477,8 @@ export class ResponseHeadParser extends HeadParser<ResponseHead> {
     return { httpVersion, status };
   }
 
-  protected build(
-    fields: { httpVersion: string; status?: number },
-    headers: Record<string, string>,
-    rawHeaders: string[],
-    headBytes: number,
-  ): ResponseHead {
-    return {
-      status: fields.status ?? 0,
-      statusText: this.#statusText,
-      httpVersion: fields.httpVersion,
-      headers,
-      rawHeaders,
-      headBytes,
-    };
+  protected build(fields: { httpVersion: string; status?: number }, rawHeaders: string[], headBytes: number): ResponseHead {
+    return new ParsedResponseHead(fields.status ?? 0, this.#statusText, fields.httpVersion, rawHeaders, headBytes);
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpgradeError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
@@ -609,6 +610,36 @@ describe('clients and events', () => {
     const closed = nextEvent(server, 'close');
     ws.close();
     await closed;
+  });
+
+  it("on its own port, gives a request whose headers are built when read and can be replaced", async () => {
+    const wss = trackServer(new WebSocketServer({ port: 0, host: '127.0.0.1' }));
+    await nextEvent(wss, 'listening');
+    const { port } = wss.address() as { port: number };
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    const ws = await openClient(`ws://127.0.0.1:${port}/`, undefined, { headers: { 'X-Twice': 'a', 'x-twice': 'b' } });
+    const [, req] = await connection;
+    expect(req.rawHeaders).toContain('X-Twice');
+    expect(req.headers['x-twice']).toBe('a, b');
+    expect(req.headers.upgrade).toBe('websocket');
+    expect(req.headers).toBe(req.headers);
+    req.headers = { replaced: '1' };
+    expect(req.headers).toEqual({ replaced: '1' });
+    ws.close();
+  });
+
+  it('answers 400 to two Host lines also behind node:http, which keeps only the first in req.headers', async () => {
+    const http = createHttpServer();
+    const port = await listen(http);
+    const wss = trackServer(new WebSocketServer({ server: http }));
+    let connected = false;
+    wss.on('connection', () => (connected = true));
+    const response = await rawRequest(
+      port,
+      `GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    expect(response.status).toBe(400);
+    expect(connected).toBe(false);
   });
 
   it('emits listening, connection (ws, req) and close', async () => {

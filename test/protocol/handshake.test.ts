@@ -13,7 +13,7 @@ import {
   validateUpgradeRequest,
   validateUpgradeResponse,
 } from '../../src/protocol/handshake.js';
-import { parseRequestHead, parseResponseHead } from '../../src/protocol/http.js';
+import { headerRecord, parseRequestHead, parseResponseHead } from '../../src/protocol/http.js';
 
 /** RFC 6455 §1.3 / §4.2.2: the sample nonce and its accept value. */
 const RFC_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -211,6 +211,28 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
       expect(error.message).toBe(message);
     });
 
+    it('property: accepts exactly the canonical base64 of 16 bytes', () => {
+      const BASE64_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+      const keys = fc
+        .tuple(fc.string({ unit: fc.constantFrom(...BASE64_CHARS, '=', '-', ' '), minLength: 20, maxLength: 23 }), fc.constantFrom('', '=', '==', 'A==', 'w==', 'B=='))
+        .map(([body, end]) => body + end);
+      fc.assert(
+        fc.property(fc.oneof(keys, fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('base64'))), (key) => {
+          const decoded = Buffer.from(key, 'base64');
+          const canonical = decoded.length === 16 && decoded.toString('base64') === key;
+          const accepted = (() => {
+            try {
+              return validateUpgradeRequest(upgradeRequest({ 'sec-websocket-key': key })).key === key;
+            } catch {
+              return false;
+            }
+          })();
+          expect(accepted).toBe(canonical);
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
     it('accepts any 16 random bytes and surrounding whitespace', () => {
       fc.assert(
         fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
@@ -266,6 +288,54 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
       const error = rejectRequest({ 'sec-websocket-extensions': header });
       expect(error.status).toBe(400);
       expect(error.message).toMatch(/^Sec-WebSocket-Extensions: /);
+    });
+  });
+
+  describe('from rawHeaders', () => {
+    /** The outcome of validating `req`: what it offers, or the error's status and message. */
+    const outcome = (req: Parameters<typeof validateUpgradeRequest>[0]): unknown => {
+      try {
+        return validateUpgradeRequest(req);
+      } catch (error) {
+        return { status: (error as HandshakeError).status, message: (error as HandshakeError).message };
+      }
+    };
+    const VALID_RAW = ['Host', 'a', 'Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Key', RFC_KEY, 'Sec-WebSocket-Version', '13'];
+
+    it('reads names in any case and ignores the header record', () => {
+      const raw = ['hOsT', 'a', 'UPGRADE', 'websocket', 'connection', 'Upgrade', 'sec-WEBSOCKET-key', RFC_KEY, 'Sec-Websocket-Version', '13', 'SEC-WEBSOCKET-PROTOCOL', 'chat'];
+      expect(validateUpgradeRequest({ method: 'GET', httpVersion: '1.1', headers: {}, rawHeaders: raw })).toMatchObject({ key: RFC_KEY, protocols: ['chat'] });
+    });
+
+    it('answers 400 to a repeated Host that a header record would have kept once', () => {
+      // node:http keeps the first Host in message.headers and drops the others.
+      const error = handshakeError(() =>
+        validateUpgradeRequest({ method: 'GET', httpVersion: '1.1', headers: { ...VALID_HEADERS }, rawHeaders: [...VALID_RAW, 'Host', 'b'] }),
+      );
+      expect(error.status).toBe(400);
+      expect(error.message).toBe('Host must be a single host[:port], got "a, b"');
+    });
+
+    it('uses the header record when rawHeaders is empty or absent', () => {
+      expect(validateUpgradeRequest({ method: 'GET', httpVersion: '1.1', headers: { ...VALID_HEADERS }, rawHeaders: [] }).key).toBe(RFC_KEY);
+    });
+
+    it('property: validating rawHeaders and the record built from them agree', () => {
+      const names = ['Host', 'Upgrade', 'Connection', 'Sec-WebSocket-Key', 'Sec-WebSocket-Version', 'Sec-WebSocket-Protocol', 'Sec-WebSocket-Extensions', 'Origin', 'X-Key'];
+      const randomCase = (name: string) =>
+        fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length }).map((upper) => [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c.toLowerCase())).join(''));
+      const line = fc.tuple(
+        fc.constantFrom(...names).chain(randomCase),
+        fc.constantFrom('a', 'websocket', 'Upgrade', 'keep-alive, upgrade', RFC_KEY, ` ${RFC_KEY}`, '13', '8', 'chat', 'chat, chat', 'permessage-deflate', 'x;', ''),
+      );
+      fc.assert(
+        fc.property(fc.array(line, { maxLength: 12 }), fc.boolean(), (lines, valid) => {
+          const raw = [...(valid ? VALID_RAW : []), ...lines.flat()];
+          const headers = headerRecord(raw);
+          expect(outcome({ method: 'GET', httpVersion: '1.1', headers, rawHeaders: raw })).toEqual(outcome({ method: 'GET', httpVersion: '1.1', headers }));
+        }),
+        { numRuns: 1000 },
+      );
     });
   });
 

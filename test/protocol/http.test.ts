@@ -64,7 +64,8 @@ function feed(parser: RequestHeadParser | ResponseHeadParser, bytes: Buffer, cut
     for (const end of [...points, bytes.length]) {
       const head = parser.push(bytes.subarray(start, end));
       start = end;
-      if (head !== null) return { head, rest: parser.rest!.toString('latin1') + bytes.subarray(end).toString('latin1') };
+      // `headers` is a getter (built when first read): compared on its own.
+      if (head !== null) return { head, headers: { ...head.headers }, rest: parser.rest!.toString('latin1') + bytes.subarray(end).toString('latin1') };
     }
     return null;
   } catch (error) {
