@@ -16,7 +16,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
-import { buildAcceptResponse, buildErrorResponse, validateUpgradeRequest } from '../protocol/handshake.js';
+import { buildAcceptResponse, buildErrorResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, headerRecord, type HeadLimits, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, kAttach, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
@@ -306,14 +306,15 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    */
   handleUpgrade(req: UpgradeRequest | IncomingMessage, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>): void {
     socket.on('error', destroySocket);
-    this.#upgrade(req as UpgradeRequest, socket, head, callback, true);
+    this.#upgrade(req as UpgradeRequest, socket, head, callback, false);
   }
 
   /**
    * `handleUpgrade` for a socket that already has its 'error' listener (destroySocket).
-   * `checkLimits` is false for requests this server read itself, within the limits.
+   * `readHere` is true for requests this server read itself: they are within the limits
+   * already, and validated from their `rawHeaders`, which nothing can have changed yet.
    */
-  #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, checkLimits: boolean): void {
+  #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, readHere: boolean): void {
     if (this.#state !== RUNNING) {
       this.#reject(socket, 503, 'the server is shutting down');
       return;
@@ -329,8 +330,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     try {
       // Requests read by node:http (or given to handleUpgrade) get the same head limits
       // as those this server reads itself; on the own port the parser enforced them.
-      if (checkLimits) checkRequestLimits(request, this.options);
-      info = validateUpgradeRequest(request);
+      if (!readHere) checkRequestLimits(request, this.options);
+      info = readHere ? validateUpgradeHead(request) : validateUpgradeRequest(request);
       if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
       this.#rejectWith(socket, error);
@@ -569,7 +570,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
       return;
     }
-    this.#upgrade(req, socket, rest, (ws) => this.emit('connection', ws, req), false);
+    this.#upgrade(req, socket, rest, (ws) => this.emit('connection', ws, req), true);
   }
 
   /** The request of `socket` is read, refused or abandoned: stop reading it. Keeps its 'error' listener. */

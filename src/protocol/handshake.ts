@@ -58,12 +58,15 @@ export interface UpgradeRequestLike {
   /** `"1.1"` for HTTP/1.1, as Node's `message.httpVersion`. */
   httpVersion: string;
   headers: IncomingHeaders;
-  /**
-   * Names (as received) and values, alternating, as Node's `message.rawHeaders`. When
-   * present and not empty, the request is validated from these and `headers` is not
-   * read (Node builds `message.headers` only when it is first read).
-   */
-  rawHeaders?: readonly string[];
+}
+
+/** A request head as received: `validateUpgradeHead` reads it. */
+export interface UpgradeHeadLike {
+  method: string;
+  /** `"1.1"` for HTTP/1.1. */
+  httpVersion: string;
+  /** Names (as received) and values, alternating, as Node's `message.rawHeaders`. */
+  rawHeaders: readonly string[];
 }
 
 /** Headers of a 426 answer: RFC 9110 §15.5.22 requires `Upgrade` in it. */
@@ -319,21 +322,33 @@ function parseHttpVersion(version: string): [major: number, minor: number] | nul
  * socket.write(buildAcceptResponse({ key, protocol: protocols.includes('chat') ? 'chat' : undefined }));
  */
 export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestInfo {
+  return validateUpgrade(req.method, req.httpVersion, headerLookup(req.headers));
+}
+
+/**
+ * `validateUpgradeRequest` for a head as received, read from its `rawHeaders` (names
+ * in any case; repeated names count as joined with ", "): no header record is built.
+ * For a request nothing can have changed since it was parsed; a request that code may
+ * have edited (`handleUpgrade`'s) is validated from its `headers`, as `ws` does.
+ */
+export function validateUpgradeHead(head: UpgradeHeadLike): UpgradeRequestInfo {
+  return validateUpgrade(head.method, head.httpVersion, new UpgradeHeaders(head.rawHeaders));
+}
+
+function validateUpgrade(method: string, httpVersion: string, headers: HeaderLookup): UpgradeRequestInfo {
   // RFC 6455 §4.2.1 item 1: an HTTP/1.1 or higher GET request.
-  if (req.method !== 'GET') {
-    throw new HandshakeError(405, `WebSocket upgrade requires method GET, got ${quote(req.method)}`, { Allow: 'GET' });
+  if (method !== 'GET') {
+    throw new HandshakeError(405, `WebSocket upgrade requires method GET, got ${quote(method)}`, { Allow: 'GET' });
   }
-  if (req.httpVersion !== '1.1') {
-    const version = parseHttpVersion(req.httpVersion);
+  if (httpVersion !== '1.1') {
+    const version = parseHttpVersion(httpVersion);
     if (version === null || version[0] < 1 || (version[0] === 1 && version[1] < 1)) {
-      throw new HandshakeError(400, `WebSocket upgrade requires HTTP/1.1 or later, got HTTP/${req.httpVersion}`);
+      throw new HandshakeError(400, `WebSocket upgrade requires HTTP/1.1 or later, got HTTP/${httpVersion}`);
     }
     if (version[0] > 1) {
-      throw new HandshakeError(505, `WebSocket upgrade over HTTP/${req.httpVersion} is not supported: use HTTP/1.1`);
+      throw new HandshakeError(505, `WebSocket upgrade over HTTP/${httpVersion} is not supported: use HTTP/1.1`);
     }
   }
-  const raw = req.rawHeaders;
-  const headers = Array.isArray(raw) && raw.length > 0 ? new UpgradeHeaders(raw) : headerLookup(req.headers);
 
   // Item 2: a |Host| header field (RFC 9112 §3.2: exactly one, valid, else 400).
   const host = singleHeader(headers, 'host', 'Host', 400);
