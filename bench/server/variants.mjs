@@ -9,7 +9,10 @@
 //   processes compete for the cores.
 //
 //   node bench/server/variants.mjs [--rounds 7] [--seconds 3] [--connections 50] [--size 32]
-//       [--variants "volley|volley --metrics=off"]
+//       [--variants "volley|volley --metrics=off"] [--mode handshakes]
+//
+// --mode handshakes compares opening handshakes instead (--connections concurrent
+// clients): server CPU time per handshake and handshakes per second.
 //
 // A variant is a `servers.mjs` command line: kind, then flags. Build first (npm run build).
 import { spawn } from 'node:child_process';
@@ -24,6 +27,8 @@ const connections = Number(args.connections ?? 50);
 const inflight = Number(args.inflight ?? 16);
 const size = Number(args.size ?? 32);
 const variants = (args.variants ?? 'volley|volley --metrics=off').split('|').map((v) => v.trim().split(/\s+/));
+const handshakes = args.mode === 'handshakes';
+const unit = handshakes ? 'handshake' : 'msg';
 
 function parseArgs(argv) {
   const out = {};
@@ -65,11 +70,10 @@ function startServer(variant) {
 }
 
 function runLoad(port) {
-  const child = spawn(
-    process.execPath,
-    [join(here, 'loadgen.mjs'), 'echo', '--port', String(port), '--connections', String(connections), '--inflight', String(inflight), '--size', String(size), '--seconds', String(seconds)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const load = handshakes
+    ? ['handshakes', '--port', String(port), '--concurrency', String(connections), '--seconds', String(seconds)]
+    : ['echo', '--port', String(port), '--connections', String(connections), '--inflight', String(inflight), '--size', String(size), '--seconds', String(seconds)];
+  const child = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...load], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
@@ -105,21 +109,27 @@ for (let round = 0; round < rounds; round++) {
       const before = await cpu();
       const result = await runLoad(port);
       const after = await cpu();
-      results[i].push(result.messagesPerSecond);
-      cpuPerMessage[i].push((after.micros - before.micros) / Math.max(1, after.messages - before.messages));
+      if (handshakes) {
+        results[i].push(result.handshakesPerSecond);
+        cpuPerMessage[i].push((after.micros - before.micros) / Math.max(1, result.handshakesPerSecond * seconds));
+      } else {
+        results[i].push(result.messagesPerSecond);
+        cpuPerMessage[i].push((after.micros - before.micros) / Math.max(1, after.messages - before.messages));
+      }
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
   }
   process.stderr.write(
-    `round ${round + 1}/${rounds}: ${variants.map((v, i) => `${v.join(' ')} ${Math.round(results[i][round])}/s ${cpuPerMessage[i][round].toFixed(3)} µs cpu/msg`).join(', ')}\n`,
+    `round ${round + 1}/${rounds}: ${variants.map((v, i) => `${v.join(' ')} ${Math.round(results[i][round])}/s ${cpuPerMessage[i][round].toFixed(3)} µs cpu/${unit}`).join(', ')}\n`,
   );
 }
 
 const base = results[0];
 const baseCpu = cpuPerMessage[0];
 const report = {
+  mode: handshakes ? 'handshakes' : 'echo',
   rounds,
   seconds,
   connections,
