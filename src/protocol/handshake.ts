@@ -9,7 +9,7 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
-import { type ExtensionOffer, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
+import { type ExtensionOffer, isOws, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
 
 export type { ExtensionOffer } from './headers.js';
 
@@ -217,9 +217,9 @@ function headerMap(headers: IncomingHeaders): Map<string, string[]> {
 function trimOws(value: string): string {
   let start = 0;
   let end = value.length;
-  while (start < end && (value[start] === ' ' || value[start] === '\t')) start++;
-  while (end > start && (value[end - 1] === ' ' || value[end - 1] === '\t')) end--;
-  return value.slice(start, end);
+  while (start < end && isOws(value.charCodeAt(start))) start++;
+  while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
 }
 
 /** A list-valued header: repeated lines joined with ", " (RFC 9110 §5.3). */
