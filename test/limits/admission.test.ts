@@ -9,9 +9,15 @@ import { Admission } from '../../src/limits/admission.js';
 import { clientAddress, compileTrustProxy, getClientAddress, normalizeAddress } from '../../src/limits/client-address.js';
 
 /** Enough of a socket for admission: an address, `destroyed`, and a 'close' event. */
-function fakeSocket(remoteAddress: string): Socket & { close(): void } {
-  const socket = new EventEmitter() as EventEmitter & { remoteAddress: string; destroyed: boolean; close(): void };
-  socket.remoteAddress = remoteAddress;
+/** A socket as admission sees it; `onLookup` is called each time its address is read. */
+function fakeSocket(remoteAddress: string, onLookup?: () => void): Socket & { close(): void } {
+  const socket = new EventEmitter() as EventEmitter & { readonly remoteAddress: string; destroyed: boolean; close(): void };
+  Object.defineProperty(socket, 'remoteAddress', {
+    get: () => {
+      onLookup?.();
+      return remoteAddress;
+    },
+  });
   socket.destroyed = false;
   socket.close = () => {
     socket.destroyed = true;
@@ -19,8 +25,6 @@ function fakeSocket(remoteAddress: string): Socket & { close(): void } {
   };
   return socket as unknown as Socket & { close(): void };
 }
-
-
 
 describe('clientAddress', () => {
   const trusted = compileTrustProxy(['10.0.0.1', '10.0.0.2']);
@@ -86,16 +90,7 @@ describe('Admission', () => {
   it('pending upgrades: addresses are looked up only once the upgrades in progress reach the cap', () => {
     const admission = Admission.create({ maxPendingPerIp: 4 })!;
     let lookups = 0;
-    const counted = (address: string) => {
-      const socket = fakeSocket(address);
-      Object.defineProperty(socket, 'remoteAddress', {
-        get: () => {
-          lookups++;
-          return address;
-        },
-      });
-      return socket;
-    };
+    const counted = (address: string) => fakeSocket(address, () => lookups++);
     // Below the cap in all, no address can be over it: nothing is looked up.
     const early = Array.from({ length: 3 }, () => counted('192.0.2.1'));
     for (const socket of early) expect(admission.accept(socket)).toBeNull();
