@@ -7,6 +7,7 @@ export {
   buildAcceptResponse,
   buildErrorResponse,
   buildUpgradeRequest,
+  validateUpgradeHead,
   validateUpgradeRequest,
   validateUpgradeResponse,
   type IncomingHeaders,

@@ -3,7 +3,8 @@
  * handshake's HTTP heads read from a raw socket), fed random bytes and valid heads
  * (built with `buildUpgradeRequest`, `buildAcceptResponse`, `buildErrorResponse`)
  * mutated byte by byte and line by line, in any chunking, under default and tiny limits.
- * What they return then goes through `validateUpgradeRequest` / `validateUpgradeResponse`.
+ * What they return then goes through `validateUpgradeRequest` / `validateUpgradeResponse`,
+ * and requests through `validateUpgradeHead` too, which must agree.
  *
  * Invariants:
  * - `push` returns null or a head, or throws `HandshakeError` (request: 400, 414 or
@@ -27,6 +28,7 @@ import {
   buildErrorResponse,
   buildUpgradeRequest,
   isToken,
+  validateUpgradeHead,
   validateUpgradeRequest,
   validateUpgradeResponse,
   RequestHeadParser,
@@ -267,14 +269,29 @@ function checkHead(input: HttpHeadInput, head: RequestHead | ResponseHead): void
   }
 }
 
-/** Runs the validator on a parsed head: it may only return or throw HandshakeError. */
+/**
+ * Runs the validator on a parsed head: it may only return or throw HandshakeError. A
+ * request is validated from its header record and from its rawHeaders (as the server
+ * does with the requests it reads itself): both must come to the same result.
+ */
 function validate(input: HttpHeadInput, head: RequestHead | ResponseHead): void {
+  if ('method' in head) {
+    const fromRecord = validation(input, head, () => validateUpgradeRequest(head));
+    const fromRaw = validation(input, head, () => validateUpgradeHead(head));
+    invariant(JSON.stringify(fromRaw) === JSON.stringify(fromRecord), () => `from rawHeaders ${JSON.stringify(fromRaw)}, from the record ${JSON.stringify(fromRecord)}`);
+  } else {
+    validation(input, head, () => validateUpgradeResponse(head, { key: KEY, protocols: OFFERED_PROTOCOLS, extensionNames: OFFERED_EXTENSIONS }));
+  }
+}
+
+/** What `run` returns, or the status and message of the HandshakeError it throws. */
+function validation(input: HttpHeadInput, head: RequestHead | ResponseHead, run: () => unknown): unknown {
   try {
-    if ('method' in head) validateUpgradeRequest(head);
-    else validateUpgradeResponse(head, { key: KEY, protocols: OFFERED_PROTOCOLS, extensionNames: OFFERED_EXTENSIONS });
+    return run();
   } catch (error) {
     invariant(error instanceof HandshakeError, () => `validator threw ${String(error)}`);
     invariant(!input.intact || ('status' in head && head.status !== 101), () => `a valid head failed validation: ${error.message}`);
+    return { status: error.status, message: error.message };
   }
 }
 
