@@ -154,6 +154,13 @@ class ParsedResponseHead extends Head implements ResponseHead {
   }
 }
 
+/** What follows the head in its last chunk: usually nothing, then one shared empty buffer. */
+const NO_REST = Buffer.alloc(0);
+
+function restOf(chunk: Buffer, headEnd: number): Buffer {
+  return headEnd === chunk.length ? NO_REST : chunk.subarray(headEnd);
+}
+
 function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, '0')}`;
 }
@@ -204,7 +211,7 @@ abstract class HeadParser<Parsed> {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#rest !== undefined) throw new InvalidStateError('the HTTP head was already parsed');
     try {
-      const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const buffer = chunk instanceof Buffer ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (this.#scanned === 0) {
         const head = this.#parseWhole(buffer);
         if (head !== null) return head;
@@ -236,7 +243,7 @@ abstract class HeadParser<Parsed> {
     }
     if (head === null) return null;
     this.#chunks = [];
-    this.#rest = chunk.subarray(headBytes);
+    this.#rest = restOf(chunk, headBytes);
     return head;
   }
 
@@ -286,7 +293,7 @@ abstract class HeadParser<Parsed> {
     // header values): lines, names and values are then cut from it in JavaScript, which
     // is cheaper than a call into Node for every name and value.
     const parsed = this.#parseHead(head.toString('latin1'), false)!;
-    this.#rest = last.subarray(usedOfLast);
+    this.#rest = restOf(last, usedOfLast);
     return parsed;
   }
 
