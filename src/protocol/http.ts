@@ -309,44 +309,30 @@ abstract class HeadParser<Parsed> {
     if (unchecked && (text.charCodeAt(end + 1) !== LF || end - start > this.#maxStartLineBytes)) return null;
     const fields = this.parseStartLine(text, start, end);
     const rawHeaders: string[] = [];
+    // Nearly always every header line is valid, and one match checks them all; else each
+    // line is checked on its own, to say what is wrong with the first bad one.
     HEADER_LINES.lastIndex = end + 2;
-    if (HEADER_LINES.test(text) && HEADER_LINES.lastIndex === text.length) {
-      // Every header line is valid: only cut names and values.
-      for (let line = 2; ; line++) {
-        start = end + 2;
-        end = text.indexOf('\r', start);
-        if (end === start) break;
-        if (unchecked && line - 1 > this.#maxHeaders) return null;
-        const colon = text.indexOf(':', start);
-        let valueStart = colon + 1;
-        let valueEnd = end;
-        while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
-        while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
-        // obs-text survives byte for byte (latin1).
-        rawHeaders.push(text.slice(start, colon), text.slice(valueStart, valueEnd));
-      }
-      return this.build(fields, rawHeaders, text.length);
-    }
-    // Some line is invalid: find it, line by line, and say what is wrong with it.
+    const linesAreValid = HEADER_LINES.test(text) && HEADER_LINES.lastIndex === text.length;
     for (let line = 2; ; line++) {
       start = end + 2;
       end = text.indexOf('\r', start);
       if (unchecked && text.charCodeAt(end + 1) !== LF) return null;
       if (end === start) break;
       if (unchecked && line - 1 > this.#maxHeaders) return null;
-      this.#parseHeaderLine(text, start, end, line, rawHeaders, fields);
+      if (!linesAreValid) this.#checkHeaderLine(text, start, end, line, fields);
+      const colon = text.indexOf(':', start);
+      let valueStart = colon + 1;
+      let valueEnd = end;
+      while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
+      while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
+      // obs-text survives byte for byte (latin1).
+      rawHeaders.push(text.slice(start, colon), text.slice(valueStart, valueEnd));
     }
     return this.build(fields, rawHeaders, text.length);
   }
 
-  #parseHeaderLine(
-    text: string,
-    start: number,
-    end: number,
-    line: number,
-    rawHeaders: string[],
-    fields: { status?: number },
-  ): void {
+  /** Throws the malformed-head error for what is wrong with the header line from `start` to `end` (its CR), if anything. */
+  #checkHeaderLine(text: string, start: number, end: number, line: number, fields: { status?: number }): void {
     const first = text.charCodeAt(start);
     // RFC 9112 §5.2: obs-fold is deprecated; a server MUST reject it or replace it with SP.
     if (first === SP || first === HT) throw this.#malformed(`obsolete line folding at header line ${line}`, fields);
@@ -363,18 +349,13 @@ abstract class HeadParser<Parsed> {
         throw this.#malformed(`header name at line ${line} contains byte ${hex(b)}`, fields);
       }
     }
-    let valueStart = colon + 1;
-    let valueEnd = end;
-    while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
-    while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
-    for (let i = valueStart; i < valueEnd; i++) {
+    // The whitespace around a value is field-value bytes too: the whole rest is checked.
+    for (let i = colon + 1; i < end; i++) {
       const b = text.charCodeAt(i);
       if (!isFieldValueByte(b)) {
         throw this.#malformed(`header value at line ${line} contains control byte ${hex(b)}`, fields);
       }
     }
-    // obs-text survives byte for byte (latin1).
-    rawHeaders.push(text.slice(start, colon), text.slice(valueStart, valueEnd));
   }
 
   #tooLarge(message: string): HandshakeError {
