@@ -142,16 +142,7 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
     ws[kAttach](
       socket,
       parser.rest ?? null,
-      new SharedSettings({
-        role: 'client',
-        maxPayload: options.maxPayload,
-        closeTimeout: options.closeTimeout,
-        autoPong: options.autoPong,
-        fragmentOverhead: options.fragmentOverhead,
-        generateMask: options.generateMask,
-        maxBackpressure: options.maxBackpressure,
-        backpressurePolicy: options.backpressurePolicy,
-      }),
+      new SharedSettings('client', options),
       selected.protocol,
       deflate === null ? '' : formatExtensions(selected.extensions),
       deflate === null ? null : new PerMessageDeflate(deflate, { role: 'client', ...deflateOptions }),

@@ -213,18 +213,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#deflateOptions = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
     this.#admission = Admission.create(options);
     this.#metrics = options.metrics === false ? null : new MetricsRecorder();
-    this.#shared = new SharedSettings({
-      maxPayload: options.maxPayload,
-      closeTimeout: options.closeTimeout,
-      autoPong: options.autoPong,
-      fragmentOverhead: options.fragmentOverhead,
-      maxBackpressure: options.maxBackpressure,
-      backpressurePolicy: options.backpressurePolicy,
-      role: 'server',
-      metrics: this.#metrics,
-      onClose: this.#onClose,
-      registry: this.#topics,
-    });
+    this.#shared = new SharedSettings('server', options, { metrics: this.#metrics, onClose: this.#onClose, registry: this.#topics });
     this.#rateLimit = normalizeRateLimit(options.rateLimit);
     this.#tokenExpiry = tokenExpiryReader(options.closeOnTokenExpiry);
     const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;

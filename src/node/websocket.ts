@@ -103,14 +103,14 @@ export const kFail = Symbol('volley.fail');
 /** Internal: the client handshake is under way (url, protocol list). */
 export const kSetConnecting = Symbol('volley.setConnecting');
 
-export interface SharedOptions extends WebSocketOptions {
-  role: 'server' | 'client';
-  /** The server's counters (server role), or null. */
-  metrics?: MetricsRecorder | null;
-  /** Called once when a connection closes, before its `close` event (the server's bookkeeping). */
-  onClose?: ((ws: WebSocket<any>, code: number) => void) | null;
-  /** The server's topics (server role). */
-  registry?: TopicRegistry | null;
+/** What the connections of a server share beside its options: its bookkeeping. */
+export interface ServerHooks {
+  /** The server's counters, or null. */
+  metrics: MetricsRecorder | null;
+  /** Called once when a connection closes, before its `close` event. */
+  onClose: (ws: WebSocket<any>, code: number) => void;
+  /** The server's topics. */
+  registry: TopicRegistry;
 }
 
 /**
@@ -128,15 +128,26 @@ export class SharedSettings {
   readonly onClose: ((ws: WebSocket<any>, code: number) => void) | null;
   readonly registry: TopicRegistry | null;
 
-  constructor(options: SharedOptions) {
-    this.connection = new ConnectionSettings(options);
+  /**
+   * Reads the connection options of `options` by name, so that nothing else a server's
+   * or a client's options hold can reach the connections; `server` is given for the
+   * server role only.
+   */
+  constructor(role: 'server' | 'client', options: WebSocketOptions, server: ServerHooks | null = null) {
+    this.connection = new ConnectionSettings({
+      role,
+      maxPayload: options.maxPayload,
+      fragmentOverhead: options.fragmentOverhead,
+      generateMask: options.generateMask,
+      autoPong: options.autoPong,
+    });
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     // A server protects itself from its slow peers; a client's sending is its own business.
-    this.maxBackpressure = options.maxBackpressure ?? (this.connection.isServer ? DEFAULT_MAX_BACKPRESSURE : 0);
+    this.maxBackpressure = options.maxBackpressure ?? (role === 'server' ? DEFAULT_MAX_BACKPRESSURE : 0);
     this.closeWhenFull = options.backpressurePolicy === 'close';
-    this.metrics = options.metrics ?? null;
-    this.onClose = options.onClose ?? null;
-    this.registry = options.registry ?? null;
+    this.metrics = server?.metrics ?? null;
+    this.onClose = server?.onClose ?? null;
+    this.registry = server?.registry ?? null;
   }
 }
 
