@@ -12,7 +12,8 @@
 //       [--variants "volley|volley --metrics=off"] [--mode handshakes]
 //
 // --mode handshakes compares opening handshakes instead (--connections concurrent
-// clients): server CPU time per handshake and handshakes per second.
+// clients): server CPU time per handshake and handshakes per second, reported under the
+// same keys as the echo figures ("PerMessage", "MessagesPerSecond").
 //
 // A variant is a `servers.mjs` command line: kind, then flags. Build first (npm run build).
 import { spawn } from 'node:child_process';
