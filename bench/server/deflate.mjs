@@ -1,7 +1,7 @@
 // permessage-deflate end to end: Volley against ws, both with compression negotiated
 // (each library's defaults: context takeover both ways, 15-bit windows, threshold 1024).
 //
-//   npm run build && node bench/server/deflate.mjs [--rounds 5] [--seconds 5]
+//   node bench/server/deflate.mjs [--rounds 5] [--seconds 5]
 //       [--connections 50] [--inflight 8] [--size 1024] [--idle 5000] [--skip-idle]
 //       [--level n]   (the same zlib level for both; default: each library's, zlib's 6)
 //
@@ -17,14 +17,13 @@
 //    allocator's slack); once right after the handshake ("negotiated") and once after
 //    one compressed message each way ("after 1 message", when zlib state exists).
 //    Interleaved as above; medians.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { buildVolley } from '../lib/build.mjs';
+import { median, openIdle as openIdleConnections, parseArgs, sleep, startServer as startServerProcess } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const args = parseArgs(process.argv.slice(2));
 const rounds = Number(args.rounds ?? 5);
 const seconds = Number(args.seconds ?? 5);
@@ -36,60 +35,11 @@ const contenders = ['volley-deflate', 'ws-deflate'];
 /** Every wait is bounded: a stuck child fails the run instead of hanging it. */
 const CHILD_TIMEOUT_MS = 120_000;
 
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (!argv[i].startsWith('--')) continue;
-    const next = argv[i + 1];
-    if (next === undefined || next.startsWith('--')) out[argv[i].slice(2)] = '1';
-    else out[argv[i].slice(2)] = argv[++i];
-  }
-  return out;
-}
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${CHILD_TIMEOUT_MS} ms`)), CHILD_TIMEOUT_MS);
-    }),
-  ]);
-}
-
-/** Starts an echo server process; resolves with its port, a line reader and the process. */
-async function startServer(kind) {
-  const env = args.level === undefined ? process.env : { ...process.env, DEFLATE_LEVEL: args.level };
-  const child = spawn(process.execPath, ['--expose-gc', join(here, 'servers.mjs'), kind, '0'], { stdio: ['pipe', 'pipe', 'inherit'], env });
-  const lines = createInterface({ input: child.stdout });
-  const queue = [];
-  let waiter = null;
-  lines.on('line', (line) => {
-    if (waiter !== null) {
-      const resolve = waiter;
-      waiter = null;
-      resolve(line);
-    } else queue.push(line);
-  });
-  const nextLine = () => withTimeout(new Promise((resolve) => (queue.length > 0 ? resolve(queue.shift()) : (waiter = resolve))), `${kind} server`);
-  const ready = await nextLine();
-  const port = Number(ready.replace('ready ', ''));
-  const memory = async () => {
-    child.stdin.write('memory\n');
-    return JSON.parse((await nextLine()).replace('memory ', ''));
-  };
-  const stop = () =>
-    new Promise((resolve) => {
-      child.once('exit', resolve);
-      child.kill('SIGTERM');
-    });
-  return { port, memory, stop };
+/** Starts an echo server process of `kind`, on the Volley bundled from source. */
+function startServer(kind, volleyModule) {
+  const env = { ...process.env, VOLLEY_MODULE: volleyModule };
+  if (args.level !== undefined) env.DEFLATE_LEVEL = args.level;
+  return startServerProcess(kind, { env, ms: CHILD_TIMEOUT_MS });
 }
 
 /** Runs the load generator to completion and returns its JSON result. */
@@ -100,34 +50,18 @@ function runLoadgen(loadArgs) {
 }
 
 /** Opens idle connections and keeps them until told; resolves once they are open. */
-async function openIdle(port, count, deflate, warm) {
-  const child = spawn(process.execPath, [join(here, 'loadgen.mjs'), 'idle', '--port', String(port), '--connections', String(count), '--deflate', deflate ? '1' : '0', '--warm', warm ? '1' : '0'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const first = await withTimeout(new Promise((resolve) => lines.once('line', resolve)), 'idle load generator');
-  const { opened } = JSON.parse(first);
-  if (opened !== count) throw new Error(`opened ${opened} of ${count} connections`);
-  return () =>
-    new Promise((resolve) => {
-      child.once('exit', resolve);
-      child.stdin.end('\n');
-    });
+function openIdle(port, count, deflate, warm) {
+  return openIdleConnections(port, count, { loadArgs: ['--deflate', deflate ? '1' : '0', '--warm', warm ? '1' : '0'], ms: CHILD_TIMEOUT_MS });
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function main() {
-  if (!existsSync(join(root, 'dist', 'index.js'))) {
-    console.error('dist/ is missing: run `npm run build` first');
-    process.exit(2);
-  }
+  const volleyModule = await buildVolley();
   const level = args.level === undefined ? "each library's default zlib level" : `zlib level ${args.level} for both`;
   console.log(`node ${process.version}; ${connections} connections × ${inflight} in flight, ${size} B JSON; ${rounds} rounds of ${seconds} s; ${level}`);
 
   // 1. Correctness.
   for (const kind of contenders) {
-    const server = await startServer(kind);
+    const server = await startServer(kind, volleyModule);
     try {
       const r = runLoadgen(['echo', '--port', String(server.port), '--deflate', '1', '--validate', '1', '--connections', '10', '--inflight', '4', '--size', String(size), '--seconds', '2', '--warmup', '0.5']);
       if (r.compressedEchoes === 0 || r.compressedEchoes < r.messagesPerSecond * 2 * 0.99) throw new Error(`${kind}: echoes were not compressed`);
@@ -144,7 +78,7 @@ async function main() {
     const order = round % 2 === 0 ? contenders : [...contenders].reverse();
     const roundRates = {};
     for (const kind of order) {
-      const server = await startServer(kind);
+      const server = await startServer(kind, volleyModule);
       try {
         const r = runLoadgen(['echo', '--port', String(server.port), '--deflate', '1', '--connections', String(connections), '--inflight', String(inflight), '--size', String(size), '--seconds', String(seconds)]);
         roundRates[kind] = r.messagesPerSecond;
@@ -159,7 +93,7 @@ async function main() {
   console.log(`\necho, median msgs/s: volley ${Math.round(median(rates['volley-deflate']))}, ws ${Math.round(median(rates['ws-deflate']))}; median ratio ${median(ratios).toFixed(2)}×`);
 
   // 3. Memory per idle compressed connection.
-  if (args['skip-idle'] === '1') return;
+  if (args['skip-idle'] !== undefined) return;
   const memoryRounds = Math.max(1, Math.min(rounds, 3));
   const memoryScenarios = [
     { label: 'no compression, for reference', kinds: ['volley', 'ws'], deflate: false, warm: false },
@@ -172,7 +106,7 @@ async function main() {
     for (let round = 0; round < memoryRounds; round++) {
       const order = round % 2 === 0 ? kinds : [...kinds].reverse();
       for (const kind of order) {
-        const server = await startServer(kind);
+        const server = await startServer(kind, volleyModule);
         try {
           await sleep(200);
           const before = await server.memory();

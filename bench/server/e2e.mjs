@@ -34,14 +34,14 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { buildDir } from '../lib/build.mjs';
+import { buildVolley } from '../lib/build.mjs';
 import { environment, writeResults } from '../lib/harness.mjs';
+import { lineReader as readLines, median, openIdle as openIdleConnections, parseArgs, sleep, startServer as startServerProcess } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const rootDir = join(here, '..', '..');
 const args = parseArgs(process.argv.slice(2));
+if (args._.length > 0) throw new Error(`unexpected argument ${args._[0]}`);
 const quick = args.quick === true;
 const rounds = Number(args.rounds ?? args.runs ?? 3);
 const seconds = Number(args.seconds ?? (quick ? 2 : 5));
@@ -51,18 +51,6 @@ const largeInflight = Number(args['large-inflight'] ?? 2);
 /** Every child is bounded in time: a stuck process fails the run instead of hanging it. */
 const CHILD_TIMEOUT_MS = Math.max(60_000, (warmup + seconds) * 1000 * 4);
 const TICKS_PER_SECOND = 100; // USER_HZ, the unit of /proc/<pid>/stat times on Linux
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (!argv[i].startsWith('--')) throw new Error(`unexpected argument ${argv[i]}`);
-    const [key, inline] = argv[i].slice(2).split('=', 2);
-    if (inline !== undefined) out[key] = inline;
-    else if (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) out[key] = argv[++i];
-    else out[key] = true;
-  }
-  return out;
-}
 
 const CONTENDERS = {
   volley: { label: 'Volley', kind: 'volley', env: {} },
@@ -116,24 +104,6 @@ const SCENARIOS = [
   },
 ];
 
-const median = (values) => {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function withTimeout(promise, what, ms = CHILD_TIMEOUT_MS) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function processCpuSeconds(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -142,71 +112,23 @@ function processCpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-/** A child process's stdout as lines, with a bounded wait for the next one. */
-function lineReader(child, what) {
-  const lines = createInterface({ input: child.stdout });
-  const queue = [];
-  let waiter = null;
-  let exited = false;
-  lines.on('line', (line) => {
-    if (waiter !== null) {
-      const resolve = waiter;
-      waiter = null;
-      resolve(line);
-    } else queue.push(line);
-  });
-  child.once('exit', () => {
-    exited = true;
-    if (waiter !== null) waiter(null);
-  });
-  return () =>
-    withTimeout(
-      new Promise((resolve) => {
-        if (queue.length > 0) resolve(queue.shift());
-        else if (exited) resolve(null);
-        else waiter = resolve;
-      }),
-      what,
-    );
-}
+/** A child's stdout as lines, each awaited at most CHILD_TIMEOUT_MS. */
+const lineReader = (child, what) => readLines(child, what, CHILD_TIMEOUT_MS);
 
 /** Starts one echo server process. */
 async function startServer(contenderId, volleyModule) {
   const contender = CONTENDERS[contenderId];
-  const child = spawn(process.execPath, ['--expose-gc', join(here, 'servers.mjs'), contender.kind, '0', String(64 * 1024 * 1024), '--report-impl'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
+  const server = await startServerProcess(contender.kind, {
+    serverArgs: [String(64 * 1024 * 1024), '--report-impl'],
     env: { ...process.env, WS_NO_BUFFER_UTIL: '', ...contender.env, VOLLEY_MODULE: volleyModule },
+    ms: CHILD_TIMEOUT_MS,
   });
-  const nextLine = lineReader(child, `${contenderId} server`);
-  const implLine = await nextLine();
-  const readyLine = await nextLine();
-  if (implLine === null || readyLine === null || !readyLine.startsWith('ready ')) {
-    child.kill('SIGKILL');
-    throw new Error(`${contenderId} server did not start (${implLine}, ${readyLine})`);
+  const impl = server.printed.find((line) => line.startsWith('impl '));
+  if (impl === undefined) {
+    await server.stop();
+    throw new Error(`${contenderId} server did not say what it runs`);
   }
-  const memory = async () => {
-    child.stdin.write('memory\n');
-    const line = await nextLine();
-    const usage = JSON.parse(line.replace('memory ', ''));
-    child.stdin.write('spaces\n');
-    const spaces = JSON.parse((await nextLine()).replace('spaces ', ''));
-    // The V8 heap by generation: physical size of the young one, used and physical old.
-    usage.youngPhysical = spaces.new_space.physical;
-    usage.oldUsed = spaces.old_space.used;
-    usage.oldPhysical = spaces.old_space.physical;
-    return usage;
-  };
-  const stop = () =>
-    withTimeout(
-      new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-      }),
-      `${contenderId} server exit`,
-      10_000,
-    ).catch(() => child.kill('SIGKILL'));
-  return { child, port: Number(readyLine.slice(6)), impl: implLine.replace(/^impl /, ''), memory, stop };
+  return { ...server, impl: impl.slice('impl '.length) };
 }
 
 /** Runs the load generator once; resolves with its result and the server's CPU during the timed part. */
@@ -238,38 +160,13 @@ async function runLoad(server, loadArgs) {
   return { ...result, serverCpu };
 }
 
-/** Opens idle connections held by a load generator; resolves with a function that closes them. */
-async function openIdle(port, count) {
-  const child = spawn(process.execPath, [join(here, 'loadgen.mjs'), 'idle', '--port', String(port), '--connections', String(count)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const nextLine = lineReader(child, 'idle load generator');
-  const first = await nextLine();
-  const opened = first === null ? 0 : JSON.parse(first).opened;
-  const close = () =>
-    withTimeout(
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', resolve);
-        child.stdin.end('\n');
-      }),
-      'idle load generator exit',
-      30_000,
-    ).catch(() => child.kill('SIGKILL'));
-  if (opened !== count) {
-    await close();
-    throw new Error(`opened ${opened} of ${count} connections`);
-  }
-  return close;
-}
-
 async function sample(scenario, contenderId, volleyModule) {
   const server = await startServer(contenderId, volleyModule);
   try {
     if (scenario.id === 'idle') {
       await sleep(300);
       const before = await server.memory();
-      const close = await openIdle(server.port, idleConnections);
+      const close = await openIdleConnections(server.port, idleConnections, { ms: CHILD_TIMEOUT_MS });
       await sleep(1000);
       const after = await server.memory();
       await close();
@@ -290,23 +187,6 @@ async function sample(scenario, contenderId, volleyModule) {
   } finally {
     await server.stop();
   }
-}
-
-/** Bundles src/index.ts (what dist/index.js is built from) into bench/.build/. */
-async function buildVolley() {
-  const esbuild = await import('esbuild');
-  const outfile = join(buildDir, 'volley.mjs');
-  await esbuild.build({
-    entryPoints: [join(rootDir, 'src/index.ts')],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    sourcemap: 'linked',
-    logLevel: 'warning',
-  });
-  return outfile;
 }
 
 const fmt = (value, unit) => {

@@ -23,49 +23,28 @@
 // messages; the difference divided by the extra messages is the instructions per
 // message, start-up and warm-up excluded. Deterministic to a fraction of a percent.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { bundle } from '../lib/build.mjs';
+import { parseArgs } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const rootDir = dirname(dirname(here));
 const VARIANTS = ['off', 'metrics', 'limited'];
 
 const args = parseArgs(process.argv.slice(2));
 // Built once by the parent, outside the repository; children get its path.
-const bundle = args.bundle ?? join(tmpdir(), `volley-echo-path-${process.pid}.mjs`);
-function parseArgs(argv) {
-  const out = { _: [] };
-  for (let i = 0; i < argv.length; i++) {
-    if (!argv[i].startsWith('--')) out._.push(argv[i]);
-    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out[argv[i].slice(2)] = argv[++i];
-    else out[argv[i].slice(2)] = true;
-  }
-  return out;
-}
+const bundlePath = args.bundle ?? join(tmpdir(), `volley-echo-path-${process.pid}.mjs`);
 
 /** Bundles what the harness needs from the source, internals included. */
-async function build() {
-  const esbuild = await import('esbuild');
-  mkdirSync(dirname(bundle), { recursive: true });
-  await esbuild.build({
-    stdin: {
-      contents: `export { WebSocket, SharedSettings, kAttach } from './src/node/websocket.ts';
+function build() {
+  const contents = `export { WebSocket, SharedSettings, kAttach } from './src/node/websocket.ts';
 export { MetricsRecorder } from './src/metrics/recorder.ts';
-export { MessageLimiter, normalizeRateLimit } from './src/rate-limit/message-limiter.ts';`,
-      resolveDir: rootDir,
-      loader: 'ts',
-    },
-    outfile: bundle,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    logLevel: 'warning',
-  });
+export { MessageLimiter, normalizeRateLimit } from './src/rate-limit/message-limiter.ts';`;
+  return bundle({ contents }, bundlePath, { sourcemap: false });
 }
 
 /** A socket that takes writes and forgets them. */
@@ -107,7 +86,7 @@ function maskedFrames(count, size) {
 
 /** Child: one variant, one sample. Prints ns per message. */
 async function child(variant) {
-  const { WebSocket, SharedSettings, kAttach, MetricsRecorder, MessageLimiter, normalizeRateLimit } = await import(pathToFileURL(bundle).href);
+  const { WebSocket, SharedSettings, kAttach, MetricsRecorder, MessageLimiter, normalizeRateLimit } = await import(pathToFileURL(bundlePath).href);
   const size = Number(args.size ?? 32);
   const batch = Number(args.batch ?? 16);
   const ms = Number(args.ms ?? 500);
@@ -120,7 +99,7 @@ async function child(variant) {
   });
   const metrics = variant === 'off' ? null : new MetricsRecorder();
   const rateLimiter = variant === 'limited' ? new MessageLimiter(normalizeRateLimit({ messages: 1e12, bytes: 1e15, per: 1000 }), metrics) : null;
-  ws[kAttach](socket, null, new SharedSettings({ role: 'server', maxPayload: 64 * 1024 * 1024, metrics }), '', '', null, rateLimiter);
+  ws[kAttach](socket, null, new SharedSettings('server', { maxPayload: 64 * 1024 * 1024 }, { metrics, onClose: () => {}, registry: null }), '', '', null, rateLimiter);
   const input = maskedFrames(batch, size);
   // A socket hands over fresh buffers; the parser unmasks in place.
   const copies = Array.from({ length: 64 }, () => Buffer.allocUnsafe(input.length));
@@ -171,7 +150,7 @@ function instructions(variant, fixed) {
   const result = spawnSync(
     'valgrind',
     // Fixed seeds: V8's hash tables and Math.random then behave the same in every run.
-    ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', '--random-seed=1', '--hash-seed=1', fileURLToPath(import.meta.url), 'child', variant, '--bundle', bundle, '--fixed', String(fixed), '--size', args.size ?? '32', '--batch', args.batch ?? '16'],
+    ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', '--random-seed=1', '--hash-seed=1', fileURLToPath(import.meta.url), 'child', variant, '--bundle', bundlePath, '--fixed', String(fixed), '--size', args.size ?? '32', '--batch', args.batch ?? '16'],
     { encoding: 'utf8', timeout: 900_000 },
   );
   const match = /I\s+refs:\s+([\d,]+)/.exec(result.stderr ?? '');
@@ -196,7 +175,7 @@ async function countInstructions() {
       process.stderr.write(`${variant}: ${samples[variant].at(-1).toFixed(1)} instructions per message\n`);
     }
   }
-  rmSync(bundle, { force: true });
+  rmSync(bundlePath, { force: true });
   const perMessage = Object.fromEntries(variants.map((v) => [v, median(samples[v])]));
   const base = perMessage[variants[0]];
   const report = {
@@ -222,14 +201,14 @@ async function main() {
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? variants : [...variants].reverse();
     for (const variant of order) {
-      const passArgs = ['--ms', args.ms ?? '500', '--size', args.size ?? '32', '--batch', args.batch ?? '16', '--bundle', bundle];
+      const passArgs = ['--ms', args.ms ?? '500', '--size', args.size ?? '32', '--batch', args.batch ?? '16', '--bundle', bundlePath];
       const result = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'child', variant, ...passArgs], { encoding: 'utf8', timeout: 60_000 });
       if (result.status !== 0) throw new Error(`child ${variant} failed: ${result.stderr}`);
       samples[variant].push(JSON.parse(result.stdout.trim()).nsPerMessage);
     }
     process.stderr.write(`round ${round + 1}/${rounds}: ${variants.map((v) => `${v} ${samples[v][round].toFixed(1)} ns/msg`).join(', ')}\n`);
   }
-  rmSync(bundle, { force: true });
+  rmSync(bundlePath, { force: true });
   const base = samples[variants[0]];
   const report = {
     subject: 'server echo path in process (CPU ns per message, lower is better)',

@@ -18,6 +18,9 @@
 // (Volley drops messages for subscribers more than maxBackpressure behind; a server
 // still busy 2 s after the end shows its backlog there too).
 //
+// Volley is bundled from src/ first (bench/.build/volley.mjs), so a run measures the
+// current source; no build needed.
+//
 // Internal roles: `fanout.mjs server <volley|ws|raw>` and `fanout.mjs load --port P ...`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,29 +29,22 @@ import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildVolley } from '../lib/build.mjs';
+import { lineReader, median, parseArgs, sleep } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const args = parseArgs(process.argv.slice(2));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const TOPIC = 'fanout';
 
-function parseArgs(argv) {
-  const out = { _: [] };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[++i];
-    else out._.push(argv[i]);
-  }
-  return out;
-}
 
 // ---- Server role -----------------------------------------------------------------------
 
 async function server(kind) {
   let listening;
   if (kind === 'volley') {
-    const { WebSocketServer } = await import('../../dist/index.js');
+    const { WebSocketServer } = await import(pathToFileURL(process.env.VOLLEY_MODULE).href);
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     let dropped = 0;
     wss.on('connection', (ws, req) => {
@@ -315,30 +311,14 @@ async function load() {
 
 // ---- Orchestrator --------------------------------------------------------------------------
 
-function startServer(kind) {
+function startServer(kind, volleyModule) {
   const nodeArgs = [];
   if (args.profile === kind) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', join(here, '..', 'results', 'profiles'));
-  const child = spawn(process.execPath, [...nodeArgs, fileURLToPath(import.meta.url), 'server', kind], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let buffer = '';
-  const waiters = [];
-  child.stdout.on('data', (chunk) => {
-    buffer += chunk;
-    let newline;
-    while ((newline = buffer.indexOf('\n')) !== -1) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      for (const waiter of waiters.splice(0)) waiter(line);
-    }
+  const child = spawn(process.execPath, [...nodeArgs, fileURLToPath(import.meta.url), 'server', kind], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, VOLLEY_MODULE: volleyModule },
   });
-  const nextLine = (timeout = 30_000) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${kind} server: no answer`)), timeout);
-      waiters.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-    });
-  return { child, nextLine };
+  return { child, nextLine: lineReader(child, `${kind} server`, 30_000) };
 }
 
 function runLoad(port, options, onLine) {
@@ -362,8 +342,8 @@ function runLoad(port, options, onLine) {
   });
 }
 
-async function sample(kind, options) {
-  const { child, nextLine } = startServer(kind);
+async function sample(kind, options, volleyModule) {
+  const { child, nextLine } = startServer(kind, volleyModule);
   const ready = await nextLine();
   const port = Number(ready.split(' ')[1]);
   try {
@@ -399,13 +379,8 @@ function cpuSeconds(pid) {
 }
 const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 async function orchestrate() {
+  const volleyModule = await buildVolley();
   const contenders = (args.contenders ?? 'volley,ws,raw').split(',');
   const rounds = Number(args.rounds ?? 3);
   const options = {
@@ -420,7 +395,7 @@ async function orchestrate() {
     const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
     const line = [];
     for (const kind of order) {
-      const result = await sample(kind, options);
+      const result = await sample(kind, options, volleyModule);
       samples[kind].push(result);
       line.push(`${kind} ${(result.deliveriesPerSecond / 1e3).toFixed(0)}k/s (rss ${(result.peakRss / 1048576).toFixed(0)} MiB, lost ${result.lost})`);
     }

@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildVolley } from '../lib/build.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -99,9 +100,7 @@ function instructions(contender, count, volleyModule) {
 if (argv[0] === 'child') {
   await child(argv[1], Number(argv[2]), argv[3]);
 } else {
-  const esbuild = await import('esbuild');
-  const volleyModule = join(here, '..', '.build', 'volley.mjs');
-  await esbuild.build({ entryPoints: [join(here, '..', '..', 'src/index.ts')], outfile: volleyModule, bundle: true, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning' });
+  const volleyModule = await buildVolley({ sourcemap: false });
   const from = Number(option('from', 200));
   const to = Number(option('to', 1200));
   const contenders = option('contenders', 'volley,ws,raw').split(',');

@@ -15,6 +15,7 @@
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { constants as zlibConstants, createInflateRaw, deflateRawSync } from 'node:zlib';
+import { parseArgs, sleep } from './common.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const mode = args._[0] ?? 'echo';
@@ -23,14 +24,6 @@ const host = args.host ?? '127.0.0.1';
 const seconds = Number(args.seconds ?? 5);
 const warmup = Number(args.warmup ?? 1);
 
-function parseArgs(argv) {
-  const out = { _: [] };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[++i];
-    else out._.push(argv[i]);
-  }
-  return out;
-}
 
 const deflate = args.deflate === '1';
 /** --marks 1: print "mark start" and "mark end" when the timed part begins and ends (the caller samples the server's CPU then). */
@@ -407,7 +400,6 @@ async function idle() {
   return null;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const result = mode === 'echo' ? await echo() : mode === 'handshakes' ? await handshakes() : await idle();
 if (result) process.stdout.write(JSON.stringify(result) + '\n');
 process.exit(0);

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { buildVolley } from '../lib/build.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -32,9 +33,7 @@ if (!kind || loadArgs.length === 0) {
   process.exit(2);
 }
 
-const esbuild = await import('esbuild');
-const volleyModule = join(here, '..', '.build', 'volley.mjs');
-await esbuild.build({ entryPoints: [join(here, '..', '..', 'src/index.ts')], outfile: volleyModule, bundle: true, format: 'esm', platform: 'node', target: 'node20', sourcemap: 'linked', logLevel: 'warning' });
+const volleyModule = await buildVolley();
 
 const dir = mkdtempSync(join(tmpdir(), 'volley-server-prof-'));
 const server = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '200', '--cpu-prof-dir', dir, join(here, 'servers.mjs'), kind, '0'], {

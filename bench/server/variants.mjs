@@ -19,6 +19,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, parseArgs } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = parseArgs(process.argv.slice(2));
@@ -31,11 +32,6 @@ const variants = (args.variants ?? 'volley|volley --metrics=off').split('|').map
 const handshakes = args.mode === 'handshakes';
 const unit = handshakes ? 'handshake' : 'msg';
 
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[++i];
-  return out;
-}
 
 /** Starts `servers.mjs` with `variant`; resolves with the process and its port. */
 function startServer(variant) {
@@ -92,12 +88,6 @@ function runLoad(port) {
     });
   });
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 const results = variants.map(() => []);
 const cpuPerMessage = variants.map(() => []);
