@@ -32,6 +32,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildVolley } from '../lib/build.mjs';
 import { lineReader, median, parseArgs, sleep } from './common.mjs';
+import { FrameCounter, maskedFrame } from './wire.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -139,16 +140,6 @@ async function rawServer() {
 
 // ---- Load generator role -----------------------------------------------------------------
 
-function maskedFrame(payload) {
-  const frame = Buffer.alloc(2 + 4 + payload.length);
-  frame[0] = 0x82; // FIN, binary
-  frame[1] = 0x80 | payload.length;
-  const mask = randomBytes(4);
-  mask.copy(frame, 2);
-  for (let i = 0; i < payload.length; i++) frame[6 + i] = payload[i] ^ mask[i & 3];
-  return frame;
-}
-
 function open(port, path) {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, noDelay: true });
@@ -170,60 +161,6 @@ function open(port, path) {
     const key = randomBytes(16).toString('base64');
     socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
   });
-}
-
-/** Counts complete unmasked server frames in a byte stream (payloads are skipped, not read). */
-class FrameCounter {
-  skip = 0;
-  carry = null;
-  count(chunk) {
-    let frames = 0;
-    if (this.carry !== null) {
-      chunk = Buffer.concat([this.carry, chunk]);
-      this.carry = null;
-    }
-    let i = 0;
-    const n = chunk.length;
-    while (i < n) {
-      if (this.skip > 0) {
-        const take = Math.min(this.skip, n - i);
-        this.skip -= take;
-        i += take;
-        if (this.skip === 0) frames++;
-        continue;
-      }
-      if (n - i < 2) {
-        this.carry = chunk.subarray(i);
-        break;
-      }
-      const len7 = chunk[i + 1] & 0x7f;
-      let header = 2;
-      let length = len7;
-      if (len7 === 126) {
-        if (n - i < 4) {
-          this.carry = chunk.subarray(i);
-          break;
-        }
-        length = chunk.readUInt16BE(i + 2);
-        header = 4;
-      } else if (len7 === 127) {
-        if (n - i < 10) {
-          this.carry = chunk.subarray(i);
-          break;
-        }
-        length = Number(chunk.readBigUInt64BE(i + 2));
-        header = 10;
-      }
-      if (n - i < header) {
-        this.carry = chunk.subarray(i);
-        break;
-      }
-      i += header;
-      if (length === 0) frames++;
-      else this.skip = length;
-    }
-    return frames;
-  }
 }
 
 async function load() {
@@ -259,7 +196,7 @@ async function load() {
   sockets.push(publisher);
   await sleep(200); // let the server finish registering subscribers
 
-  const frame = maskedFrame(Buffer.alloc(size, 'x'));
+  const frame = maskedFrame(Buffer.alloc(size, 'x'), true);
   const burst = Buffer.concat(Array.from({ length: window }, () => frame));
   publishing = true;
   // Top up the window; run again once a quarter of it has been delivered.

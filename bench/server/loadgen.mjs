@@ -16,6 +16,7 @@ import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { constants as zlibConstants, createInflateRaw, deflateRawSync } from 'node:zlib';
 import { parseArgs, sleep } from './common.mjs';
+import { FrameCounter, maskedFrame } from './wire.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const mode = args._[0] ?? 'echo';
@@ -48,25 +49,6 @@ const request = (key) =>
   (deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' : '') +
   '\r\n';
 
-/** A masked client frame carrying `payload` (binary when isBinary; RSV1 when compressed). */
-function maskedFrame(payload, isBinary, isCompressed = false) {
-  const length = payload.length;
-  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = Buffer.alloc(headerLength + 4 + length);
-  frame[0] = 0x80 | (isCompressed ? 0x40 : 0) | (isBinary ? 2 : 1);
-  if (length < 126) frame[1] = 0x80 | length;
-  else if (length < 65536) {
-    frame[1] = 0x80 | 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 0x80 | 127;
-    frame.writeBigUInt64BE(BigInt(length), 2);
-  }
-  const mask = randomBytes(4);
-  mask.copy(frame, headerLength);
-  for (let i = 0; i < length; i++) frame[headerLength + 4 + i] = payload[i] ^ mask[i & 3];
-  return frame;
-}
 
 /**
  * Every socket reads into this one buffer (node:net's `onread`), so that reading costs
@@ -112,75 +94,6 @@ function open() {
     socket.once('error', reject);
     socket.write(requests[nextRequest++ & 255]);
   });
-}
-
-/**
- * Counts complete server frames (unmasked) in a byte stream. Keeps only the state needed:
- * bytes still to skip of the current frame, and a small header carry.
- */
-class FrameCounter {
-  skip = 0;
-  carry = null;
-  /** Frames with RSV1 set (compressed messages). */
-  compressed = 0;
-  /** With validation: called with each complete frame's first byte and payload. */
-  onFrame = null;
-  /** First byte of the frame being read. */
-  first = 0;
-  #parts = [];
-  count(chunk) {
-    let frames = 0;
-    if (this.carry !== null) {
-      chunk = Buffer.concat([this.carry, chunk]);
-      this.carry = null;
-    }
-    let i = 0;
-    const n = chunk.length;
-    while (i < n) {
-      if (this.skip > 0) {
-        const take = Math.min(this.skip, n - i);
-        if (this.onFrame !== null) this.#parts.push(Buffer.from(chunk.subarray(i, i + take)));
-        this.skip -= take;
-        i += take;
-        if (this.skip === 0) {
-          frames++;
-          if (this.onFrame !== null) this.#emit();
-        }
-        continue;
-      }
-      if (n - i < 2) {
-        this.carry = Buffer.from(chunk.subarray(i));
-        break;
-      }
-      const len7 = chunk[i + 1] & 0x7f;
-      let header = 2;
-      let length = len7;
-      if (len7 === 126) {
-        if (n - i < 4) { this.carry = Buffer.from(chunk.subarray(i)); break; }
-        length = chunk.readUInt16BE(i + 2);
-        header = 4;
-      } else if (len7 === 127) {
-        if (n - i < 10) { this.carry = Buffer.from(chunk.subarray(i)); break; }
-        length = Number(chunk.readBigUInt64BE(i + 2));
-        header = 10;
-      }
-      if (chunk[i + 1] & 0x80) header += 4; // a masked frame (the raw echo returns ours)
-      if (n - i < header) { this.carry = Buffer.from(chunk.subarray(i)); break; }
-      if (chunk[i] & 0x40) this.compressed++;
-      this.first = chunk[i];
-      i += header;
-      if (length === 0) {
-        frames++;
-        if (this.onFrame !== null) this.#emit();
-      } else this.skip = length;
-    }
-    return frames;
-  }
-  #emit() {
-    const parts = this.#parts;
-    this.#parts = [];
-    this.onFrame(this.first, parts.length === 1 ? parts[0] : Buffer.concat(parts));
-  }
 }
 
 /** `count` different JSON messages of exactly `size` bytes (compressible, as real ones are). */
