@@ -5,9 +5,10 @@
  * import { WebSocketServer, WebSocket } from 'volley';
  */
 export { WebSocket } from './node/websocket.js';
+export { createWebSocketStream } from './node/stream.js';
 export type { BinaryType, SendData, SendOptions, WebSocketOptions } from './node/websocket.js';
 export { WebSocketServer, UpgradeError } from './node/server.js';
-export type { ServerOptions, UpgradeRequest, BroadcastOptions } from './node/server.js';
+export type { ServerOptions, UpgradeRequest, BroadcastOptions, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './node/server.js';
 export { SendStatus } from './node/send-status.js';
 export type { PublishResult, BackpressurePolicy } from './node/send-status.js';
 export type { GracefulCloseOptions } from './node/shutdown.js';
@@ -47,4 +48,13 @@ export { ReadyState } from './protocol/connection.js';
 export type { CloseInfo } from './protocol/connection.js';
 
 import { WebSocket } from './node/websocket.js';
+import { WebSocketServer } from './node/server.js';
+import { createWebSocketStream } from './node/stream.js';
+
+// As ws has them: `import WebSocket from 'volley'` then `new WebSocket.Server(options)`.
+WebSocket.Server = WebSocketServer;
+WebSocket.WebSocketServer = WebSocketServer;
+WebSocket.WebSocket = WebSocket;
+WebSocket.createWebSocketStream = createWebSocketStream;
+
 export default WebSocket;

@@ -16,7 +16,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
-import { buildAcceptResponse, buildErrorResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
+import { STATUS_TEXT, buildAcceptResponse, buildErrorResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, headerRecord, type HeadLimits, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, kAttach, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
@@ -52,6 +52,21 @@ export interface UpgradeRequest {
   socket: Socket;
 }
 
+/** What `verifyClient` is given, as in `ws`. */
+export interface VerifyClientInfo {
+  /** The request's `Origin` header. */
+  origin: string | undefined;
+  /** Whether the connection is TLS (an https server's). */
+  secure: boolean;
+  req: UpgradeRequest;
+}
+
+/** How an asynchronous `verifyClient` answers: a refusal with `code` (default 401), `message` and extra `headers`. */
+export type VerifyClientCallback = (verified: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
+
+/** `ws`'s `verifyClient` hook: synchronous (or a promise), or with a callback. */
+export type VerifyClient = ((info: VerifyClientInfo) => boolean | Promise<boolean>) | ((info: VerifyClientInfo, callback: VerifyClientCallback) => void);
+
 export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLimits, AdmissionOptions<UpgradeRequest> {
   /** Listen on this port (0 for any free port): the server creates and owns its listener. */
   port?: number;
@@ -71,6 +86,15 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
    * with that status; any other error answers 500.
    */
   authenticate?: (req: UpgradeRequest) => Data | Promise<Data>;
+  /**
+   * `ws`'s hook for refusing upgrades, for code that comes from `ws` (`authenticate`
+   * does the same and more). `verifyClient(info)` returns whether to accept, or a
+   * promise of it; declared with a second parameter, it answers through
+   * `callback(verified, code?, message?, headers?)`. A refusal is answered with `code`
+   * (default 401). Runs before `handleProtocols` and `authenticate`; an answer that
+   * takes longer than `authenticateTimeout` is answered 503.
+   */
+  verifyClient?: VerifyClient;
   /** Picks a subprotocol from those offered (in the client's order); return false for none. */
   handleProtocols?: (protocols: Set<string>, req: UpgradeRequest) => string | false;
   /** Extra response headers for every accepted upgrade, or a function returning them. */
@@ -326,13 +350,40 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#rejectWith(socket, error);
       return;
     }
+    const verifyClient = this.options.verifyClient;
+    if (verifyClient === undefined) {
+      this.#choose(request, socket, head, info.key, info.protocols, deflate, callback);
+      return;
+    }
+    let verdict: void | Promise<void>;
+    try {
+      verdict = askVerifyClient(verifyClient, request);
+    } catch (error) {
+      this.#rejectWith(socket, error);
+      return;
+    }
+    const next = (): void => this.#choose(request, socket, head, info.key, info.protocols, deflate, callback);
+    if (isPromiseLike(verdict)) this.#whenSettled(socket, verdict, 'verifyClient', next);
+    else next();
+  }
+
+  /** The request is valid and verified: chooses the subprotocol, then authenticates and accepts. */
+  #choose(
+    request: UpgradeRequest,
+    socket: Socket,
+    head: Buffer,
+    key: string,
+    protocols: string[],
+    deflate: NegotiatedDeflate | null,
+    callback: ConnectionCallback<Data>,
+  ): void {
     let protocol: string | undefined;
-    if (info.protocols.length > 0 && this.options.handleProtocols !== undefined) {
+    if (protocols.length > 0 && this.options.handleProtocols !== undefined) {
       try {
-        const chosen = this.options.handleProtocols(new Set(info.protocols), request);
+        const chosen = this.options.handleProtocols(new Set(protocols), request);
         if (chosen !== false && chosen !== undefined) {
           // RFC 6455 §4.2.2: the server selects one of the values the client offered.
-          if (!info.protocols.includes(chosen)) {
+          if (!protocols.includes(chosen)) {
             throw new Error(`handleProtocols chose "${chosen}", which the client did not offer`);
           }
           protocol = chosen;
@@ -341,11 +392,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
         this.#rejectWith(socket, error);
         return;
       }
-    } else if (info.protocols.length > 0 && this.options.handleProtocols === undefined) {
+    } else if (protocols.length > 0 && this.options.handleProtocols === undefined) {
       // Like ws: without a chooser, the first offered subprotocol is selected.
-      protocol = info.protocols[0];
+      protocol = protocols[0];
     }
-    const key = info.key;
     const authenticate = this.options.authenticate;
     if (authenticate === undefined) {
       this.#accept(request, socket, head, key, protocol, deflate, undefined as Data, callback);
@@ -362,9 +412,16 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#accept(request, socket, head, key, protocol, deflate, result, callback);
       return;
     }
-    // Asynchronous: the socket may close, the hook take too long, or the server shut
-    // down while we wait. Whichever comes first settles the upgrade. Bytes that arrive
-    // meanwhile stay in the socket until the WebSocket takes it over.
+    this.#whenSettled(socket, result, 'authenticate', (data) => this.#accept(request, socket, head, key, protocol, deflate, data, callback));
+  }
+
+  /**
+   * Waits for a hook's promise (`what` names the hook), then goes on with `then`. The
+   * socket may close, the hook take too long (authenticateTimeout), or the server shut
+   * down meanwhile: whichever comes first settles the upgrade. Bytes that arrive
+   * meanwhile stay in the socket until the WebSocket takes it over.
+   */
+  #whenSettled<T>(socket: Socket, promise: Promise<T>, what: string, then: (value: T) => void): void {
     socket.pause();
     this.#pending.add(socket);
     const limit = this.options.authenticateTimeout ?? DEFAULT_AUTHENTICATE_TIMEOUT;
@@ -372,7 +429,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     const timer =
       limit > 0 && limit <= MAX_TIMER_DELAY
         ? setTimeout(() => {
-            if (settle()) this.#reject(socket, 503, `authenticate did not settle within ${limit} ms`);
+            if (settle()) this.#reject(socket, 503, `${what} did not settle within ${limit} ms`);
           }, limit)
         : undefined;
     let settled = false;
@@ -388,14 +445,14 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       settle(); // dropped cleanly: no late 101
     };
     socket.once('close', onClose);
-    result.then(
-      (data) => {
+    promise.then(
+      (value) => {
         if (!settle()) return;
         if (this.#state !== RUNNING) {
           this.#reject(socket, 503, 'the server is shutting down');
           return;
         }
-        this.#accept(request, socket, head, key, protocol, deflate, data, callback);
+        then(value);
       },
       (error: unknown) => {
         if (settle()) this.#rejectWith(socket, error);
@@ -760,6 +817,37 @@ function pathOf(url: string | undefined): string {
 
 function destroySocket(this: Socket): void {
   this.destroy();
+}
+
+/**
+ * Asks `ws`'s `verifyClient` hook about `req`: returns when it accepts, throws the
+ * refusal (an UpgradeError) when it refuses; a promise of either when it answers later.
+ */
+function askVerifyClient(verify: VerifyClient, req: UpgradeRequest): void | Promise<void> {
+  const origin = req.headers.origin;
+  const socket = req.socket as Socket & { authorized?: boolean; encrypted?: boolean };
+  const info: VerifyClientInfo = { origin: Array.isArray(origin) ? origin[0] : origin, secure: Boolean(socket.authorized || socket.encrypted), req };
+  if (verify.length >= 2) {
+    return new Promise((resolve, reject) => {
+      (verify as (info: VerifyClientInfo, callback: VerifyClientCallback) => void)(info, (verified, code, message, headers) => {
+        if (verified) resolve();
+        else reject(verifyClientRefusal(code, message, headers));
+      });
+    });
+  }
+  const verdict = (verify as (info: VerifyClientInfo) => boolean | Promise<boolean>)(info);
+  if (isPromiseLike(verdict)) {
+    return verdict.then((verified) => {
+      if (!verified) throw verifyClientRefusal();
+    });
+  }
+  if (!verdict) throw verifyClientRefusal();
+}
+
+/** The answer to an upgrade `verifyClient` refused: as `ws` answers it, `code` or 401 with the status text as the body. */
+function verifyClientRefusal(code?: number, message?: string, headers?: Record<string, string>): UpgradeError {
+  const status = code || 401;
+  return new UpgradeError(status, message || (STATUS_TEXT[status] ?? 'refused'), headers);
 }
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {

@@ -50,6 +50,8 @@ import {
 import { ExpiryTimer, TOKEN_EXPIRED_REASON } from '../auth/expiry.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { MessageLimiter } from '../rate-limit/message-limiter.js';
+import type { WebSocketServer } from './server.js';
+import type { createWebSocketStream } from './stream.js';
 
 /** What `message` listeners receive for binary data, per `binaryType`. */
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
@@ -233,6 +235,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   declare readonly OPEN: 1;
   declare readonly CLOSING: 2;
   declare readonly CLOSED: 3;
+  // ws's aliases on the class, for code written as `new WebSocket.Server(options)`
+  // (assigned where the package's entry point is evaluated: src/index.ts).
+  declare static Server: typeof WebSocketServer;
+  declare static WebSocketServer: typeof WebSocketServer;
+  declare static WebSocket: typeof WebSocket;
+  declare static createWebSocketStream: typeof createWebSocketStream;
 
   /** Per-connection application data: what the server's `authenticate` returned. */
   data!: Data;
@@ -657,6 +665,11 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     if (this.#readyState === ReadyState.CONNECTING) return;
     this.#flags &= ~PAUSED_BY_USER;
     this.#socket?.resume();
+  }
+
+  /** Whether `pause` stopped reading (until `resume`). */
+  get isPaused(): boolean {
+    return (this.#flags & PAUSED_BY_USER) !== 0;
   }
 
   /** Mirrors the protocol state and arms the close timer when a close is under way. */

@@ -1,0 +1,110 @@
+/**
+ * `createWebSocketStream`: a WebSocket as a Node.js duplex stream, as `ws` has it.
+ *
+ * Each message received is one chunk on the readable side, and each chunk written is
+ * sent as one message (binary for Buffers, text for strings written with
+ * `decodeStrings: false`). A readable side that is not read pauses the WebSocket, which
+ * stops reading its socket: backpressure reaches the peer. Ending the writable side
+ * closes the WebSocket (code 1005, a clean close handshake); the readable side ends when
+ * the WebSocket closes; destroying the stream terminates the WebSocket.
+ */
+import { Duplex, type DuplexOptions } from 'node:stream';
+import { ReadyState } from '../protocol/connection.js';
+import type { WebSocket } from './websocket.js';
+
+/**
+ * Wraps `ws` (open, or still connecting) in a duplex stream.
+ *
+ * @param ws the WebSocket to wrap
+ * @param options options for the `Duplex` constructor (default: not in object mode, and
+ *   neither `autoDestroy` nor `emitClose`: the stream is destroyed, and emits `close`,
+ *   once both of its sides are done)
+ * @example
+ * const duplex = createWebSocketStream(ws);
+ * duplex.pipe(process.stdout);
+ * process.stdin.pipe(duplex);
+ */
+export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOptions): Duplex {
+  /** Set while the WebSocket is paused because the readable side is full. */
+  let pausedForReader = false;
+
+  const duplex = new Duplex({
+    autoDestroy: false,
+    emitClose: false,
+    objectMode: false,
+    readableObjectMode: false,
+    writableObjectMode: false,
+    ...options,
+  });
+
+  /** Runs `then` once the WebSocket is open (at once unless it is still connecting). */
+  const whenOpen = (then: () => void): void => {
+    if (ws.readyState === ReadyState.CONNECTING) ws.once('open', then);
+    else then();
+  };
+
+  ws.on('message', (data: unknown) => {
+    if (!duplex.push(data) && !pausedForReader) {
+      pausedForReader = true;
+      ws.pause();
+    }
+  });
+  ws.once('error', (error: Error) => {
+    duplex.destroy(error);
+  });
+  ws.once('close', () => {
+    if (!duplex.destroyed) duplex.push(null);
+  });
+
+  duplex._read = () => {
+    if (pausedForReader && ws.readyState !== ReadyState.CLOSED) {
+      pausedForReader = false;
+      ws.resume();
+    }
+  };
+
+  duplex._write = (chunk: Buffer | string, _encoding: BufferEncoding, callback: (error?: Error | null) => void) => {
+    whenOpen(() => ws.send(chunk, callback));
+  };
+
+  duplex._final = (callback: (error?: Error | null) => void) => {
+    whenOpen(() => {
+      if (ws.readyState === ReadyState.CLOSED) {
+        callback();
+        return;
+      }
+      // Our side of the close handshake; the readable side ends when it is complete.
+      ws.once('close', () => callback());
+      if (ws.readyState === ReadyState.OPEN) ws.close();
+    });
+  };
+
+  duplex._destroy = (error: Error | null, callback: (error?: Error | null) => void) => {
+    const done = (): void => {
+      callback(error);
+      process.nextTick(() => duplex.emit('close'));
+    };
+    if (ws.readyState === ReadyState.CLOSED) {
+      done();
+      return;
+    }
+    ws.once('close', done);
+    ws.terminate();
+  };
+
+  // Both sides done, in either order: the stream is finished (autoDestroy is off by
+  // default, so it does not destroy itself).
+  const destroyIfDone = (): void => {
+    if (!duplex.destroyed && duplex.readableEnded && duplex.writableFinished) duplex.destroy();
+  };
+  duplex.on('end', destroyIfDone);
+  duplex.on('finish', destroyIfDone);
+  // An error destroys the stream; with no other listener it is thrown, as streams do.
+  const onError = (error: Error): void => {
+    duplex.off('error', onError);
+    duplex.destroy();
+    if (duplex.listenerCount('error') === 0) duplex.emit('error', error);
+  };
+  duplex.on('error', onError);
+  return duplex;
+}

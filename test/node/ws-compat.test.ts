@@ -1,0 +1,381 @@
+/**
+ * The parts of ws's API kept for code that moves from ws: `verifyClient`,
+ * `createWebSocketStream`, `isPaused`, and the aliases on the WebSocket class
+ * (`WebSocket.Server` and the others), over real sockets.
+ */
+import { createServer as createHttpsServer } from 'node:https';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import VolleyDefault, {
+  WebSocket,
+  WebSocketServer,
+  createWebSocketStream,
+  type VerifyClientCallback,
+  type VerifyClientInfo,
+} from '../../src/index.js';
+import {
+  MS,
+  Op,
+  client,
+  closeAll,
+  connectPair,
+  delay,
+  frame,
+  listen,
+  nextEvent,
+  openClient,
+  rawConnect,
+  rawRequest,
+  rawUpgrade,
+  recordEvents,
+  selfSignedCertificate,
+  startServer,
+  track,
+  until,
+  upgradeRequest,
+  within,
+} from './helpers.js';
+
+afterEach(closeAll);
+
+describe('verifyClient', () => {
+  it('sync true: the upgrade goes on; info has the origin, secure and the request', async () => {
+    const seen: VerifyClientInfo[] = [];
+    const { server } = await connectPair(
+      {
+        verifyClient: (info: VerifyClientInfo) => {
+          seen.push(info);
+          return true;
+        },
+      },
+      { origin: 'https://app.example' },
+    );
+    expect(server.readyState).toBe(WebSocket.OPEN);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.origin).toBe('https://app.example');
+    expect(seen[0]!.secure).toBe(false);
+    expect(seen[0]!.req.url).toBe('/');
+  });
+
+  it('sync false: 401 before any 101, and neither handleProtocols nor authenticate runs', async () => {
+    const calls: string[] = [];
+    const { wss, port } = await startServer({
+      verifyClient: () => false,
+      handleProtocols: () => {
+        calls.push('handleProtocols');
+        return false;
+      },
+      authenticate: () => {
+        calls.push('authenticate');
+        return {};
+      },
+    });
+    const events = recordEvents(wss, ['connection', 'error']);
+    const response = await rawRequest(port, upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': 'chat' } }));
+    expect(response.status).toBe(401);
+    expect(response.body).toBe('Unauthorized\n');
+    await response.raw.waitClosed();
+    expect(calls).toEqual([]);
+    expect(events).toEqual([]);
+  });
+
+  it('with a callback: accepts later, and runs before handleProtocols and authenticate', async () => {
+    const calls: string[] = [];
+    const { server, client: ws } = await connectPair({
+      verifyClient: (_info: VerifyClientInfo, callback: VerifyClientCallback) => {
+        calls.push('verifyClient');
+        setTimeout(() => callback(true), 10 * MS);
+      },
+      handleProtocols: (protocols) => {
+        calls.push('handleProtocols');
+        return [...protocols][0] ?? false;
+      },
+      authenticate: () => {
+        calls.push('authenticate');
+        return { user: 'ada' };
+      },
+    });
+    expect(calls).toEqual(['verifyClient', 'authenticate']); // no subprotocol offered: no choice to make
+    expect(server.data).toEqual({ user: 'ada' });
+    const reply = nextEvent(server, 'message');
+    ws.send('after a late verdict');
+    expect(String((await reply)[0])).toBe('after a late verdict');
+  });
+
+  it('with a callback: a refusal is answered with its code, message and headers', async () => {
+    const { wss, port } = await startServer({
+      verifyClient: (_info: VerifyClientInfo, callback: VerifyClientCallback) => {
+        setTimeout(() => callback(false, 403, 'not from here', { 'X-Reason': 'origin' }), 5 * MS);
+      },
+    });
+    const events = recordEvents(wss, ['connection', 'error']);
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(403);
+    expect(response.headers['x-reason']).toBe('origin');
+    expect(response.body).toBe('not from here\n');
+    await response.raw.waitClosed();
+    expect(events).toEqual([]);
+  });
+
+  it('with a callback and no code: 401, as ws answers', async () => {
+    const { port } = await startServer({ verifyClient: (_info: VerifyClientInfo, callback: VerifyClientCallback) => callback(false) });
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(401);
+  });
+
+  it('a promise is waited for (ws would take it as true)', async () => {
+    const { port } = await startServer({
+      verifyClient: async () => {
+        await delay(5 * MS);
+        return false;
+      },
+    });
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(401);
+  });
+
+  it('a callback never called: 503 once authenticateTimeout has passed', async () => {
+    const { wss, port } = await startServer({
+      authenticateTimeout: 50 * MS,
+      verifyClient: (_info: VerifyClientInfo, _callback: VerifyClientCallback) => {},
+    });
+    const events = recordEvents(wss, ['connection']);
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(503);
+    expect(response.body).toContain('verifyClient did not settle');
+    expect(events).toEqual([]);
+  });
+
+  it('a throw is answered 500 without its message and reported as the server error', async () => {
+    const secret = new Error('verifier crashed: key is hunter2');
+    const { wss, port } = await startServer({
+      verifyClient: () => {
+        throw secret;
+      },
+    });
+    const errors: unknown[] = [];
+    wss.on('error', (error) => errors.push(error));
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(500);
+    expect(response.head + response.body).not.toContain('hunter2');
+    expect(errors).toEqual([secret]);
+  });
+
+  it('a client that goes away while the verdict is pending makes no connection, and the server goes on', async () => {
+    let answer: VerifyClientCallback | undefined;
+    const { wss, port, url } = await startServer({
+      verifyClient: (_info: VerifyClientInfo, callback: VerifyClientCallback) => {
+        answer ??= callback;
+        if (answer !== callback) callback(true);
+      },
+    });
+    const events = recordEvents(wss, ['connection']);
+    const raw = await rawConnect(port);
+    raw.write(upgradeRequest());
+    await until(() => answer !== undefined, 'verifyClient was called');
+    raw.socket.destroy();
+    await delay(20 * MS);
+    answer!(true); // too late: the socket is gone
+    await delay(20 * MS);
+    expect(events).toEqual([]);
+    const ws = await openClient(url);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('secure is true behind an https server', async () => {
+    const { key, cert } = selfSignedCertificate();
+    const https = createHttpsServer({ key, cert });
+    const port = await listen(https);
+    let secure: boolean | undefined;
+    const wss = track(
+      new WebSocketServer({
+        server: https,
+        verifyClient: (info: VerifyClientInfo) => {
+          secure = info.secure;
+          return true;
+        },
+      }),
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    await openClient(`wss://127.0.0.1:${port}`, undefined, { tls: { ca: cert } });
+    const [server] = await connection;
+    server.terminate();
+    expect(secure).toBe(true);
+  });
+});
+
+describe('createWebSocketStream', () => {
+  it('a server-side stream piped into itself echoes every message in order', async () => {
+    const { wss, url } = await startServer();
+    wss.on('connection', (ws) => {
+      const duplex = createWebSocketStream(ws);
+      duplex.on('error', () => {});
+      duplex.pipe(duplex);
+    });
+    const ws = await openClient(url);
+    const received: Buffer[] = [];
+    const all = new Promise<void>((resolve) =>
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        expect(isBinary).toBe(true);
+        received.push(data);
+        if (received.length === 100) resolve();
+      }),
+    );
+    for (let i = 0; i < 100; i++) ws.send(Buffer.from(`message ${i}`));
+    await within(all, '100 echoes');
+    expect(received.map(String)).toEqual(Array.from({ length: 100 }, (_, i) => `message ${i}`));
+  });
+
+  it('a client stream made while connecting sends what was written before open, and reads what the server sends', async () => {
+    const { wss, url } = await startServer();
+    const serverMessages: string[] = [];
+    wss.on('connection', (ws) => {
+      ws.on('message', (data: Buffer) => {
+        serverMessages.push(String(data));
+        if (serverMessages.length === 2) ws.send('from the server');
+      });
+    });
+    const ws = client(url);
+    expect(ws.readyState).toBe(WebSocket.CONNECTING);
+    const duplex = createWebSocketStream(ws);
+    duplex.write('one');
+    duplex.write(Buffer.from('two'));
+    const [chunk] = await nextEvent<[Buffer]>(duplex, 'data');
+    expect(String(chunk)).toBe('from the server');
+    expect(serverMessages).toEqual(['one', 'two']);
+    duplex.destroy();
+  });
+
+  it('end() closes cleanly (1005) and the stream closes once both sides are done', async () => {
+    const { server, client: ws } = await connectPair();
+    const duplex = createWebSocketStream(ws);
+    duplex.resume(); // read to the end
+    const serverClosed = nextEvent<[number, Buffer]>(server, 'close');
+    const streamClosed = nextEvent(duplex, 'close');
+    duplex.end('last words');
+    const [message] = await nextEvent<[Buffer]>(server, 'message');
+    expect(String(message)).toBe('last words');
+    const [code] = await serverClosed;
+    expect(code).toBe(1005);
+    await streamClosed;
+    expect(duplex.destroyed).toBe(true);
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+  });
+
+  it('the readable side ends when the peer closes', async () => {
+    const { server, client: ws } = await connectPair();
+    const duplex = createWebSocketStream(ws);
+    const chunks: string[] = [];
+    const ended = new Promise<void>((resolve) => {
+      duplex.on('data', (chunk) => chunks.push(String(chunk)));
+      duplex.on('end', resolve);
+    });
+    server.send('a');
+    server.send('b');
+    server.close(1000);
+    await within(ended, 'end of the readable side');
+    expect(chunks).toEqual(['a', 'b']);
+  });
+
+  it('destroy() terminates the WebSocket: the peer sees 1006', async () => {
+    const { server, client: ws } = await connectPair();
+    const duplex = createWebSocketStream(ws);
+    const serverClosed = nextEvent<[number]>(server, 'close');
+    const streamClosed = nextEvent(duplex, 'close');
+    duplex.destroy();
+    await streamClosed;
+    expect((await serverClosed)[0]).toBe(1006);
+  });
+
+  it('a readable side nobody reads pauses the WebSocket; reading resumes it, and nothing is lost', async () => {
+    const { server, client: ws } = await connectPair();
+    const duplex = createWebSocketStream(ws, { highWaterMark: 1024 });
+    const count = 200;
+    const payload = Buffer.alloc(1024, 7);
+    for (let i = 0; i < count; i++) {
+      payload.writeUInt32BE(i, 0);
+      server.send(Buffer.from(payload));
+    }
+    await until(() => ws.isPaused, 'the client paused');
+    expect(duplex.readableLength).toBeLessThan(count * 1024);
+    let next = 0;
+    await pipeline(
+      duplex,
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          // Messages are chunks: each is one 1 KiB message, in order.
+          expect(chunk.length).toBe(1024);
+          expect(chunk.readUInt32BE(0)).toBe(next++);
+          if (next === count) {
+            server.close();
+          }
+          callback();
+        },
+      }),
+    );
+    expect(next).toBe(count);
+    expect(ws.isPaused).toBe(false);
+  });
+
+  it('a protocol error from the peer destroys the stream with the error', async () => {
+    const { wss, port } = await startServer();
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    const { raw } = await rawUpgrade(port);
+    const [server] = await connection;
+    const duplex = createWebSocketStream(server);
+    const failed = nextEvent<[Error]>(duplex, 'error');
+    const closed = nextEvent(duplex, 'close');
+    raw.write(frame(Op.Text, Buffer.from([0xff]))); // invalid UTF-8: 1007
+    const [error] = await failed;
+    expect(error.message).toMatch(/UTF-8/);
+    await closed;
+    expect(duplex.destroyed).toBe(true);
+  });
+
+  it('streams from Readable.from into a peer, one message per chunk', async () => {
+    const { server, client: ws } = await connectPair();
+    const duplex = createWebSocketStream(ws);
+    const received: string[] = [];
+    const all = new Promise<void>((resolve) =>
+      server.on('message', (data) => {
+        received.push(String(data));
+        if (received.length === 3) resolve();
+      }),
+    );
+    Readable.from([Buffer.from('x'), Buffer.from('y'), Buffer.from('z')]).pipe(duplex);
+    await within(all, 'three messages');
+    expect(received).toEqual(['x', 'y', 'z']);
+  });
+});
+
+describe('isPaused', () => {
+  it('follows pause and resume', async () => {
+    const { server } = await connectPair();
+    expect(server.isPaused).toBe(false);
+    server.pause();
+    expect(server.isPaused).toBe(true);
+    server.resume();
+    expect(server.isPaused).toBe(false);
+  });
+});
+
+describe("ws's aliases on the WebSocket class", () => {
+  it('the default export is WebSocket, and new WebSocket.Server(options) is a WebSocketServer', async () => {
+    expect(VolleyDefault).toBe(WebSocket);
+    expect(WebSocket.Server).toBe(WebSocketServer);
+    expect(WebSocket.WebSocketServer).toBe(WebSocketServer);
+    expect(WebSocket.WebSocket).toBe(WebSocket);
+    expect(WebSocket.createWebSocketStream).toBe(createWebSocketStream);
+    const wss = track(new VolleyDefault.Server({ port: 0, host: '127.0.0.1' }), (server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    await nextEvent(wss, 'listening');
+    const port = (wss.address() as { port: number }).port;
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    const ws = await openClient(`ws://127.0.0.1:${port}`);
+    const [server] = await connection;
+    const reply = nextEvent<[Buffer]>(ws, 'message');
+    server.send('hello');
+    expect(String((await reply)[0])).toBe('hello');
+  });
+});
