@@ -29,8 +29,18 @@ export interface ClientOptions extends WebSocketOptions {
   origin?: string;
   /** Milliseconds for the whole opening handshake (connect, TLS, response). Default 10 000. */
   handshakeTimeout?: number;
-  /** Options passed to `tls.connect` for `wss:` (`ca`, `rejectUnauthorized`, `servername`, ...). */
+  /**
+   * Options passed to `tls.connect` for `wss:` (`ca`, `rejectUnauthorized`, `servername`, ...).
+   * As in `ws`, the TLS options can also be given beside the others (`{ rejectUnauthorized: false }`);
+   * those in `tls` win.
+   */
   tls?: TlsOptions;
+  /**
+   * `'user:password'` for HTTP Basic authentication (`Authorization: Basic ...`), as in
+   * `ws`; credentials in the URL (`wss://user:password@host/`) do the same. An
+   * `Authorization` in `headers` wins.
+   */
+  auth?: string;
   /** Largest response head accepted, in bytes. Default 16 KiB. */
   maxHeaderBytes?: number;
   /** IP family to connect with (4 or 6). */
@@ -48,6 +58,58 @@ export interface ClientOptions extends WebSocketOptions {
 }
 
 export const DEFAULT_CLIENT_HANDSHAKE_TIMEOUT = 10_000;
+
+/** The `tls.connect` options `ws` users give beside the others (ws hands all its options to https.request). */
+const TLS_OPTION_NAMES = [
+  'ca',
+  'cert',
+  'key',
+  'pfx',
+  'passphrase',
+  'rejectUnauthorized',
+  'servername',
+  'checkServerIdentity',
+  'ciphers',
+  'ecdhCurve',
+  'minVersion',
+  'maxVersion',
+  'secureProtocol',
+  'secureOptions',
+  'sigalgs',
+  'crl',
+  'honorCipherOrder',
+  'dhparam',
+  'session',
+  'secureContext',
+] as const;
+
+/** `text` with its %XX escapes decoded; as it is where they do not form UTF-8. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The TLS options among a client's options (see TLS_OPTION_NAMES). */
+function tlsOptionsBeside(options: ClientOptions): TlsOptions {
+  const found: Record<string, unknown> = {};
+  const given = options as Record<string, unknown>;
+  for (const name of TLS_OPTION_NAMES) if (given[name] !== undefined) found[name] = given[name];
+  return found as TlsOptions;
+}
+
+/**
+ * `headers` with `Authorization: Basic ...` for the URL's credentials (percent-decoded)
+ * or the `auth` option, as ws sends it; unless `headers` has an Authorization already.
+ */
+function withBasicAuth(headers: Record<string, string> | undefined, url: URL, auth: string | undefined): Record<string, string> | undefined {
+  const credentials = url.username !== '' || url.password !== '' ? `${percentDecoded(url.username)}:${percentDecoded(url.password)}` : auth;
+  if (credentials === undefined) return headers;
+  if (headers !== undefined && Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) return headers;
+  return { ...headers, Authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
+}
 
 /**
  * Connects `ws` (a new client WebSocket) to `address`. Called by the WebSocket constructor.
@@ -82,7 +144,7 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
     protocols: offered,
     extensions: deflateOptions === null ? undefined : formatExtensions([buildOffer(deflateOptions)]),
     origin: options.origin,
-    headers: options.headers,
+    headers: withBasicAuth(options.headers, url, options.auth),
   });
 
   // IPv6 literals come bracketed in URLs; sockets want them bare.
@@ -97,6 +159,7 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
       ALPNProtocols: ['http/1.1'],
       family: options.family,
       localAddress: options.localAddress,
+      ...tlsOptionsBeside(options),
       ...options.tls,
     } as TlsOptions);
   } else {

@@ -90,6 +90,22 @@ describe('ws:// and wss://', () => {
     expect((data as Buffer).equals(Buffer.alloc(100_000, 7))).toBe(true);
   });
 
+  it("wss:// with ws's TLS options beside the others: rejectUnauthorized: false, or ca", async () => {
+    const { port, cert } = await startSecureServer();
+    for (const options of [{ rejectUnauthorized: false }, { ca: cert }]) {
+      const ws = await openClient(`wss://127.0.0.1:${port}/`, undefined, options);
+      const reply = nextEvent(ws, 'message');
+      ws.send('beside');
+      expect(String((await reply)[0])).toBe('beside');
+    }
+  });
+
+  it('wss:// options in tls win over those beside them', async () => {
+    const { port } = await startSecureServer();
+    const { error } = await expectFailure(client(`wss://127.0.0.1:${port}/`, undefined, { rejectUnauthorized: false, tls: { rejectUnauthorized: true } }));
+    expect(error.message).toMatch(/self[- ]signed/i);
+  });
+
   it('wss:// to an untrusted certificate fails with the TLS error, then close 1006', async () => {
     const { port, wss } = await startSecureServer();
     const connections = recordEvents(wss, ['connection']);
@@ -125,6 +141,26 @@ describe('ws:// and wss://', () => {
 });
 
 describe('request options', () => {
+  it.each([
+    ['the auth option', (port: number): [string, Record<string, string>] => [`ws://127.0.0.1:${port}/`, { auth: 'ada:s3cret' }]],
+    ['credentials in the URL, percent-decoded', (port: number): [string, Record<string, string>] => [`ws://ada:s3%63ret@127.0.0.1:${port}/`, {}]],
+  ])('HTTP Basic authentication from %s, as ws sends it', async (_name, make) => {
+    const { wss, port } = await startServer();
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    const [url, options] = make(port);
+    await openClient(url, undefined, options);
+    const [, req] = await connection;
+    expect(req.headers.authorization).toBe(`Basic ${Buffer.from('ada:s3cret').toString('base64')}`);
+  });
+
+  it('an Authorization header given wins over auth', async () => {
+    const { wss, port } = await startServer();
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    await openClient(`ws://127.0.0.1:${port}/`, undefined, { auth: 'ada:s3cret', headers: { authorization: 'Bearer t0ken' } });
+    const [, req] = await connection;
+    expect(req.headers.authorization).toBe('Bearer t0ken');
+  });
+
   it('custom headers and origin reach the server', async () => {
     const { wss, url } = await startServer();
     const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
