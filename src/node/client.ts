@@ -1,6 +1,6 @@
 /**
  * The client side: `new WebSocket(url, protocols?, options?)` connects over node:net
- * (`ws:`) or node:tls (`wss:`), sends the opening handshake and reads the response
+ * (`ws:`, and `ws+unix:` to a Unix domain socket) or node:tls (`wss:`), sends the opening handshake and reads the response
  * itself, with a deadline for the whole handshake.
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
@@ -114,7 +114,7 @@ function withBasicAuth(headers: Record<string, string> | undefined, url: URL, au
 /**
  * Connects `ws` (a new client WebSocket) to `address`. Called by the WebSocket constructor.
  *
- * @throws {SyntaxError} for a URL that is not ws:, wss:, http: or https:, has a
+ * @throws {SyntaxError} for a URL that is not ws:, wss:, ws+unix:, http: or https:, has a
  *   fragment, or for invalid subprotocols.
  */
 export function connectClient(ws: WebSocket<any>, address: string | URL, protocols: string | string[] | undefined, options: ClientOptions): void {
@@ -126,11 +126,21 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
   }
   if (url.protocol === 'http:') url.protocol = 'ws:';
   else if (url.protocol === 'https:') url.protocol = 'wss:';
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new SyntaxError(`the URL's scheme must be "ws:" or "wss:", got "${url.protocol}"`);
+  const isIpc = url.protocol === 'ws+unix:';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:' && !isIpc) {
+    throw new SyntaxError(`the URL's scheme must be "ws:", "wss:" or "ws+unix:", got "${url.protocol}"`);
   }
   if (url.hash !== '') throw new SyntaxError('the URL must not contain a fragment');
   const isSecure = url.protocol === 'wss:';
+  let path = (url.pathname || '/') + url.search;
+  // ws+unix:/path/of/the/socket:/request/path?query, as ws has it: a Unix domain socket.
+  let socketPath = '';
+  if (isIpc) {
+    const colon = path.indexOf(':');
+    socketPath = colon === -1 ? path : path.slice(0, colon);
+    path = colon === -1 ? '/' : path.slice(colon + 1);
+    if (socketPath === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
+  }
   const heartbeat = heartbeatSettings(options.heartbeat, false); // throws RangeError for bad times
   const offered = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : [...protocols];
   const key = generateKey();
@@ -138,8 +148,9 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
   const deflateOptions = options.perMessageDeflate === false ? null : resolveDeflateOptions(options.perMessageDeflate ?? true);
   // Throws SyntaxError/TypeError for bad subprotocols or headers, synchronously, as browsers do.
   const request = buildUpgradeRequest({
-    host: url.host,
-    path: (url.pathname || '/') + url.search,
+    // A Unix domain socket has no host: Host is what node:http sends there.
+    host: isIpc ? 'localhost' : url.host,
+    path,
     key,
     protocols: offered,
     extensions: deflateOptions === null ? undefined : formatExtensions([buildOffer(deflateOptions)]),
@@ -162,6 +173,8 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
       ...tlsOptionsBeside(options),
       ...options.tls,
     } as TlsOptions);
+  } else if (isIpc) {
+    socket = netConnect({ path: socketPath });
   } else {
     socket = netConnect({ host, port, family: options.family, localAddress: options.localAddress } as any);
   }

@@ -3,7 +3,11 @@
  * test time), IPv6 literals, request options, limits, and every way the opening
  * handshake can fail — each ends in `error` naming the cause, then `close` 1006.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HandshakeError, MessageTooBigError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
@@ -118,6 +122,31 @@ describe('ws:// and wss://', () => {
     const { port } = await startServer();
     const { error } = await expectFailure(client(`wss://127.0.0.1:${port}/`, undefined, { handshakeTimeout: 500 * MS }));
     expect(error.message.length).toBeGreaterThan(0);
+  });
+
+  it('ws+unix: to a Unix domain socket, as ws has it (socket path, a colon, request path)', async () => {
+    const dir = track(mkdtempSync(join(tmpdir(), 'volley-ipc-')), (path) => rmSync(path, { recursive: true, force: true }));
+    const socketPath = join(dir, 'ws.sock');
+    const http = createHttpServer();
+    track(http, (server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    await new Promise<void>((resolve) => http.listen(socketPath, resolve));
+    const wss = track(new WebSocketServer({ server: http }), (server) => {
+      for (const ws of server.clients) ws.terminate();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    wss.on('connection', (ws) => ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary })));
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    const ws = await openClient(`ws+unix:${socketPath}:/chat?room=1`);
+    const [, req] = await connection;
+    expect(req.url).toBe('/chat?room=1');
+    expect(req.headers.host).toBe('localhost');
+    const reply = nextEvent(ws, 'message');
+    ws.send('over a Unix socket');
+    expect(String((await reply)[0])).toBe('over a Unix socket');
+  });
+
+  it('ws+unix: without a socket path is a SyntaxError', () => {
+    expect(() => new WebSocket('ws+unix::/chat')).toThrow(SyntaxError);
   });
 
   it.skipIf(!hasIpv6Loopback())('an IPv6 literal: ws://[::1]:port', async () => {
