@@ -131,6 +131,8 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
   closeOnTokenExpiry?: TokenExpiryOption<Data>;
   /** Count connections, handshakes, messages and bytes for `metrics()`. Default true. */
   metrics?: boolean;
+  /** The class of the connections the server makes: `WebSocket` or a subclass of it, as in `ws`. */
+  WebSocket?: new (...args: any[]) => WebSocket<any>;
 }
 
 /** Options of `broadcast`. */
@@ -215,6 +217,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #onRequestClose: (this: Socket) => void;
   /** Refused sockets, answered and ended, that are read until their client closes (see #endAndLinger). */
   readonly #lingering = new Set<Socket>();
+  /** What `#accept` makes connections of (the `WebSocket` option). */
+  readonly #WebSocketClass: new (url: null) => WebSocket<any>;
 
   constructor(options: ServerOptions<Data>, callback?: () => void) {
     super();
@@ -230,6 +234,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       throw new TypeError('exactly one of the "port", "server" or "noServer" options must be given');
     }
     checkBackpressureOptions(options);
+    const WebSocketClass = options.WebSocket ?? WebSocket;
+    if (WebSocketClass !== WebSocket && !(typeof WebSocketClass === 'function' && (WebSocketClass.prototype as unknown) instanceof WebSocket)) {
+      throw new TypeError('the "WebSocket" option must be WebSocket or a class that extends it');
+    }
+    this.#WebSocketClass = WebSocketClass;
     this.#connections = (options.clientTracking ?? true) ? this.clients : new Set();
     this.#heartbeat = new Heartbeat(this.#connections, heartbeatSettings(options.heartbeat, true, options.idleTimeout));
     this.options = { ...options };
@@ -347,6 +356,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       info = readHere ? validateUpgradeHead(request) : validateUpgradeRequest(request);
       if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
+      // As in ws: with a 'wsClientError' listener, the listener answers an invalid upgrade.
+      if (error instanceof HandshakeError && this.listenerCount('wsClientError') > 0) {
+        this.#metrics?.observeHandshakeRejected(error.status);
+        this.emit('wsClientError', error, socket, request);
+        return;
+      }
       this.#rejectWith(socket, error);
       return;
     }
@@ -487,7 +502,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.off('error', destroySocket);
     socket.write(response);
     this.#admission?.upgraded(socket);
-    const ws = new WebSocket<Data>(null);
+    const ws = new this.#WebSocketClass(null) as WebSocket<Data>;
     ws.data = data;
     const metrics = this.#metrics;
     ws[kAttach](

@@ -7,10 +7,13 @@ import { createServer as createHttpsServer } from 'node:https';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Socket } from 'node:net';
 import VolleyDefault, {
+  HandshakeError,
   WebSocket,
   WebSocketServer,
   createWebSocketStream,
+  type UpgradeRequest,
   type VerifyClientCallback,
   type VerifyClientInfo,
 } from '../../src/index.js';
@@ -347,6 +350,51 @@ describe('createWebSocketStream', () => {
     Readable.from([Buffer.from('x'), Buffer.from('y'), Buffer.from('z')]).pipe(duplex);
     await within(all, 'three messages');
     expect(received).toEqual(['x', 'y', 'z']);
+  });
+});
+
+describe('wsClientError', () => {
+  it('with a listener, an invalid upgrade is left to it: it gets the HandshakeError, the socket and the request', async () => {
+    const { wss, port } = await startServer();
+    const seen: Array<{ status: number; url: string }> = [];
+    wss.on('wsClientError', (error: HandshakeError, socket: Socket, req: UpgradeRequest) => {
+      seen.push({ status: error.status, url: req.url });
+      socket.end('HTTP/1.1 418 I\'m a teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
+    const response = await rawRequest(port, upgradeRequest({ path: '/bad-key', key: 'not a key' }));
+    expect(response.status).toBe(418);
+    expect(seen).toEqual([{ status: 400, url: '/bad-key' }]);
+  });
+
+  it('without one, the server answers as usual', async () => {
+    const { port } = await startServer();
+    const response = await rawRequest(port, upgradeRequest({ key: 'not a key' }));
+    expect(response.status).toBe(400);
+  });
+
+  it('a request refused for other reasons (verifyClient) is not given to it', async () => {
+    const { wss, port } = await startServer({ verifyClient: () => false });
+    const events = recordEvents(wss, ['wsClientError']);
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(401);
+    expect(events).toEqual([]);
+  });
+});
+
+describe('the WebSocket option', () => {
+  it('the server makes its connections of that subclass', async () => {
+    class Tagged extends WebSocket {
+      tag(): string {
+        return 'tagged';
+      }
+    }
+    const { server } = await connectPair({ WebSocket: Tagged });
+    expect(server).toBeInstanceOf(Tagged);
+    expect((server as Tagged).tag()).toBe('tagged');
+  });
+
+  it('anything but WebSocket or a subclass is a TypeError', () => {
+    expect(() => new WebSocketServer({ noServer: true, WebSocket: class {} as unknown as typeof WebSocket })).toThrow(TypeError);
   });
 });
 
