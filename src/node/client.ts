@@ -10,7 +10,7 @@ import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { buildUpgradeRequest, generateKey, validateUpgradeResponse } from '../protocol/handshake.js';
 import { formatExtensions } from '../protocol/headers.js';
-import { ResponseHeadParser } from '../protocol/http.js';
+import { ResponseHeadParser, type ResponseHead } from '../protocol/http.js';
 import {
   WebSocket,
   kAbortHandshake,
@@ -41,6 +41,14 @@ export interface ClientOptions extends WebSocketOptions {
    * `Authorization` in `headers` wins.
    */
   auth?: string;
+  /**
+   * Follow 3xx answers to the upgrade request to their `Location`, as `ws` does with the
+   * same option (emitting `redirect (url, response)` before each). Authorization and
+   * cookies are not sent on to another host, nor from wss: to ws:. Default false.
+   */
+  followRedirects?: boolean;
+  /** With `followRedirects`: how many redirects to follow before failing. Default 10. */
+  maxRedirects?: number;
   /** Largest response head accepted, in bytes. Default 16 KiB. */
   maxHeaderBytes?: number;
   /** IP family to connect with (4 or 6). */
@@ -58,6 +66,22 @@ export interface ClientOptions extends WebSocketOptions {
 }
 
 export const DEFAULT_CLIENT_HANDSHAKE_TIMEOUT = 10_000;
+export const DEFAULT_MAX_REDIRECTS = 10;
+
+/**
+ * The options for following a redirect from `from` to `to`: as `ws` does, credentials
+ * (Authorization, cookies, `auth`) do not go on to another host, nor from wss: to ws:.
+ */
+function redirectOptions(options: ClientOptions, from: URL, to: URL): ClientOptions {
+  const sameHost = from.host === to.host;
+  if (sameHost && !(from.protocol === 'wss:' && to.protocol !== 'wss:')) return options;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    const lower = name.toLowerCase();
+    if (lower !== 'authorization' && lower !== 'cookie' && !(lower === 'host' && !sameHost)) headers[name] = value;
+  }
+  return { ...options, headers, auth: undefined };
+}
 
 /** The `tls.connect` options `ws` users give beside the others (ws hands all its options to https.request). */
 const TLS_OPTION_NAMES = [
@@ -117,7 +141,13 @@ function withBasicAuth(headers: Record<string, string> | undefined, url: URL, au
  * @throws {SyntaxError} for a URL that is not ws:, wss:, ws+unix:, http: or https:, has a
  *   fragment, or for invalid subprotocols.
  */
-export function connectClient(ws: WebSocket<any>, address: string | URL, protocols: string | string[] | undefined, options: ClientOptions): void {
+export function connectClient(
+  ws: WebSocket<any>,
+  address: string | URL,
+  protocols: string | string[] | undefined,
+  options: ClientOptions,
+  redirects = 0,
+): void {
   let url: URL;
   try {
     url = address instanceof URL ? new URL(address.href) : new URL(address);
@@ -201,6 +231,13 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
       return;
     }
     if (head === null) return;
+    const location = head.status >= 300 && head.status < 400 && options.followRedirects === true ? head.headers.location : undefined;
+    if (typeof location === 'string') {
+      cleanup();
+      socket.destroy();
+      follow(location, head);
+      return;
+    }
     let selected;
     let deflate = null;
     try {
@@ -226,6 +263,26 @@ export function connectClient(ws: WebSocket<any>, address: string | URL, protoco
     if (heartbeat.heartbeat !== null) watchClient(ws, heartbeat);
     ws.emit('upgrade', head);
     ws.emit('open');
+  };
+  /** Connects again to `location` (relative to this URL), as `ws` follows a redirect. */
+  const follow = (location: string, head: ResponseHead) => {
+    if (redirects >= (options.maxRedirects ?? DEFAULT_MAX_REDIRECTS)) {
+      ws[kAbortHandshake](new Error('Maximum redirects exceeded'));
+      return;
+    }
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      ws[kAbortHandshake](new SyntaxError(`invalid redirect URL: ${location}`));
+      return;
+    }
+    ws.emit('redirect', next.href, head);
+    try {
+      connectClient(ws, next, protocols, redirectOptions(options, url, next), redirects + 1);
+    } catch (error) {
+      ws[kAbortHandshake](error as Error);
+    }
   };
   const cleanup = () => {
     clearTimeout(timer);

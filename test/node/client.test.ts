@@ -302,6 +302,81 @@ describe('request options', () => {
   });
 });
 
+describe('followRedirects', () => {
+  /** A raw server answering every upgrade with `status` and `Location: location(n)` (n counts requests from 1), keeping their heads. */
+  async function startRedirector(location: (n: number) => string, status = 302) {
+    const heads: string[] = [];
+    const { port } = await startRawServer((socket, head) => {
+      heads.push(head);
+      socket.end(`HTTP/1.1 ${status} Moved\r\nLocation: ${location(heads.length)}\r\nContent-Length: 0\r\n\r\n`);
+    });
+    return { port, heads };
+  }
+
+  it('follows a redirect to where it points, with a redirect event first', async () => {
+    const { wss, url: target } = await startServer();
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    const { port } = await startRedirector(() => `${target}/there?x=1`);
+    const ws = client(`ws://127.0.0.1:${port}/here`, 'chat', { followRedirects: true });
+    const redirected = nextEvent<[string]>(ws, 'redirect');
+    await nextEvent(ws, 'open');
+    expect((await redirected)[0]).toBe(`${target}/there?x=1`);
+    expect(ws.url).toBe(`${target}/there?x=1`);
+    expect(ws.protocol).toBe('chat');
+    const [, req] = await connection;
+    expect(req.url).toBe('/there?x=1');
+  });
+
+  it('a relative Location is resolved against the URL that was redirected', async () => {
+    const heads: string[] = [];
+    const { port } = await startRawServer((socket, head, key) => {
+      heads.push(head);
+      if (heads.length === 1) socket.end('HTTP/1.1 307 Temporary Redirect\r\nLocation: new?y=2\r\nContent-Length: 0\r\n\r\n');
+      else socket.write(switchingProtocols(key));
+    });
+    const ws = client(`ws://127.0.0.1:${port}/dir/start`, undefined, { followRedirects: true });
+    const [url] = await nextEvent<[string]>(ws, 'redirect');
+    expect(url).toBe(`ws://127.0.0.1:${port}/dir/new?y=2`);
+    await nextEvent(ws, 'open');
+    expect(heads.map((head) => head.split('\r\n')[0])).toEqual(['GET /dir/start HTTP/1.1', 'GET /dir/new?y=2 HTTP/1.1']);
+  });
+
+  it('stops after maxRedirects: error "Maximum redirects exceeded", then close 1006', async () => {
+    const { port, heads } = await startRedirector(() => '/again');
+    const ws = client(`ws://127.0.0.1:${port}/`, undefined, { followRedirects: true, maxRedirects: 3 });
+    const { error } = await expectFailure(ws);
+    expect(error.message).toBe('Maximum redirects exceeded');
+    expect(heads).toHaveLength(4); // the first request and 3 redirects
+  });
+
+  it('without followRedirects a 3xx is an unexpected response', async () => {
+    const { port } = await startRedirector(() => '/elsewhere');
+    const ws = client(`ws://127.0.0.1:${port}/`);
+    const unexpected = recordEvents(ws, ['unexpected-response', 'redirect']);
+    const { error } = await expectFailure(ws);
+    expect(error.message).toMatch(/302/);
+    expect(unexpected.map((e) => e.event)).toEqual(['unexpected-response']);
+  });
+
+  it('credentials go on to the same host, and not to another', async () => {
+    const first = await startRedirector((n) => (n === 1 ? '/second' : `ws://localhost:${first.port}/third`));
+    const ws = client(`ws://127.0.0.1:${first.port}/`, undefined, {
+      followRedirects: true,
+      maxRedirects: 2,
+      headers: { Authorization: 'Bearer t0ken', Cookie: 'session=1', 'X-Other': 'kept' },
+    });
+    await expectFailure(ws);
+    expect(first.heads).toHaveLength(3);
+    const [one, two, three] = first.heads;
+    for (const head of [one, two]) expect(head).toMatch(/^authorization: Bearer t0ken$/im);
+    expect(two).toMatch(/^cookie: session=1$/im);
+    expect(three).not.toMatch(/^authorization:/im);
+    expect(three).not.toMatch(/^cookie:/im);
+    expect(three).toMatch(/^x-other: kept$/im);
+    expect(three).toMatch(/^host: localhost:/im);
+  });
+});
+
 describe('handshake failures: error naming the cause, then close 1006', () => {
   it('connection refused', async () => {
     const probe = createNetServer();
