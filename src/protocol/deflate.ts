@@ -71,6 +71,11 @@ export interface PerMessageDeflateOptions {
   /** zlib memory level, 1 to 9: memory used for compression state. Default 8. */
   memLevel?: number;
   /**
+   * `ws`'s spelling of `level` and `memLevel` (its options for zlib's deflate), for code
+   * that comes from `ws`; `level` and `memLevel` win. Other zlib options are not used.
+   */
+  zlibDeflateOptions?: { level?: number; memLevel?: number };
+  /**
    * Asynchronous zlib jobs (large messages) running at once in the process; more
    * wait in line. Bounds thread-pool memory fragmentation. Default 10.
    */
@@ -113,7 +118,7 @@ interface DeflateRequest {
 }
 
 /** Options with every default filled in (the window limits stay optional: unset means none). */
-export type ResolvedDeflateOptions = Required<Omit<PerMessageDeflateOptions, 'serverMaxWindowBits' | 'clientMaxWindowBits'>> &
+export type ResolvedDeflateOptions = Required<Omit<PerMessageDeflateOptions, 'serverMaxWindowBits' | 'clientMaxWindowBits' | 'zlibDeflateOptions'>> &
   Pick<PerMessageDeflateOptions, 'serverMaxWindowBits' | 'clientMaxWindowBits'>;
 
 /**
@@ -145,8 +150,8 @@ export function resolveDeflateOptions(options: true | PerMessageDeflateOptions):
     serverMaxWindowBits: windowBits('serverMaxWindowBits', o.serverMaxWindowBits),
     clientMaxWindowBits: windowBits('clientMaxWindowBits', o.clientMaxWindowBits),
     threshold: integer('threshold', o.threshold, 0, Number.MAX_SAFE_INTEGER, DEFAULT_THRESHOLD),
-    level: integer('level', o.level, -1, 9, -1),
-    memLevel: integer('memLevel', o.memLevel, 1, 9, 8),
+    level: integer('level', o.level ?? o.zlibDeflateOptions?.level, -1, 9, -1),
+    memLevel: integer('memLevel', o.memLevel ?? o.zlibDeflateOptions?.memLevel, 1, 9, 8),
     concurrencyLimit: integer('concurrencyLimit', o.concurrencyLimit, 1, Number.MAX_SAFE_INTEGER, DEFAULT_CONCURRENCY_LIMIT),
     maxDeflateContexts: integer('maxDeflateContexts', o.maxDeflateContexts, 1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_DEFLATE_CONTEXTS),
   };

@@ -231,6 +231,12 @@ describe('options', () => {
     expect(() => resolveDeflateOptions(options)).toThrow(message);
   });
 
+  it("takes ws's zlibDeflateOptions for level and memLevel; its own names win", () => {
+    expect(resolveDeflateOptions({ zlibDeflateOptions: { level: 1, memLevel: 9 } })).toMatchObject({ level: 1, memLevel: 9 });
+    expect(resolveDeflateOptions({ level: 3, zlibDeflateOptions: { level: 1, memLevel: 9 } })).toMatchObject({ level: 3, memLevel: 9 });
+    expect(() => resolveDeflateOptions({ zlibDeflateOptions: { level: 12 } })).toThrow('level');
+  });
+
   it('rejects something that is not an object', () => {
     expect(() => resolveDeflateOptions('yes' as never)).toThrow(TypeError);
   });
