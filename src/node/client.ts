@@ -1,7 +1,8 @@
 /**
  * The client side: `new WebSocket(url, protocols?, options?)` connects over node:net
- * (`ws:`, and `ws+unix:` to a Unix domain socket) or node:tls (`wss:`), sends the opening handshake and reads the response
- * itself, with a deadline for the whole handshake.
+ * (`ws:`, and `ws+unix:` to a Unix domain socket) or node:tls (`wss:`), sends the
+ * opening handshake and reads the response itself, with a deadline for the whole
+ * handshake, following redirects when asked to.
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
