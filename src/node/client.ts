@@ -4,7 +4,7 @@
  * opening handshake and reads the response itself, with a deadline for the whole
  * handshake, following redirects when asked to.
  */
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
 import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
@@ -56,6 +56,14 @@ export interface ClientOptions extends WebSocketOptions {
   family?: number;
   /** Local address to connect from. */
   localAddress?: string;
+  /** The host name lookup to connect with, as `net.connect` takes it (default: `dns.lookup`). */
+  lookup?: LookupFunction;
+  /**
+   * Makes the connection instead of `net.connect` / `tls.connect`, as in `ws`: called with
+   * what they would have been given (host, port, TLS options; `path` for `ws+unix:`), it
+   * must return a `net.Socket` (or a `tls.TLSSocket`) that is connecting or connected.
+   */
+  createConnection?: (options: ConnectOptions) => Socket;
   /** Offer permessage-deflate (RFC 7692), as browsers do: `true` (default) or options; false to not offer it. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /**
@@ -65,6 +73,9 @@ export interface ClientOptions extends WebSocketOptions {
    */
   heartbeat?: HeartbeatOptions | boolean;
 }
+
+/** What the client connects with: `net.connect`'s and `tls.connect`'s options (`path` for a Unix domain socket). */
+export type ConnectOptions = TlsOptions & { path?: string; family?: number; localAddress?: string; lookup?: LookupFunction };
 
 export const DEFAULT_CLIENT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_MAX_REDIRECTS = 10;
@@ -192,23 +203,30 @@ export function connectClient(
   // IPv6 literals come bracketed in URLs; sockets want them bare.
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (isSecure ? 443 : 80) : Number(url.port);
-  let socket: Socket;
+  let connectOptions: ConnectOptions;
   if (isSecure) {
-    socket = tlsConnect({
+    connectOptions = {
       host,
       port,
       servername: isIP(host) === 0 ? host : undefined,
       ALPNProtocols: ['http/1.1'],
       family: options.family,
       localAddress: options.localAddress,
+      lookup: options.lookup,
       ...tlsOptionsBeside(options),
       ...options.tls,
-    } as TlsOptions);
+    };
   } else if (isIpc) {
-    socket = netConnect({ path: socketPath });
+    connectOptions = { path: socketPath };
   } else {
-    socket = netConnect({ host, port, family: options.family, localAddress: options.localAddress } as any);
+    connectOptions = { host, port, family: options.family, localAddress: options.localAddress, lookup: options.lookup };
   }
+  const socket: Socket =
+    options.createConnection !== undefined
+      ? options.createConnection(connectOptions)
+      : isSecure
+        ? tlsConnect(connectOptions)
+        : netConnect(connectOptions as Parameters<typeof netConnect>[0]);
   ws[kSetConnecting](url.href, socket);
   socket.setNoDelay(true);
 

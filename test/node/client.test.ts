@@ -8,7 +8,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer as createNetServer } from 'node:net';
+import { connect as connectNet, createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HandshakeError, MessageTooBigError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
 import {
@@ -180,6 +180,34 @@ describe('request options', () => {
     await openClient(url, undefined, options);
     const [, req] = await connection;
     expect(req.headers.authorization).toBe(`Basic ${Buffer.from('ada:s3cret').toString('base64')}`);
+  });
+
+  it('lookup resolves the host name, as net.connect takes it', async () => {
+    const { port } = await startServer();
+    const asked: string[] = [];
+    const lookup = (hostname: string, options: { all?: boolean }, callback: (...args: any[]) => void) => {
+      asked.push(hostname);
+      if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+      else callback(null, '127.0.0.1', 4);
+    };
+    const ws = await openClient(`ws://volley.test:${port}/`, undefined, { lookup });
+    expect(asked).toEqual(['volley.test']);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('createConnection makes the connection, given what net.connect would have been', async () => {
+    const { wss, port } = await startServer();
+    const given: Array<{ host?: string; port?: number }> = [];
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    await openClient(`ws://somewhere.invalid:${port}/`, undefined, {
+      createConnection: (options: { host?: string; port?: number }) => {
+        given.push({ host: options.host, port: options.port });
+        return connectNet({ host: '127.0.0.1', port: options.port! });
+      },
+    });
+    expect(given).toEqual([{ host: 'somewhere.invalid', port }]);
+    const [, req] = await connection;
+    expect(req.headers.host).toBe(`somewhere.invalid:${port}`);
   });
 
   it('an Authorization header given wins over auth', async () => {
