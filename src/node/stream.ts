@@ -44,6 +44,9 @@ export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOption
   };
 
   ws.on('message', (data: unknown) => {
+    // Whatever the WebSocket's binaryType, a byte stream gets Buffers (an object-mode
+    // readable side gets the messages as they are).
+    if (!duplex.readableObjectMode) data = asBuffer(data);
     if (!duplex.push(data) && !pausedForReader) {
       pausedForReader = true;
       ws.pause();
@@ -107,4 +110,11 @@ export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOption
   };
   duplex.on('error', onError);
   return duplex;
+}
+
+/** A message as one Buffer: for binaryType 'arraybuffer' (an ArrayBuffer) and 'fragments' (an array of Buffers). */
+function asBuffer(data: unknown): unknown {
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (Array.isArray(data)) return data.length === 1 ? data[0] : Buffer.concat(data as Buffer[]);
+  return data;
 }

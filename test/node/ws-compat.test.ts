@@ -337,6 +337,27 @@ describe('createWebSocketStream', () => {
     expect(duplex.destroyed).toBe(true);
   });
 
+  it.each(['arraybuffer', 'fragments'] as const)('binaryType %s: the readable side still gets Buffers', async (binaryType) => {
+    const { server, client: ws } = await connectPair();
+    ws.binaryType = binaryType;
+    const duplex = createWebSocketStream(ws);
+    const chunk = nextEvent<[unknown]>(duplex, 'data');
+    server.send(Buffer.from([1, 2, 3]));
+    const [data] = await chunk;
+    expect(Buffer.isBuffer(data)).toBe(true);
+    expect(data).toEqual(Buffer.from([1, 2, 3]));
+  });
+
+  it('in object mode the readable side gets the messages as they are', async () => {
+    const { server, client: ws } = await connectPair();
+    ws.binaryType = 'arraybuffer';
+    const duplex = createWebSocketStream(ws, { readableObjectMode: true });
+    const chunk = nextEvent<[unknown]>(duplex, 'data');
+    server.send(Buffer.from([4, 5]));
+    const [data] = await chunk;
+    expect(data).toBeInstanceOf(ArrayBuffer);
+  });
+
   it('streams from Readable.from into a peer, one message per chunk', async () => {
     const { server, client: ws } = await connectPair();
     const duplex = createWebSocketStream(ws);
