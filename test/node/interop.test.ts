@@ -5,9 +5,10 @@
  * choice, and a thousand concurrent connections.
  */
 import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket as PeerWebSocket } from 'ws';
-import { WebSocket } from '../../src/index.js';
+import { WebSocket as PeerWebSocket, createWebSocketStream as createPeerWebSocketStream } from 'ws';
+import { WebSocket, createWebSocketStream } from '../../src/index.js';
 import {
   MS,
   client,
@@ -285,4 +286,45 @@ it('a Volley client and a ws client see the same Volley server messages', async 
   const [[fromVolley], [fromPeer]] = await Promise.all([nextEvent(volley, 'message'), nextEvent(peer, 'message')]);
   expect(String(fromVolley)).toBe(String(fromPeer));
   await until(() => volley.readyState === WebSocket.OPEN && peer.readyState === PeerWebSocket.OPEN, 'both open');
+});
+
+describe("createWebSocketStream against ws's own", () => {
+  /** Writes `data` in 64 KiB chunks into `duplex`, ends it, and resolves with all it reads back. */
+  async function roundTrip(duplex: Duplex, data: Buffer): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    duplex.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = nextEvent(duplex, 'end');
+    for (let offset = 0; offset < data.length; offset += 65536) duplex.write(data.subarray(offset, offset + 65536));
+    // The echo comes back before our side ends: wait for all of it, then close.
+    await until(() => chunks.reduce((n, c) => n + c.length, 0) >= data.length, 'the echo');
+    duplex.end();
+    await within(ended, 'the end of the stream');
+    return Buffer.concat(chunks);
+  }
+
+  const data = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7) & 0xff));
+
+  it('a Volley server echoing through its stream, a ws client writing through its stream', async () => {
+    const { wss, url } = await startServer({ maxPayload: 1 << 20 });
+    wss.on('connection', (ws) => {
+      const duplex = createWebSocketStream(ws);
+      duplex.on('error', () => {});
+      duplex.pipe(duplex);
+    });
+    const ws = peerClient(url);
+    const echoed = await roundTrip(createPeerWebSocketStream(ws), data);
+    expect(echoed.equals(data)).toBe(true);
+  });
+
+  it('a ws server echoing through its stream, a Volley client writing through its stream', async () => {
+    const { wss, url } = await startPeerServer({ maxPayload: 1 << 20 });
+    wss.on('connection', (ws) => {
+      const duplex = createPeerWebSocketStream(ws);
+      duplex.on('error', () => {});
+      duplex.pipe(duplex);
+    });
+    const ws = client(url);
+    const echoed = await roundTrip(createWebSocketStream(ws), data);
+    expect(echoed.equals(data)).toBe(true);
+  });
 });
