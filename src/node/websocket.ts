@@ -22,7 +22,6 @@ import {
   Connection,
   ConnectionSettings,
   ReadyState,
-  type CloseInfo,
   type ConnectionHandler,
 } from '../protocol/connection.js';
 import { CloseCode } from '../protocol/close.js';
@@ -164,6 +163,12 @@ const END_REQUESTED = 4;
 const PAUSED_BY_USER = 8;
 /** A pong waits for the socket's `drain` (see deferPong). */
 const PONG_AWAITS_DRAIN = 16;
+/** Two bits: the index of `binaryType` in BINARY_TYPES (0, nodebuffer, by default). */
+const BINARY_TYPE_SHIFT = 5;
+const BINARY_TYPE_MASK = 3 << BINARY_TYPE_SHIFT;
+const BINARY_TYPES: readonly BinaryType[] = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
+const ARRAYBUFFER = 1 << BINARY_TYPE_SHIFT;
+const FRAGMENTS = 2 << BINARY_TYPE_SHIFT;
 
 /** The socket's WebSocket, for the shared socket listeners. */
 const kWebSocket = Symbol('volley.websocket');
@@ -251,7 +256,6 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** @internal Heartbeat state, once a heartbeat watches this connection. */
   [kHeartbeat]: HeartbeatState | null = null;
 
-  #binaryType: BinaryType = 'nodebuffer';
   #readyState: number = ReadyState.CONNECTING;
   #protocol = '';
   #extensions = '';
@@ -261,7 +265,6 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   /** Null until a socket is attached. */
   #settings: SharedSettings | null = null;
   #closeTimer: NodeJS.Timeout | null = null;
-  #closeInfo: CloseInfo | null = null;
   #rateLimiter: MessageLimiter | null = null;
   #tokenExpiry: ExpiryTimer | null = null;
 
@@ -335,10 +338,11 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
    * `arraybuffer`, `fragments` (an array of Buffers) or `blob`.
    */
   get binaryType(): BinaryType {
-    return this.#binaryType;
+    return BINARY_TYPES[(this.#flags & BINARY_TYPE_MASK) >> BINARY_TYPE_SHIFT]!;
   }
   set binaryType(type: BinaryType) {
-    if (type === 'nodebuffer' || type === 'arraybuffer' || type === 'fragments' || type === 'blob') this.#binaryType = type;
+    const index = BINARY_TYPES.indexOf(type);
+    if (index !== -1) this.#flags = (this.#flags & ~BINARY_TYPE_MASK) | (index << BINARY_TYPE_SHIFT);
   }
   /** Bytes queued for sending and not yet handed to the operating system. */
   get bufferedAmount(): number {
@@ -346,7 +350,8 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
   /** Whether the close handshake completed (meaningful once CLOSED). */
   get wasClean(): boolean {
-    return this.#closeInfo?.wasClean ?? false;
+    // The connection keeps how it ended; a client whose handshake failed has none.
+    return this.#connection?.closeInfo?.wasClean ?? false;
   }
   /** Messages not sent because more than `maxBackpressure` bytes were buffered. */
   get droppedMessages(): number {
@@ -733,7 +738,6 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     const socket = this.#socket;
     this.#socket = null;
     socket?.destroy();
-    this.#closeInfo = { code: CloseCode.Abnormal, reason: '', wasClean: false };
     // In a later tick, as ws does (browsers queue them as tasks): close() and terminate()
     // while CONNECTING must not run the listeners inside the call.
     process.nextTick(() => {
@@ -772,7 +776,6 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     }
     this.#tokenExpiry?.clear();
     const info = this.#connection!.transportClosed();
-    this.#closeInfo = info;
     this.#readyState = ReadyState.CLOSED;
     this.#queue = NO_FRAMES;
     this.#queuedBytes = 0;
@@ -956,14 +959,14 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
 
   #convertBinary(data: Buffer): unknown {
-    switch (this.#binaryType) {
-      case 'nodebuffer':
+    switch (this.#flags & BINARY_TYPE_MASK) {
+      case 0:
         return data;
-      case 'arraybuffer':
+      case ARRAYBUFFER:
         return toArrayBuffer(data);
-      case 'fragments':
+      case FRAGMENTS:
         return [data];
-      case 'blob':
+      default:
         return new Blob([data]);
     }
   }
