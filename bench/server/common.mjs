@@ -95,13 +95,14 @@ export function stopChild(child, what, ms, signal = 'SIGTERM') {
 }
 
 /**
- * Starts `servers.mjs <kind> 0 ...serverArgs` with --expose-gc. Resolves once it
- * listens, with its port, what it printed before "ready" (the `--report-impl` line),
- * `memory()` (its process.memoryUsage() after a forced GC, with V8's young generation
- * and old space added) and `stop()`.
+ * Starts `node --expose-gc ...nodeArgs servers.mjs <kind> 0 ...serverArgs`. Resolves once
+ * it listens, with its port, what it printed before "ready" (the `--report-impl` line),
+ * `nextLine()` for the answers to other commands, `memory()` (its
+ * process.memoryUsage() after a forced GC, with V8's young generation and old space
+ * added) and `stop()`.
  */
-export async function startServer(kind, { serverArgs = [], env = process.env, ms }) {
-  const child = spawn(process.execPath, ['--expose-gc', join(here, 'servers.mjs'), kind, '0', ...serverArgs], { stdio: ['pipe', 'pipe', 'inherit'], env });
+export async function startServer(kind, { nodeArgs = [], serverArgs = [], env = process.env, ms }) {
+  const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs, join(here, 'servers.mjs'), kind, '0', ...serverArgs], { stdio: ['pipe', 'pipe', 'inherit'], env });
   const nextLine = lineReader(child, `${kind} server`, ms);
   const before = [];
   let line = null;
@@ -123,7 +124,7 @@ export async function startServer(kind, { serverArgs = [], env = process.env, ms
     usage.oldPhysical = spaces.old_space.physical;
     return usage;
   };
-  return { child, port: Number(line.slice('ready '.length)), printed: before, memory, stop: () => stopChild(child, `${kind} server`, 10_000) };
+  return { child, port: Number(line.slice('ready '.length)), printed: before, nextLine, memory, stop: () => stopChild(child, `${kind} server`, 10_000) };
 }
 
 /**

@@ -12,9 +12,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { buildVolley } from '../lib/build.mjs';
+import { startServer, stopChild } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -36,20 +36,12 @@ if (!kind || loadArgs.length === 0) {
 const volleyModule = await buildVolley();
 
 const dir = mkdtempSync(join(tmpdir(), 'volley-server-prof-'));
-const server = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '200', '--cpu-prof-dir', dir, join(here, 'servers.mjs'), kind, '0'], {
-  stdio: ['pipe', 'pipe', 'inherit'],
+const server = await startServer(kind, {
+  nodeArgs: ['--cpu-prof', '--cpu-prof-interval', '200', '--cpu-prof-dir', dir],
   env: { ...process.env, VOLLEY_MODULE: volleyModule },
+  ms: 10_000,
 });
-const lines = createInterface({ input: server.stdout });
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('server did not start')), 10_000);
-  lines.on('line', (line) => {
-    if (line.startsWith('ready ')) {
-      clearTimeout(timer);
-      resolve(Number(line.slice(6)));
-    }
-  });
-});
+const port = server.port;
 const load = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...loadArgs, '--port', String(port), '--seconds', seconds], { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 load.stdout.on('data', (chunk) => (out += chunk));
@@ -61,14 +53,8 @@ await new Promise((resolve) => {
   });
 });
 process.stdout.write(`${out.trim().split('\n').at(-1)}\n`);
-await new Promise((resolve) => {
-  const timer = setTimeout(() => server.kill('SIGKILL'), 30_000);
-  server.once('exit', () => {
-    clearTimeout(timer);
-    resolve();
-  });
-  server.kill('SIGINT');
-});
+// SIGINT: the server exits normally, so that --cpu-prof writes its profile.
+await stopChild(server.child, `${kind} server`, 30_000, 'SIGINT');
 
 const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
 const profile = JSON.parse(readFileSync(file, 'utf8'));

@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median, parseArgs } from './common.mjs';
+import { median, parseArgs, startServer as startServerProcess } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = parseArgs(process.argv.slice(2));
@@ -32,38 +32,17 @@ const variants = (args.variants ?? 'volley|volley --metrics=off').split('|').map
 const handshakes = args.mode === 'handshakes';
 const unit = handshakes ? 'handshake' : 'msg';
 
-
-/** Starts `servers.mjs` with `variant`; resolves with the process and its port. */
-function startServer(variant) {
+/** Starts `servers.mjs` with `variant`; resolves with its port, `cpu()` (its CPU time and messages echoed so far) and `stop()`. */
+async function startServer(variant) {
   const [kind, ...flags] = variant;
-  const child = spawn(process.execPath, [join(here, 'servers.mjs'), kind, '0', String(64 * 1024 * 1024), ...flags], { stdio: ['pipe', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 10 s')), 10_000);
-    let buffered = '';
-    const waiting = [];
-    const cpu = () =>
-      new Promise((resolveCpu) => {
-        waiting.push(resolveCpu);
-        child.stdin.write('cpu\n');
-      });
-    child.stdout.on('data', (chunk) => {
-      buffered += chunk;
-      let end;
-      while ((end = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, end).trim();
-        buffered = buffered.slice(end + 1);
-        const ready = /^ready (\d+)$/.exec(line);
-        const usage = /^cpu (\d+) (\d+)$/.exec(line);
-        if (ready) {
-          clearTimeout(timer);
-          resolve({ child, port: Number(ready[1]), cpu });
-        } else if (usage) {
-          waiting.shift()?.({ micros: Number(usage[1]), messages: Number(usage[2]) });
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  const server = await startServerProcess(kind, { serverArgs: [String(64 * 1024 * 1024), ...flags], ms: 10_000 });
+  const cpu = async () => {
+    server.child.stdin.write('cpu\n');
+    const usage = /^cpu (\d+) (\d+)$/.exec((await server.nextLine()) ?? '');
+    if (usage === null) throw new Error(`${kind} server did not say its CPU time`);
+    return { micros: Number(usage[1]), messages: Number(usage[2]) };
+  };
+  return { port: server.port, cpu, stop: server.stop };
 }
 
 function runLoad(port) {
@@ -95,7 +74,7 @@ for (let round = 0; round < rounds; round++) {
   const order = variants.map((_, i) => i);
   if (round % 2 === 1) order.reverse();
   for (const i of order) {
-    const { child, port, cpu } = await startServer(variants[i]);
+    const { port, cpu, stop } = await startServer(variants[i]);
     try {
       const before = await cpu();
       const result = await runLoad(port);
@@ -108,8 +87,7 @@ for (let round = 0; round < rounds; round++) {
         cpuPerMessage[i].push((after.micros - before.micros) / Math.max(1, after.messages - before.messages));
       }
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await stop();
     }
   }
   process.stderr.write(
