@@ -304,27 +304,17 @@ describe("createWebSocketStream against ws's own", () => {
 
   const data = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7) & 0xff));
 
-  it('a Volley server echoing through its stream, a ws client writing through its stream', async () => {
-    const { wss, url } = await startServer({ maxPayload: 1 << 20 });
-    wss.on('connection', (ws) => {
-      const duplex = createWebSocketStream(ws);
+  it.each([
+    ['a Volley server, a ws client', () => startServer({ maxPayload: 1 << 20 }), createWebSocketStream, (url: string) => createPeerWebSocketStream(peerClient(url))],
+    ['a ws server, a Volley client', () => startPeerServer({ maxPayload: 1 << 20 }), createPeerWebSocketStream, (url: string) => createWebSocketStream(client(url))],
+  ] as const)('%s, each through its own stream: the server echoes what the client writes', async (_name, start, serverStream, clientStream) => {
+    const { wss, url } = await start();
+    (wss as EventEmitter).on('connection', (ws: any) => {
+      const duplex = serverStream(ws);
       duplex.on('error', () => {});
       duplex.pipe(duplex);
     });
-    const ws = peerClient(url);
-    const echoed = await roundTrip(createPeerWebSocketStream(ws), data);
-    expect(echoed.equals(data)).toBe(true);
-  });
-
-  it('a ws server echoing through its stream, a Volley client writing through its stream', async () => {
-    const { wss, url } = await startPeerServer({ maxPayload: 1 << 20 });
-    wss.on('connection', (ws) => {
-      const duplex = createPeerWebSocketStream(ws);
-      duplex.on('error', () => {});
-      duplex.pipe(duplex);
-    });
-    const ws = client(url);
-    const echoed = await roundTrip(createWebSocketStream(ws), data);
+    const echoed = await roundTrip(clientStream(url), data);
     expect(echoed.equals(data)).toBe(true);
   });
 });
