@@ -3,7 +3,7 @@
 // the kernel's share left out, so that on a busy machine the servers' own costs can
 // still be compared exactly.
 //
-//   node bench/server/handshake-path.mjs [--contenders volley,ws,raw] [--from 200 --to 1200]
+//   node bench/server/handshake-path.mjs [--contenders volley,ws,raw] [--from 200 --to 1200] [--module file]
 //
 // Each contender runs `from` and then `to` handshakes, one after the other, from a
 // minimal node:net client (the same for every contender), each client closing its
@@ -100,7 +100,8 @@ function instructions(contender, count, volleyModule) {
 if (argv[0] === 'child') {
   await child(argv[1], Number(argv[2]), argv[3]);
 } else {
-  const volleyModule = await buildVolley({ sourcemap: false });
+  // --module <file>: a Volley bundle built beforehand (to compare two builds), else src/.
+  const volleyModule = option('module', null) ?? (await buildVolley({ sourcemap: false }));
   const from = Number(option('from', 200));
   const to = Number(option('to', 1200));
   const contenders = option('contenders', 'volley,ws,raw').split(',');

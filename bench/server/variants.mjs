@@ -3,8 +3,9 @@
 // process. Two figures per variant, each the median over rounds, and the median of the
 // per-round ratios to the first variant:
 //
-// - server CPU time per echoed message (µs, user + system, from process.cpuUsage): the
-//   cost of the server's own work, which holds up on a loaded machine;
+// - server CPU time per echoed message (µs, user + system, from process.cpuUsage, over
+//   the generator's timed part, its warm-up left out): the cost of the server's own
+//   work, which holds up on a loaded machine;
 // - messages per second seen by the load generator: wall clock, noisy when other
 //   processes compete for the cores.
 //
@@ -19,7 +20,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median, parseArgs, startServer as startServerProcess } from './common.mjs';
+import { lineReader, median, parseArgs, startServer as startServerProcess } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = parseArgs(process.argv.slice(2));
@@ -45,27 +46,31 @@ async function startServer(variant) {
   return { port: server.port, cpu, stop: server.stop };
 }
 
-function runLoad(port) {
+/**
+ * Runs the load generator once against `server`; resolves with its result and the
+ * server's CPU time and echoed messages at the start and the end of the timed part
+ * (the warm-up left out).
+ */
+async function runLoad(server) {
   const load = handshakes
-    ? ['handshakes', '--port', String(port), '--concurrency', String(connections), '--seconds', String(seconds)]
-    : ['echo', '--port', String(port), '--connections', String(connections), '--inflight', String(inflight), '--size', String(size), '--seconds', String(seconds)];
-  const child = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...load], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error('load generator did not finish in time'));
-    }, (seconds + 30) * 1000);
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.once('exit', () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(out.trim().split('\n').at(-1)));
-      } catch (error) {
-        reject(error);
-      }
-    });
-  });
+    ? ['handshakes', '--port', String(server.port), '--concurrency', String(connections), '--seconds', String(seconds)]
+    : ['echo', '--port', String(server.port), '--connections', String(connections), '--inflight', String(inflight), '--size', String(size), '--seconds', String(seconds)];
+  const child = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...load, '--marks', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nextLine = lineReader(child, 'load generator', (seconds + 30) * 1000);
+  let before = null;
+  let after = null;
+  let result = null;
+  try {
+    for (let line = await nextLine(); line !== null; line = await nextLine()) {
+      if (line === 'mark start') before = await server.cpu();
+      else if (line === 'mark end') after = await server.cpu();
+      else if (line.startsWith('{')) result = JSON.parse(line);
+    }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  if (result === null || before === null || after === null) throw new Error('the load generator gave no result');
+  return { result, before, after };
 }
 
 const results = variants.map(() => []);
@@ -74,11 +79,9 @@ for (let round = 0; round < rounds; round++) {
   const order = variants.map((_, i) => i);
   if (round % 2 === 1) order.reverse();
   for (const i of order) {
-    const { port, cpu, stop } = await startServer(variants[i]);
+    const server = await startServer(variants[i]);
     try {
-      const before = await cpu();
-      const result = await runLoad(port);
-      const after = await cpu();
+      const { result, before, after } = await runLoad(server);
       if (handshakes) {
         results[i].push(result.handshakesPerSecond);
         cpuPerMessage[i].push((after.micros - before.micros) / Math.max(1, result.handshakesPerSecond * seconds));
@@ -87,7 +90,7 @@ for (let round = 0; round < rounds; round++) {
         cpuPerMessage[i].push((after.micros - before.micros) / Math.max(1, after.messages - before.messages));
       }
     } finally {
-      await stop();
+      await server.stop();
     }
   }
   process.stderr.write(
