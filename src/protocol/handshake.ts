@@ -9,6 +9,7 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
+import { acceptOfKey } from './sha1.js';
 import { type ExtensionOffer, isOws, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
 
 export type { ExtensionOffer } from './headers.js';
@@ -35,7 +36,10 @@ export type ExtraHeaders = Record<string, string | string[]> | ReadonlyArray<rea
  * computeAccept('dGhlIHNhbXBsZSBub25jZQ=='); // 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
  */
 export function computeAccept(key: string): string {
-  // One-shot hashing (Node.js 20.12 and later) creates no Hash object per handshake.
+  // Every valid key is hashed in JavaScript (see sha1.ts); any other string by node:crypto.
+  const accept = acceptOfKey(key);
+  if (accept !== null) return accept;
+  // One-shot hashing (Node.js 20.12 and later) creates no Hash object.
   return oneShotHash === undefined ? createHash('sha1').update(key + GUID).digest('base64') : oneShotHash('sha1', key + GUID, 'base64');
 }
 

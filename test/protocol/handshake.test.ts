@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HandshakeError } from '../../src/protocol/errors.js';
@@ -14,6 +15,7 @@ import {
   validateUpgradeRequest,
   validateUpgradeResponse,
 } from '../../src/protocol/handshake.js';
+import { acceptOfKey } from '../../src/protocol/sha1.js';
 import { headerRecord, parseRequestHead, parseResponseHead } from '../../src/protocol/http.js';
 
 /** RFC 6455 §1.3 / §4.2.2: the sample nonce and its accept value. */
@@ -65,6 +67,36 @@ describe('RFC 6455 §1.3 / §4.2.2 Sec-WebSocket-Accept', () => {
         expect(Buffer.from(computeAccept(key), 'base64')).toHaveLength(20);
       }),
     );
+  });
+
+  // Valid keys are hashed by sha1.ts, other strings by node:crypto: both must agree with it.
+  const viaCrypto = (key: string) => createHash('sha1').update(key + GUID).digest('base64');
+
+  it('equals node:crypto for every key of 16 bytes in base64 (the SHA-1 in JavaScript)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
+        const key = Buffer.from(bytes).toString('base64');
+        expect(acceptOfKey(key)).not.toBeNull();
+        expect(computeAccept(key)).toBe(viaCrypto(key));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('equals node:crypto for any 24 characters, ASCII or not, and any other length', () => {
+    const ascii = fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((code) => String.fromCharCode(code)), minLength: 24, maxLength: 24 });
+    const wide = fc.string({ unit: 'grapheme', minLength: 24, maxLength: 24 });
+    fc.assert(
+      fc.property(fc.oneof(ascii, wide, fc.string({ unit: 'binary' })), (key) => {
+        expect(computeAccept(key)).toBe(viaCrypto(key));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const key of ['', 'a'.repeat(23), 'a'.repeat(25), `${'a'.repeat(23)}\u0080`, `${'a'.repeat(23)}\u0141`, `\u0141${'a'.repeat(23)}`]) {
+      expect(computeAccept(key)).toBe(viaCrypto(key));
+    }
+    expect(acceptOfKey(`${'a'.repeat(23)}\u0141`)).toBeNull();
+    expect(acceptOfKey(`${'a'.repeat(23)}\u00ff`)).toBeNull();
   });
 });
 
