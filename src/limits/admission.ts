@@ -167,6 +167,23 @@ export class Admission {
     };
   }
 
+  /**
+   * Whether this admission checks nothing for a server whose listener is bound to
+   * `address`: only the default `maxPendingPerIp` is in force, which leaves loopback
+   * peers alone, and a listener bound to a loopback address has no other peers (with no
+   * trusted proxy, nothing counts a forwarded address either).
+   */
+  isIdleOn(address: string): boolean {
+    return (
+      this.#isLoopbackExempt &&
+      this.#isTrusted === null &&
+      !this.#countsSlots &&
+      this.#handshakes === null &&
+      this.#checkOrigin === null &&
+      isLoopback(normalizeAddress(address))
+    );
+  }
+
   /** Connections (open or upgrading) holding a slot. */
   get connections(): number {
     return this.#connections;

@@ -198,7 +198,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #deflateOptions: ResolvedDeflateOptions | null;
   /** What every connection of this server shares (its options are read once, here). */
   readonly #shared: SharedSettings;
-  readonly #admission: Admission | null;
+  #admission: Admission | null;
   readonly #metrics: MetricsRecorder | null;
   readonly #rateLimit: RateLimitConfig | null;
   readonly #tokenExpiry: ((data: Data) => number | null) | null;
@@ -257,7 +257,14 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     if (options.port !== undefined) {
       const listener = createNetServer({ noDelay: true }, (socket) => this.#readRequest(socket));
       this.#listener = listener;
-      listener.on('listening', () => this.emit('listening'));
+      listener.on('listening', () => {
+        // Bound to a loopback address, the default limits have nothing to check.
+        const bound = listener.address();
+        if (this.#admission !== null && typeof bound === 'object' && bound !== null && this.#admission.isIdleOn(bound.address)) {
+          this.#admission = null;
+        }
+        this.emit('listening');
+      });
       listener.on('error', (error) => this.emit('error', error));
       if (callback) this.once('listening', callback);
       listener.listen(options.port, options.host, options.backlog);

@@ -133,6 +133,16 @@ describe('slowloris', () => {
     );
   });
 
+  it('with the default limits, a server bound to loopback holds any number of upgrades in progress (its peers are all local)', async () => {
+    await underAttack({}, async ({ wss, port }) => {
+      // More than the default maxPendingPerIp (32), all waiting at once.
+      const raws: RawClient[] = await Promise.all(Array.from({ length: 40 }, () => rawConnect(port, { localAddress: '127.0.0.2' })));
+      for (const raw of raws) raw.write(upgradeRequest());
+      for (const raw of raws) expect((await raw.readResponse()).status).toBe(101);
+      expect(wss.metrics().handshakes.rejected).toEqual({});
+    });
+  });
+
   it('a connection refused at accept that sends its request anyway still reads the 429 (no reset)', async () => {
     await underAttack(
       { maxPendingPerIp: 1 },

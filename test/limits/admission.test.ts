@@ -119,6 +119,23 @@ describe('Admission', () => {
     expect(set.accept(fakeSocket('127.0.0.1'))?.status).toBe(429);
   });
 
+  it('pending upgrades: a listener bound to loopback leaves the default nothing to check', () => {
+    const byDefault = Admission.create({})!;
+    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) expect(byDefault.isIdleOn(address)).toBe(true);
+    for (const address of ['0.0.0.0', '::', '192.0.2.1', '::ffff:192.0.2.1']) expect(byDefault.isIdleOn(address)).toBe(false);
+    // Anything else asked for keeps the checks, even on loopback.
+    for (const options of [
+      { maxPendingPerIp: 32 },
+      { trustProxy: ['127.0.0.1'] },
+      { maxConnections: 10 },
+      { maxConnectionsPerIp: 10 },
+      { maxHandshakesPerIp: 10 },
+      { origins: ['https://example.com'] },
+    ]) {
+      expect(Admission.create(options)!.isIdleOn('127.0.0.1')).toBe(false);
+    }
+  });
+
   it('pending upgrades behind a trusted proxy are counted per forwarded address at admit', () => {
     const admission = Admission.create({ maxPendingPerIp: 1, trustProxy: ['10.0.0.1'] })!;
     const first = fakeSocket('10.0.0.1');
