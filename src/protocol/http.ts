@@ -75,6 +75,8 @@ const HT = 0x09;
 const LF = 0x0a;
 const CR = 0x0d;
 const SP = 0x20;
+/** Bytes decoded first when looking for the end of a head that arrived whole (most fit). */
+const FIRST_WINDOW = 1024;
 /**
  * Valid header lines and the empty line after them (RFC 9110 §5.5, RFC 9112 §5): a
  * token, a colon, then HTAB, SP, VCHAR and obs-text up to CRLF. Tested from the end of
@@ -232,10 +234,17 @@ abstract class HeadParser<Parsed> {
   #parseWhole(chunk: Buffer): Parsed | null {
     if (chunk[0] === CR) return null;
     // Decoded first and searched as a string: for a head of a few hundred bytes that is
-    // cheaper than a Buffer search, which is a call into Node. A head longer than
-    // maxHeaderBytes is not found in what is decoded; the scan then refuses it.
-    const text = chunk.toString('latin1', 0, Math.min(chunk.length, this.#maxHeaderBytes));
-    const end = text.indexOf('\r\n\r\n');
+    // cheaper than a Buffer search, which is a call into Node. The first KiB is decoded,
+    // then (for a longer head) up to maxHeaderBytes: a head followed by a large frame in
+    // the same chunk does not decode the frame. A head longer than maxHeaderBytes is not
+    // found in what is decoded; the scan then refuses it.
+    const available = Math.min(chunk.length, this.#maxHeaderBytes);
+    let text = chunk.toString('latin1', 0, Math.min(available, FIRST_WINDOW));
+    let end = text.indexOf('\r\n\r\n');
+    if (end === -1 && text.length < available) {
+      text = chunk.toString('latin1', 0, available);
+      end = text.indexOf('\r\n\r\n', FIRST_WINDOW - 3);
+    }
     if (end === -1) return null;
     const headBytes = end + 4;
     let head: Parsed | null;

@@ -400,6 +400,24 @@ describe('incremental parsing', () => {
     }
   });
 
+  it('finds the end of a head that arrives whole, at every length around the first KiB and beyond it, with a large frame after it', () => {
+    // The head's end is looked for in its first KiB, then up to maxHeaderBytes.
+    const frame = Buffer.alloc(64 * 1024, 0x78);
+    for (const length of [...Array.from({ length: 12 }, (_, i) => 1016 + i), 3000, DEFAULT_MAX_HEADER_BYTES]) {
+      const base = 'GET / HTTP/1.1\r\nHost: a\r\nX-Pad: \r\n\r\n';
+      const head = base.replace('X-Pad: ', `X-Pad: ${'p'.repeat(length - base.length)}`);
+      expect(head).toHaveLength(length);
+      const parser = new RequestHeadParser();
+      const parsed = parser.push(Buffer.concat([Buffer.from(head, 'latin1'), frame]))!;
+      expect(parsed.headBytes).toBe(length);
+      expect(parsed.headers['x-pad']).toBe('p'.repeat(length - base.length));
+      expect(parser.rest!.equals(frame)).toBe(true);
+    }
+    // One byte over maxHeaderBytes, whole in one chunk and followed by more: still 431.
+    const over = `GET / HTTP/1.1\r\nX-Pad: ${'p'.repeat(DEFAULT_MAX_HEADER_BYTES)}\r\n\r\n`;
+    expect(handshakeError(() => new RequestHeadParser().push(Buffer.concat([Buffer.from(over), frame]))).status).toBe(431);
+  });
+
   it('accepts Uint8Array views into a larger buffer', () => {
     const backing = new Uint8Array(Buffer.from(`xx${UPGRADE_REQUEST}yy`));
     const head = parseRequestHead(backing.subarray(2, backing.length - 2))!;
