@@ -128,6 +128,30 @@ export async function startServer(kind, { nodeArgs = [], serverArgs = [], env = 
 }
 
 /**
+ * Runs `loadgen.mjs ...loadArgs` once and resolves with its result (the JSON line it
+ * prints last). With `onMark`, the generator is asked for its marks and `onMark('start')`
+ * / `onMark('end')` is awaited when its timed part begins and ends, so that the caller
+ * samples the server then. The generator is killed if it has not exited by then.
+ */
+export async function runLoadgen(loadArgs, { onMark = null, ms }) {
+  const marks = onMark === null ? [] : ['--marks', '1'];
+  const child = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...loadArgs, ...marks], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nextLine = lineReader(child, 'load generator', ms);
+  let result = null;
+  try {
+    for (let line = await nextLine(); line !== null; line = await nextLine()) {
+      if (line === 'mark start') await onMark('start');
+      else if (line === 'mark end') await onMark('end');
+      else if (line.startsWith('{')) result = JSON.parse(line);
+    }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  if (result === null) throw new Error('the load generator gave no result');
+  return result;
+}
+
+/**
  * Opens `count` connections to `port` from a load generator process (`loadgen.mjs idle`,
  * with `loadArgs`) that holds them; resolves once all are open with a function that
  * closes them.

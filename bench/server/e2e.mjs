@@ -30,16 +30,12 @@
 // Volley is bundled from src/ with esbuild first (as the protocol benchmarks do), so a
 // run measures the current source; no build needed. Markdown to stdout, progress to
 // stderr, every sample to bench/results/e2e-<date>.json.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildVolley } from '../lib/build.mjs';
 import { environment, writeResults } from '../lib/harness.mjs';
-import { lineReader as readLines, median, openIdle as openIdleConnections, parseArgs, sleep, startServer as startServerProcess } from './common.mjs';
+import { median, openIdle as openIdleConnections, parseArgs, runLoadgen, sleep, startServer as startServerProcess } from './common.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const args = parseArgs(process.argv.slice(2));
 if (args._.length > 0) throw new Error(`unexpected argument ${args._[0]}`);
 const quick = args.quick === true;
@@ -112,8 +108,6 @@ function processCpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-/** A child's stdout as lines, each awaited at most CHILD_TIMEOUT_MS. */
-const lineReader = (child, what) => readLines(child, what, CHILD_TIMEOUT_MS);
 
 /** Starts one echo server process. */
 async function startServer(contenderId, volleyModule) {
@@ -133,29 +127,22 @@ async function startServer(contenderId, volleyModule) {
 
 /** Runs the load generator once; resolves with its result and the server's CPU during the timed part. */
 async function runLoad(server, loadArgs) {
-  const child = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...loadArgs, '--port', String(server.port), '--seconds', String(seconds), '--warmup', String(warmup), '--marks', '1'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const nextLine = lineReader(child, 'load generator');
   let cpuStart = NaN;
   let cpuEnd = NaN;
   let timeStart = 0;
   let timeEnd = 0;
-  let result = null;
-  try {
-    for (let line = await nextLine(); line !== null; line = await nextLine()) {
-      if (line === 'mark start') {
+  const result = await runLoadgen([...loadArgs, '--port', String(server.port), '--seconds', String(seconds), '--warmup', String(warmup)], {
+    ms: CHILD_TIMEOUT_MS,
+    onMark: (mark) => {
+      if (mark === 'start') {
         cpuStart = processCpuSeconds(server.child.pid);
         timeStart = performance.now();
-      } else if (line === 'mark end') {
+      } else {
         cpuEnd = processCpuSeconds(server.child.pid);
         timeEnd = performance.now();
-      } else if (line.startsWith('{')) result = JSON.parse(line);
-    }
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-  if (result === null) throw new Error('the load generator gave no result');
+      }
+    },
+  });
   const serverCpu = (cpuEnd - cpuStart) / ((timeEnd - timeStart) / 1000);
   return { ...result, serverCpu };
 }

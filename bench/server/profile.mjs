@@ -8,15 +8,12 @@
 // `node --cpu-prof`, runs `loadgen.mjs` with the remaining arguments, stops the server
 // and prints the self time of each function as a share of the samples in which the
 // server was not idle, and the time in garbage collection.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { buildVolley } from '../lib/build.mjs';
-import { startServer, stopChild } from './common.mjs';
+import { runLoadgen, startServer, stopChild } from './common.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
 const take = (name, fallback) => {
   const i = argv.indexOf(name);
@@ -41,20 +38,14 @@ const server = await startServer(kind, {
   env: { ...process.env, VOLLEY_MODULE: volleyModule },
   ms: 10_000,
 });
-const port = server.port;
-const load = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...loadArgs, '--port', String(port), '--seconds', seconds], { stdio: ['ignore', 'pipe', 'inherit'] });
-let out = '';
-load.stdout.on('data', (chunk) => (out += chunk));
-await new Promise((resolve) => {
-  const timer = setTimeout(() => load.kill('SIGKILL'), (Number(seconds) + 60) * 1000);
-  load.once('exit', () => {
-    clearTimeout(timer);
-    resolve();
-  });
-});
-process.stdout.write(`${out.trim().split('\n').at(-1)}\n`);
-// SIGINT: the server exits normally, so that --cpu-prof writes its profile.
-await stopChild(server.child, `${kind} server`, 30_000, 'SIGINT');
+let result;
+try {
+  result = await runLoadgen([...loadArgs, '--port', String(server.port), '--seconds', seconds], { ms: (Number(seconds) + 60) * 1000 });
+} finally {
+  // SIGINT: the server exits normally, so that --cpu-prof writes its profile.
+  await stopChild(server.child, `${kind} server`, 30_000, 'SIGINT');
+}
+process.stdout.write(`${JSON.stringify(result)}\n`);
 
 const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
 const profile = JSON.parse(readFileSync(file, 'utf8'));

@@ -17,12 +17,8 @@
 // same keys as the echo figures ("PerMessage", "MessagesPerSecond").
 //
 // A variant is a `servers.mjs` command line: kind, then flags. Build first (npm run build).
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { lineReader, median, parseArgs, startServer as startServerProcess } from './common.mjs';
+import { median, parseArgs, runLoadgen, startServer as startServerProcess } from './common.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const args = parseArgs(process.argv.slice(2));
 const rounds = Number(args.rounds ?? 7);
 const seconds = Number(args.seconds ?? 3);
@@ -55,21 +51,16 @@ async function runLoad(server) {
   const load = handshakes
     ? ['handshakes', '--port', String(server.port), '--concurrency', String(connections), '--seconds', String(seconds)]
     : ['echo', '--port', String(server.port), '--connections', String(connections), '--inflight', String(inflight), '--size', String(size), '--seconds', String(seconds)];
-  const child = spawn(process.execPath, [join(here, 'loadgen.mjs'), ...load, '--marks', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const nextLine = lineReader(child, 'load generator', (seconds + 30) * 1000);
   let before = null;
   let after = null;
-  let result = null;
-  try {
-    for (let line = await nextLine(); line !== null; line = await nextLine()) {
-      if (line === 'mark start') before = await server.cpu();
-      else if (line === 'mark end') after = await server.cpu();
-      else if (line.startsWith('{')) result = JSON.parse(line);
-    }
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-  if (result === null || before === null || after === null) throw new Error('the load generator gave no result');
+  const result = await runLoadgen(load, {
+    ms: (seconds + 30) * 1000,
+    onMark: async (mark) => {
+      if (mark === 'start') before = await server.cpu();
+      else after = await server.cpu();
+    },
+  });
+  if (before === null || after === null) throw new Error('the load generator gave no marks');
   return { result, before, after };
 }
 
