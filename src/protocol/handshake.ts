@@ -9,13 +9,12 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
-import { acceptOfKey } from './sha1.js';
+import { GUID, acceptOfKey } from './sha1.js';
 import { type ExtensionOffer, isOws, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
 
 export type { ExtensionOffer } from './headers.js';
 
-/** RFC 6455 §1.3: the GUID appended to the key before hashing. */
-export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+export { GUID } from './sha1.js';
 
 /** The only protocol version this library speaks (RFC 6455 §4.1, §11.6). */
 export const WEBSOCKET_VERSION = 13;

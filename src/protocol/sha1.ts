@@ -11,11 +11,11 @@
  * and the length, the same for every key, so its message schedule is computed once.
  */
 
-/** RFC 6455 §1.3, as in handshake.ts (kept here so that this module stands alone). */
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** RFC 6455 §1.3: the GUID appended to the key before hashing (handshake.ts exports it). */
+export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** Characters of a key hashed here. */
-export const ACCEPT_KEY_LENGTH = 24;
+const ACCEPT_KEY_LENGTH = 24;
 
 /** The first block's message schedule: words 0–5 from the key, 6–14 the GUID, 15 the padding's 0x80. */
 const schedule = new Int32Array(80);
