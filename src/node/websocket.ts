@@ -257,16 +257,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   [kHeartbeat]: HeartbeatState | null = null;
 
   #readyState: number = ReadyState.CONNECTING;
-  #protocol = '';
-  #extensions = '';
-  #url = '';
   #socket: Socket | null = null;
   #connection: Connection | null = null;
   /** Null until a socket is attached. */
   #settings: SharedSettings | null = null;
-  #closeTimer: NodeJS.Timeout | null = null;
-  #rateLimiter: MessageLimiter | null = null;
-  #tokenExpiry: ExpiryTimer | null = null;
+  /** What most connections never need (see `Rare`); null until one of its fields is. */
+  #rare: Rare | null = null;
 
   // Write batching (see _flush).
   /** Frames queued this tick; an idle connection holds the shared empty NO_FRAMES. */
@@ -280,8 +276,6 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
    * stays small enough for V8 to inline the framing into it.
    */
   #midMessage = false;
-  /** Messages dropped for `maxBackpressure` (see send). */
-  #dropped = 0;
 
   /**
    * Connects to `url` as a client (`ws:` or `wss:`). The server side gets its instances
@@ -315,15 +309,15 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
   /** The subprotocol the server selected, or ''. */
   get protocol(): string {
-    return this.#protocol;
+    return this.#rare?.protocol ?? '';
   }
   /** The negotiated extensions, as in `Sec-WebSocket-Extensions`, or ''. */
   get extensions(): string {
-    return this.#extensions;
+    return this.#rare?.extensions ?? '';
   }
   /** The URL connected to (client), or '' on the server side. */
   get url(): string {
-    return this.#url;
+    return this.#rare?.url ?? '';
   }
   /** Whether this is the server side of the connection. */
   get isServer(): boolean {
@@ -355,7 +349,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
   /** Messages not sent because more than `maxBackpressure` bytes were buffered. */
   get droppedMessages(): number {
-    return this.#dropped;
+    return this.#rare?.dropped ?? 0;
   }
   /**
    * Round-trip time in ms of the last heartbeat ping that was answered, or undefined
@@ -459,7 +453,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
   /** Over `maxBackpressure`: the message is not queued. */
   #drop(cb: ((error?: Error | null) => void) | undefined): SendStatus {
-    this.#dropped++;
+    this.#rareFields().dropped++;
     const settings = this.#settings!;
     settings.metrics?.observeBackpressureDrop();
     if (cb !== undefined) {
@@ -635,10 +629,11 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
    */
   reauthenticate(expiresAt: number | null): void {
     if (expiresAt === null) {
-      this.#tokenExpiry?.clear();
+      this.#rare?.tokenExpiry?.clear();
       return;
     }
-    const timer = (this.#tokenExpiry ??= new ExpiryTimer(() => {
+    const rare = this.#rareFields();
+    const timer = (rare.tokenExpiry ??= new ExpiryTimer(() => {
       if (this.#readyState === ReadyState.OPEN) this.close(CloseCode.PolicyViolation, TOKEN_EXPIRED_REASON);
     }));
     if (this.#readyState === ReadyState.CLOSED) timer.clear();
@@ -647,7 +642,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** When the connection's credentials expire (ms since the epoch), or null. See `reauthenticate`. */
   get tokenExpiresAt(): number | null {
-    return this.#tokenExpiry?.expiresAt ?? null;
+    return this.#rare?.tokenExpiry?.expiresAt ?? null;
   }
 
   /** @internal Fails the connection: close frame with `code`, no further input read (server: TCP closed at once). */
@@ -677,15 +672,22 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     return (this.#flags & PAUSED_BY_USER) !== 0;
   }
 
+  #rareFields(): Rare {
+    return (this.#rare ??= new Rare());
+  }
+
   /** Mirrors the protocol state and arms the close timer when a close is under way. */
   #afterStateChange(): void {
     const connection = this.#connection!;
     const state = connection.readyState;
     if (state === ReadyState.CLOSING && this.#readyState === ReadyState.OPEN) this.#readyState = ReadyState.CLOSING;
-    if (connection.closeExpected() && this.#closeTimer === null && this.#socket !== null) {
-      const socket = this.#socket;
-      this.#closeTimer = setTimeout(() => socket.destroy(), this.#settings!.closeTimeout);
-      this.#closeTimer.unref?.();
+    if (connection.closeExpected() && this.#socket !== null) {
+      const rare = this.#rareFields();
+      if (rare.closeTimer === null) {
+        const socket = this.#socket;
+        rare.closeTimer = setTimeout(() => socket.destroy(), this.#settings!.closeTimeout);
+        rare.closeTimer.unref?.();
+      }
     }
   }
 
@@ -705,9 +707,12 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     rateLimiter: MessageLimiter | null = null,
   ): void {
     this.#settings = settings;
-    this.#protocol = protocol;
-    this.#extensions = extensions;
-    this.#rateLimiter = rateLimiter;
+    if (protocol !== '' || extensions !== '' || rateLimiter !== null) {
+      const rare = this.#rareFields();
+      rare.protocol = protocol;
+      rare.extensions = extensions;
+      rare.rateLimiter = rateLimiter;
+    }
     this.#connection = new Connection(settings.connection, this, compression);
     this.#socket = socket;
     this.#readyState = ReadyState.OPEN;
@@ -727,7 +732,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
 
   /** @internal Client side: the handshake is under way. */
   [kSetConnecting](url: string, socket: Socket | null): void {
-    this.#url = url;
+    this.#rareFields().url = url;
     this.#socket = socket;
   }
 
@@ -770,11 +775,14 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
   }
 
   #onSocketClose(): void {
-    if (this.#closeTimer !== null) {
-      clearTimeout(this.#closeTimer);
-      this.#closeTimer = null;
+    const rare = this.#rare;
+    if (rare !== null) {
+      if (rare.closeTimer !== null) {
+        clearTimeout(rare.closeTimer);
+        rare.closeTimer = null;
+      }
+      rare.tokenExpiry?.clear();
     }
-    this.#tokenExpiry?.clear();
     const info = this.#connection!.transportClosed();
     this.#readyState = ReadyState.CLOSED;
     this.#queue = NO_FRAMES;
@@ -802,8 +810,10 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     this[kActivity] = ACTIVITY_ANY | ACTIVITY_MESSAGE;
     const metrics = this.#settings!.metrics;
     if (metrics !== null) metrics.messagesReceived++;
-    // Counted before the application sees it; one null check when there is no limit.
-    if (this.#rateLimiter !== null && !this.#rateLimiter.admit(this, data.length, isBinary)) return;
+    // Counted before the application sees it; one null check when there is no limit
+    // (nor a subprotocol or extension).
+    const limiter = this.#rare === null ? null : this.#rare.rateLimiter;
+    if (limiter !== null && !limiter.admit(this, data.length, isBinary)) return;
     this.emit('message', isBinary ? this.#convertBinary(data) : data, isBinary);
   }
 
@@ -1055,6 +1065,23 @@ function textOrBinary(ws: WebSocket<any>): (data: any, isBinary: boolean) => unk
 }
 
 function noop(): void {}
+
+/**
+ * The fields of a WebSocket that most connections never set: a server connection with
+ * no subprotocol, extension or rate limit keeps a null in their place until it closes
+ * (memory per idle connection is a target: each field is 8 bytes per connection).
+ */
+class Rare {
+  protocol = '';
+  extensions = '';
+  /** Client side: the URL connected to. */
+  url = '';
+  closeTimer: NodeJS.Timeout | null = null;
+  rateLimiter: MessageLimiter | null = null;
+  tokenExpiry: ExpiryTimer | null = null;
+  /** Messages dropped for `maxBackpressure` (see send). */
+  dropped = 0;
+}
 
 /**
  * The table of an EventEmitter's listeners (`_events`): no inherited keys, like
