@@ -164,6 +164,24 @@ class QueueHandler implements ConnectionHandler {
 }
 
 /**
+ * The send state of a connection that negotiated permessage-deflate: a compression may
+ * complete later (on the thread pool), and the sends after it wait in order. A
+ * connection without compression has none of it (memory per idle connection).
+ */
+class DeflateSends {
+  /** Sends waiting behind an asynchronous compression; null when nothing waits. */
+  queue: SendJob[] | null = null;
+  /** Bytes of data waiting in `queue` or being compressed. */
+  queuedBytes = 0;
+  /** Bumped when queued sends are discarded, so that late compressions are dropped. */
+  epoch = 0;
+  /** Whether the outgoing fragmented message is being compressed. */
+  compressingMessage = false;
+
+  constructor(readonly codec: MessageCodec) {}
+}
+
+/**
  * One WebSocket endpoint's protocol state.
  *
  * @example
@@ -174,26 +192,21 @@ class QueueHandler implements ConnectionHandler {
  */
 export class Connection implements ParserHandler {
   // An idle connection is mostly this object: its fields are kept few (settings shared,
-  // booleans in one bit set, the parser made when the first bytes arrive).
+  // booleans in one bit set, the parser made when the first bytes arrive, the state of
+  // compressed sends only with compression).
   readonly #handler: ConnectionHandler;
   readonly #settings: ConnectionSettings;
-  readonly #compression: MessageCodec | null;
+  /** Null unless permessage-deflate was negotiated. */
+  readonly #deflate: DeflateSends | null;
   #parser: FrameParser | null = null;
 
   #state: ReadyState = ReadyState.OPEN;
   /** CLOSE_SENT, CLOSE_WRITTEN, FAILED, ENDED. */
   #flags = 0;
-  /** Whether the outgoing fragmented message is being compressed (a field of its own: the send path stays small enough for V8 to inline the framing). */
-  #sendingCompressed = false;
   #closeReceived: { code: number; reason: string } | null = null;
   #closeInfo: CloseInfo | null = null;
   /** Opcode of an outgoing fragmented message, 0 when none is open. */
   #sendingOpcode = 0;
-  /** Sends waiting behind an asynchronous compression; null when nothing waits. */
-  #sendQueue: SendJob[] | null = null;
-  #queuedBytes = 0;
-  /** Bumped when queued sends are discarded, so that late compressions are dropped. */
-  #sendEpoch = 0;
   /** Payload of the most recent ping, whose pong waits for the transport to drain; null when none waits. */
   #deferredPong: Buffer | null = null;
 
@@ -206,11 +219,12 @@ export class Connection implements ParserHandler {
     this.#handler = handler ?? new QueueHandler();
     if (options instanceof ConnectionSettings) {
       this.#settings = options;
-      this.#compression = compression ?? null;
+      compression ??= null;
     } else {
       this.#settings = new ConnectionSettings(options);
-      this.#compression = options.compression ?? null;
+      compression = options.compression ?? null;
     }
+    this.#deflate = compression === null ? null : new DeflateSends(compression);
   }
 
   #createParser(): FrameParser {
@@ -221,7 +235,7 @@ export class Connection implements ParserHandler {
         maxPayload: settings.maxPayload,
         fragmentOverhead: settings.fragmentOverhead,
         // RFC 7692 §6: RSV1 marks a compressed message once the extension is negotiated.
-        allowRsv1: this.#compression !== null,
+        allowRsv1: this.#deflate !== null,
       },
       this,
     );
@@ -345,17 +359,19 @@ export class Connection implements ParserHandler {
    * `handler.write`: at once, unless sends wait behind an asynchronous compression.
    */
   whenSent(callback: () => void): void {
-    if (this.#sendQueue === null) callback();
-    else this.#sendQueue.push({ kind: 'callback', callback });
+    const queue = this.#deflate === null ? null : this.#deflate.queue;
+    if (queue === null) callback();
+    else queue.push({ kind: 'callback', callback });
   }
 
   /** Bytes of messages being compressed on the thread pool or waiting behind one, not yet written. */
   get queuedBytes(): number {
-    return this.#queuedBytes;
+    return this.#deflate === null ? 0 : this.#deflate.queuedBytes;
   }
 
   #sendData(opcode: number, data: string | Uint8Array, isFinal: boolean, isCompressed: boolean, compress: boolean): void {
     if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
+    const sends = this.#deflate;
     let frameOpcode = opcode;
     let deflate: boolean;
     if (this.#sendingOpcode !== 0) {
@@ -364,14 +380,14 @@ export class Connection implements ParserHandler {
       }
       frameOpcode = Opcode.Continuation;
       isCompressed = false; // RFC 7692 §6.1: RSV1 only on the first frame
-      deflate = this.#sendingCompressed;
+      deflate = sends !== null && sends.compressingMessage;
     } else {
-      deflate = compress && this.#compression !== null && reaches(data, this.#compression.threshold);
+      deflate = compress && sends !== null && reaches(data, sends.codec.threshold);
     }
     this.#sendingOpcode = isFinal ? 0 : opcode;
-    this.#sendingCompressed = deflate && !isFinal;
+    if (sends !== null) sends.compressingMessage = deflate && !isFinal;
     const firstByte = (isFinal ? FIN : 0) | (isCompressed || (deflate && frameOpcode !== Opcode.Continuation) ? RSV1 : 0) | frameOpcode;
-    if (!deflate && this.#sendQueue === null) {
+    if (!deflate && (sends === null || sends.queue === null)) {
       this.#writeFrame(firstByte, data);
       return;
     }
@@ -381,21 +397,27 @@ export class Connection implements ParserHandler {
 
   /** Sends now, or behind the sends already waiting. */
   #send(job: SendJob): void {
-    if (job.kind === 'data') this.#queuedBytes += job.size; // until written
-    if (this.#sendQueue !== null) {
-      this.#sendQueue.push(job);
+    const sends = this.#deflate;
+    if (sends === null) {
+      this.#run(job); // without compression every send completes at once
+      return;
+    }
+    if (job.kind === 'data') sends.queuedBytes += job.size; // until written
+    if (sends.queue !== null) {
+      sends.queue.push(job);
     } else if (!this.#run(job)) {
-      this.#sendQueue = []; // the job continues asynchronously: later sends wait for it
+      sends.queue = []; // the job continues asynchronously: later sends wait for it
     }
   }
 
   /** Runs the waiting sends in order until one goes asynchronous. */
   #resumeSends(): void {
-    const queue = this.#sendQueue!;
+    const sends = this.#deflate!;
+    const queue = sends.queue!;
     while (queue.length > 0) {
       if (!this.#run(queue.shift()!)) return;
     }
-    this.#sendQueue = null;
+    sends.queue = null;
   }
 
   /** Runs one send. Returns false when it continues asynchronously (then resumes the queue). */
@@ -405,7 +427,7 @@ export class Connection implements ParserHandler {
         this.#handler.write(job.bytes);
         return true;
       case 'prepared':
-        this.#handler.write(this.#compression === null ? job.message.frame : this.#compression.preparedFrame(job.message));
+        this.#handler.write(this.#deflate === null ? job.message.frame : this.#deflate.codec.preparedFrame(job.message));
         return true;
       case 'close':
         this.#writeClose(job.payload);
@@ -419,18 +441,19 @@ export class Connection implements ParserHandler {
   }
 
   #compressAndWrite(job: SendJob & { kind: 'data' }): boolean {
-    const epoch = this.#sendEpoch;
+    const sends = this.#deflate!;
+    const epoch = sends.epoch;
     let isAsync = false;
     let isDone = false;
     const bytes = typeof job.data === 'string' ? Buffer.from(job.data) : job.data;
-    this.#compression!.compress(bytes, job.isFinal, (error, payload) => {
+    sends.codec.compress(bytes, job.isFinal, (error, payload) => {
       isDone = true;
-      if (epoch !== this.#sendEpoch) return; // discarded by a failure or the end of the transport
+      if (epoch !== sends.epoch) return; // discarded by a failure or the end of the transport
       if (error !== null) {
         this.onError(error);
         return;
       }
-      this.#queuedBytes -= job.size;
+      sends.queuedBytes -= job.size;
       this.#writeFrame(job.firstByte, payload);
       if (isAsync) this.#resumeSends();
     });
@@ -440,10 +463,12 @@ export class Connection implements ParserHandler {
 
   /** Drops every send still waiting: the connection failed or the transport is gone. */
   #discardSends(): void {
-    const queue = this.#sendQueue;
-    this.#sendEpoch++;
-    this.#sendQueue = null;
-    this.#queuedBytes = 0;
+    const sends = this.#deflate;
+    if (sends === null) return;
+    const queue = sends.queue;
+    sends.epoch++;
+    sends.queue = null;
+    sends.queuedBytes = 0;
     // Waiters still hear back (the node layer reports the lost data to them).
     if (queue !== null) for (const job of queue) if (job.kind === 'callback') job.callback();
   }
@@ -560,7 +585,7 @@ export class Connection implements ParserHandler {
     this.#parser?.stop();
     this.#deferredPong = null;
     this.#discardSends();
-    this.#compression?.close();
+    this.#deflate?.codec.close();
     const received = this.#closeReceived;
     // RFC 6455 §7.1.5: with no close frame received, the close code is 1006.
     this.#closeInfo =
@@ -617,7 +642,7 @@ export class Connection implements ParserHandler {
     let isAsync = false;
     let isDone = false;
     // The parser accepts RSV1 only when a codec was given.
-    this.#compression!.decompress(data, this.#settings.maxPayload, (error, message) => {
+    this.#deflate!.codec.decompress(data, this.#settings.maxPayload, (error, message) => {
       isDone = true;
       if (isAsync) this.#handler.resumeReading?.();
       if ((this.#flags & FAILED) !== 0 || this.#state === ReadyState.CLOSED) return;
