@@ -3,7 +3,7 @@
 //   npm run bench -- e2e                         # every scenario, 3 rounds
 //   node bench/server/e2e.mjs [--rounds 3] [--seconds 5] [--warmup 1]
 //       [--scenarios echo,large,handshakes,idle] [--contenders volley,ws,ws-js,raw]
-//       [--idle 10000] [--settle 0] [--large-inflight 2] [--quick]
+//       [--idle 10000] [--large-inflight 2] [--quick]
 //
 // Every sample is two fresh processes: an echo server (servers.mjs) and a load
 // generator (loadgen.mjs) on node:net that does the upgrade itself and sends pre-built
@@ -20,11 +20,7 @@
 //               with its JS fallback (WS_NO_BUFFER_UTIL=1)
 //   handshakes  50 concurrent clients, each connecting, upgrading and closing in a loop
 //   idle        --idle connections held open: the server's RSS and JS heap growth per
-//               connection (after a forced GC), KiB, and V8's young and old generations,
-//               1 s after the last connection opened; with --settle N, again N s after
-//               it, once V8 has had time to shrink its young generation (its memory
-//               reducer runs about 8 s after a full GC when the process allocates
-//               little; 25 is enough on Node.js 20 to 24)
+//               connection (after a forced GC), KiB, and V8's young and old generations
 //
 // Beside the throughput, each sample records the CPU time both processes used during the
 // timed part (from /proc for the server, process.cpuUsage in the generator): a generator
@@ -47,7 +43,6 @@ const rounds = Number(args.rounds ?? args.runs ?? 3);
 const seconds = Number(args.seconds ?? (quick ? 2 : 5));
 const warmup = Number(args.warmup ?? 1);
 const idleConnections = Number(args.idle ?? (quick ? 2000 : 10_000));
-const settleSeconds = Number(args.settle ?? 0);
 const largeInflight = Number(args['large-inflight'] ?? 2);
 /** Every child is bounded in time: a stuck process fails the run instead of hanging it. */
 const CHILD_TIMEOUT_MS = Math.max(60_000, (warmup + seconds) * 1000 * 4);
@@ -159,19 +154,11 @@ async function sample(scenario, contenderId, volleyModule) {
       await sleep(300);
       const before = await server.memory();
       const close = await openIdleConnections(server.port, idleConnections, { ms: CHILD_TIMEOUT_MS });
-      const opened = performance.now();
       await sleep(1000);
       const after = await server.memory();
-      let settled = null;
-      if (settleSeconds > 1) {
-        await sleep(settleSeconds * 1000 - (performance.now() - opened));
-        settled = await server.memory();
-      }
       await close();
-      const perConnection = (key, at = after) => (at[key] - before[key]) / idleConnections / 1024;
+      const perConnection = (key) => (after[key] - before[key]) / idleConnections / 1024;
       return {
-        rssSettledPerConnection: settled === null ? null : perConnection('rss', settled),
-        heapSettledPerConnection: settled === null ? null : perConnection('heapUsed', settled),
         impl: server.impl,
         rssPerConnection: perConnection('rss'),
         heapPerConnection: perConnection('heapUsed'),
@@ -218,8 +205,6 @@ function summarize(scenario, samples) {
       youngPerConnection: median(list.map((s) => s?.youngPerConnection)),
       oldUsedPerConnection: median(list.map((s) => s?.oldUsedPerConnection)),
       oldPhysicalPerConnection: median(list.map((s) => s?.oldPhysicalPerConnection)),
-      rssSettledPerConnection: median(list.map((s) => s?.rssSettledPerConnection ?? NaN)),
-      heapSettledPerConnection: median(list.map((s) => s?.heapSettledPerConnection ?? NaN)),
       impl: list.find((s) => s !== null)?.impl,
     };
   }
@@ -228,8 +213,6 @@ function summarize(scenario, samples) {
     rows[id].ratioToWs = rows[id].median / base;
     rows[id].pairedRatioToWs = median(samples[id].map((s, round) => s?.[scenario.metric] / samples.ws[round]?.[scenario.metric]));
     rows[id].cpuPerOpRatioToWs = rows[id].serverCpuPerOp / rows.ws.serverCpuPerOp;
-    rows[id].settledRatioToWs = rows[id].rssSettledPerConnection / rows.ws.rssSettledPerConnection;
-    rows[id].settledPairedRatioToWs = median(samples[id].map((s, round) => s?.rssSettledPerConnection / samples.ws[round]?.rssSettledPerConnection));
   }
   return rows;
 }
@@ -245,19 +228,6 @@ function table(scenario, rows) {
         `| ${CONTENDERS[id].label} | ${fmt(r.median, 'KiB')} | ${r.min.toFixed(2)}–${r.max.toFixed(2)} | ${id === 'ws' ? '' : `**${ratio(r.ratioToWs)}**`} | ${id === 'ws' ? '' : ratio(r.pairedRatioToWs)} | ` +
           `${fmt(r.heapPerConnection, 'KiB')} | ${id === 'ws' ? '' : ratio(r.heapPerConnection / rows.ws.heapPerConnection)} | ${fmt(r.youngPerConnection, 'KiB')} | ${r.oldUsedPerConnection.toFixed(2)} / ${fmt(r.oldPhysicalPerConnection, 'KiB')} |`,
       );
-    }
-    if (settleSeconds > 1) {
-      out.push('', `${settleSeconds} s after the last connection opened (the same processes):`, '');
-      out.push('| Server | RSS per connection (median) | vs ws | vs ws (paired) | JS heap used | vs ws |');
-      out.push('| --- | --- | --- | --- | --- | --- |');
-      for (const id of scenario.contenders) {
-        const r = rows[id];
-        const versus = (value) => (id === 'ws' ? '' : ratio(value));
-        out.push(
-          `| ${CONTENDERS[id].label} | ${fmt(r.rssSettledPerConnection, 'KiB')} | ${versus(r.settledRatioToWs)} | ${versus(r.settledPairedRatioToWs)} | ` +
-            `${fmt(r.heapSettledPerConnection, 'KiB')} | ${versus(r.heapSettledPerConnection / rows.ws.heapSettledPerConnection)} |`,
-        );
-      }
     }
     return out.join('\n');
   }
