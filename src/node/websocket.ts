@@ -672,6 +672,7 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
     return (this.#flags & PAUSED_BY_USER) !== 0;
   }
 
+  /** The rarely set fields, made on first use. */
   #rareFields(): Rare {
     return (this.#rare ??= new Rare());
   }
