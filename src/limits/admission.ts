@@ -140,9 +140,12 @@ export class Admission {
    */
   static create(options: AdmissionOptions, now?: () => number): Admission | null {
     const admission = new Admission(options, now);
-    return admission.#countsSlots || admission.#handshakes !== null || admission.#checkOrigin !== null || admission.#maxPending !== Infinity
-      ? admission
-      : null;
+    return admission.#checksBeyondPending() || admission.#maxPending !== Infinity ? admission : null;
+  }
+
+  /** Whether a limit or check other than `maxPendingPerIp` is set (connection counts, handshake rate, origins). */
+  #checksBeyondPending(): boolean {
+    return this.#countsSlots || this.#handshakes !== null || this.#checkOrigin !== null;
   }
 
   constructor(options: AdmissionOptions, now: () => number = performance.now.bind(performance)) {
@@ -174,14 +177,7 @@ export class Admission {
    * trusted proxy, nothing counts a forwarded address either).
    */
   isIdleOn(address: string): boolean {
-    return (
-      this.#isLoopbackExempt &&
-      this.#isTrusted === null &&
-      !this.#countsSlots &&
-      this.#handshakes === null &&
-      this.#checkOrigin === null &&
-      isLoopback(normalizeAddress(address))
-    );
+    return this.#isLoopbackExempt && this.#isTrusted === null && !this.#checksBeyondPending() && isLoopback(normalizeAddress(address));
   }
 
   /** Connections (open or upgrading) holding a slot. */
