@@ -108,7 +108,6 @@ function processCpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-
 /** Starts one echo server process. */
 async function startServer(contenderId, volleyModule) {
   const contender = CONTENDERS[contenderId];
