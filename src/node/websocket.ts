@@ -16,7 +16,6 @@
  * that, `send` drops the message (or, with the `'close'` policy, also closes the
  * connection with 1013) and says so in its `SendStatus`.
  */
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import {
   Connection,
@@ -29,6 +28,7 @@ import type { MessageCodec } from '../protocol/deflate-codec.js';
 import { InvalidStateError, WebSocketError } from '../protocol/errors.js';
 import type { MaskGenerator } from '../protocol/frame.js';
 import {
+  Emitter,
   kForOnEventAttribute,
   kListener,
   wrapListener,
@@ -231,7 +231,7 @@ function viewOfRun(buffer: ArrayBufferLike, offset: number, length: number): Buf
  * ws.on('open', () => ws.send('hello'));
  * ws.on('message', (data, isBinary) => console.log(isBinary ? data : data.toString()));
  */
-export class WebSocket<Data = unknown> extends EventEmitter implements ConnectionHandler {
+export class WebSocket<Data = unknown> extends Emitter implements ConnectionHandler {
   static readonly CONNECTING = 0;
   static readonly OPEN = 1;
   static readonly CLOSING = 2;
@@ -287,10 +287,6 @@ export class WebSocket<Data = unknown> extends EventEmitter implements Connectio
    */
   constructor(url?: string | URL | null, protocols?: string | string[] | Record<string, any>, options?: Record<string, any>) {
     super();
-    // EventEmitter keeps listeners in `{ __proto__: null }`, which V8 holds as a hash
-    // table (216 bytes per connection in a heap snapshot); an instance of a constructor
-    // with a prototype that has no keys stays a fast object (32 bytes there).
-    (this as unknown as { _events: object })._events = new (Listeners as unknown as new () => object)();
     if (url !== null && url !== undefined) {
       if (protocols !== undefined && !Array.isArray(protocols) && typeof protocols === 'object') {
         options = protocols;
@@ -1083,14 +1079,6 @@ class Rare {
   /** Messages dropped for `maxBackpressure` (see send). */
   dropped = 0;
 }
-
-/**
- * The table of an EventEmitter's listeners (`_events`): no inherited keys, like
- * EventEmitter's own `{ __proto__: null }`, but created by a constructor, so that V8
- * keeps it in fast mode (see the WebSocket constructor).
- */
-function Listeners(): void {}
-Listeners.prototype = Object.create(null);
 
 /** Whether `bytes` is a view into a larger buffer (so that keeping it keeps more). */
 function isSlice(bytes: Uint8Array): boolean {

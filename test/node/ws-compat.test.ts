@@ -3,6 +3,7 @@
  * `createWebSocketStream`, `isPaused`, and the aliases on the WebSocket class
  * (`WebSocket.Server` and the others), over real sockets.
  */
+import { EventEmitter, once } from 'node:events';
 import { createServer as createHttpsServer } from 'node:https';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -446,5 +447,43 @@ describe("ws's aliases on the WebSocket class", () => {
     const reply = nextEvent<[Buffer]>(ws, 'message');
     server.send('hello');
     expect(String((await reply)[0])).toBe('hello');
+  });
+});
+
+describe('a WebSocket is an EventEmitter', () => {
+  it("instanceof, statics, listener bookkeeping, events.once and captureRejections behave as on any EventEmitter", async () => {
+    const { server, client: ws } = await connectPair();
+    for (const socket of [server, ws]) {
+      expect(socket).toBeInstanceOf(EventEmitter);
+      expect(socket.getMaxListeners()).toBe(EventEmitter.defaultMaxListeners);
+    }
+    expect(WebSocket.defaultMaxListeners).toBe(EventEmitter.defaultMaxListeners);
+    expect(typeof WebSocket.once).toBe('function');
+    server.setMaxListeners(3);
+    expect(server.getMaxListeners()).toBe(3);
+    const listener = () => {};
+    server.on('ping', listener).on('ping', listener).once('pong', listener);
+    expect(server.listenerCount('ping')).toBe(2);
+    expect(server.eventNames()).toEqual(expect.arrayContaining(['ping', 'pong']));
+    server.off('ping', listener).off('ping', listener);
+    expect(server.listenerCount('ping')).toBe(0);
+    server.removeAllListeners('pong');
+    expect(server.listenerCount('pong')).toBe(0);
+    const message = once(server, 'message');
+    ws.send('hi');
+    expect(String((await message)[0])).toBe('hi');
+    // EventEmitter.captureRejections applies to WebSockets as to any emitter: a listener's
+    // rejected promise becomes an 'error' event.
+    EventEmitter.captureRejections = true;
+    try {
+      const failure = once(server, 'error');
+      server.on('message', async () => {
+        throw new Error('rejected in a listener');
+      });
+      ws.send('again');
+      expect(((await failure)[0] as Error).message).toBe('rejected in a listener');
+    } finally {
+      EventEmitter.captureRejections = false;
+    }
   });
 });
