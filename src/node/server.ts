@@ -17,7 +17,7 @@ import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessa
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { STATUS_TEXT, buildAcceptResponse, buildErrorResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
-import { RequestHeadParser, checkRequestLimits, headerRecord, type HeadLimits, type RequestHead } from '../protocol/http.js';
+import { RequestHeadParser, checkRequestLimits, headerRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, kAttach, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PreparedMessage } from '../pubsub/prepared.js';
@@ -156,12 +156,8 @@ const REFUSAL_LINGER = 1_000;
 /** The longest delay setTimeout takes (2^31 - 1 ms). */
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
-/** An upgrade request being read on the own port. */
-interface RequestRead {
-  readonly parser: RequestHeadParser;
-  /** performance.now() by which the whole request must have arrived. */
-  readonly deadline: number;
-}
+/** What follows a request that arrived whole and alone in its chunk. */
+const NO_BYTES = Buffer.alloc(0);
 
 /**
  * A WebSocket server.
@@ -205,10 +201,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   /** Sockets whose upgrade is in progress (reading the request or authenticating). */
   readonly #pending = new Set<Socket>();
   /**
-   * Own port: sockets reading their request, oldest first. Their deadlines come in the
-   * same order, so one timer, armed for the oldest, serves them all (see #expireReads).
+   * Own port: sockets reading their request, oldest first, with the performance.now()
+   * by which it must have arrived. The deadlines come in the same order, so one timer,
+   * armed for the oldest, serves them all (see #expireReads).
    */
-  readonly #reading = new Map<Socket, RequestRead>();
+  readonly #reading = new Map<Socket, number>();
+  /**
+   * Parses requests that arrive whole in the socket's first chunk, as nearly all do;
+   * a parser of its own for each socket whose first chunk was not enough (#partial).
+   */
+  readonly #wholeParser: RequestHeadParser;
+  readonly #partial = new Map<Socket, RequestHeadParser>();
   #readTimer: NodeJS.Timeout | null = null;
   /** `handshakeTimeout` in ms, as setTimeout would take it. */
   readonly #handshakeTimeout: number;
@@ -242,6 +245,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#connections = (options.clientTracking ?? true) ? this.clients : new Set();
     this.#heartbeat = new Heartbeat(this.#connections, heartbeatSettings(options.heartbeat, true, options.idleTimeout));
     this.options = { ...options };
+    this.#wholeParser = new RequestHeadParser(this.options);
     // Bad options throw here rather than at the first upgrade.
     this.#deflateOptions = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
     this.#admission = Admission.create(options);
@@ -341,7 +345,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   /**
    * `handleUpgrade` for a socket that already has its 'error' listener (destroySocket).
    * `readHere` is true for requests this server read itself: they are within the limits
-   * already, and validated from their `rawHeaders`, which nothing can have changed yet.
+   * already, and validated from their head as received (see ReadRequest).
    */
   #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, readHere: boolean): void {
     if (this.#state !== RUNNING) {
@@ -395,7 +399,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket: Socket,
     head: Buffer,
     key: string,
-    protocols: string[],
+    protocols: readonly string[],
     deflate: NegotiatedDeflate | null,
     callback: ConnectionCallback<Data>,
   ): void {
@@ -606,7 +610,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     const timeout = this.#handshakeTimeout;
-    this.#reading.set(socket, { parser: new RequestHeadParser(this.options), deadline: performance.now() + timeout });
+    this.#reading.set(socket, performance.now() + timeout);
     this.#pending.add(socket);
     // One timer for every read in progress instead of a timer per socket; unref'd, as
     // the sockets it watches keep the process alive themselves.
@@ -617,10 +621,19 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   }
 
   #readChunk(socket: Socket, chunk: Buffer): void {
-    const parser = this.#reading.get(socket)!.parser;
+    let parser = this.#partial.size === 0 ? undefined : this.#partial.get(socket);
     let head;
     try {
-      head = parser.push(chunk);
+      if (parser === undefined) {
+        head = this.#wholeParser.parseWhole(chunk);
+        if (head === null) {
+          parser = new RequestHeadParser(this.options);
+          this.#partial.set(socket, parser);
+          head = parser.push(chunk);
+        }
+      } else {
+        head = parser.push(chunk);
+      }
     } catch (error) {
       this.#endRead(socket);
       this.#rejectWith(socket, error);
@@ -628,7 +641,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }
     if (head === null) return;
     this.#endRead(socket);
-    const rest = parser.rest!;
+    let rest: Buffer;
+    if (parser !== undefined) rest = parser.rest!;
+    else rest = head.headBytes === chunk.length ? NO_BYTES : chunk.subarray(head.headBytes);
     // Hold the bytes that came after the request (and any that follow) in the socket
     // until the WebSocket takes it over. Without such bytes there is nothing to hold:
     // the upgrade either completes within this call or pauses the socket itself.
@@ -644,6 +659,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   /** The request of `socket` is read, refused or abandoned: stop reading it. Keeps its 'error' listener. */
   #endRead(socket: Socket): void {
     if (!this.#reading.delete(socket)) return;
+    if (this.#partial.size > 0) this.#partial.delete(socket);
     socket.off('data', this.#onRequestData);
     socket.off('close', this.#onRequestClose);
     this.#endPending(socket);
@@ -658,9 +674,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #expireReads = (): void => {
     this.#readTimer = null;
     const now = performance.now();
-    for (const [socket, read] of this.#reading) {
-      if (read.deadline > now) {
-        this.#armReadTimer(read.deadline - now);
+    for (const [socket, deadline] of this.#reading) {
+      if (deadline > now) {
+        this.#armReadTimer(deadline - now);
         return;
       }
       this.#endRead(socket);
@@ -803,23 +819,34 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
 
 /**
  * A request this server read itself. Like Node's `IncomingMessage`, it builds `headers`
- * from `rawHeaders` when first read: the upgrade is validated from `rawHeaders`, so a
- * handshake whose hooks never look at `headers` does not build it.
+ * from `rawHeaders` when first read, and `rawHeaders` are cut from the head's text when
+ * first read: the upgrade is validated from the head's lines in place (`visitHeaders`),
+ * so a handshake whose hooks never look at the headers makes strings only of the few
+ * it needs.
  */
 class ReadRequest implements UpgradeRequest {
   method: string;
   url: string;
   httpVersion: string;
-  rawHeaders: string[];
   socket: Socket;
+  readonly #head: RequestHead;
+  #rawHeaders: string[] | undefined;
   #headers: Record<string, string | string[] | undefined> | undefined;
 
   constructor(head: RequestHead, socket: Socket) {
     this.method = head.method;
     this.url = head.target;
     this.httpVersion = head.httpVersion;
-    this.rawHeaders = head.rawHeaders;
     this.socket = socket;
+    this.#head = head;
+  }
+
+  get rawHeaders(): string[] {
+    return (this.#rawHeaders ??= this.#head.rawHeaders);
+  }
+
+  set rawHeaders(rawHeaders: string[]) {
+    this.#rawHeaders = rawHeaders;
   }
 
   get headers(): Record<string, string | string[] | undefined> {
@@ -828,6 +855,11 @@ class ReadRequest implements UpgradeRequest {
 
   set headers(headers: Record<string, string | string[] | undefined>) {
     this.#headers = headers;
+  }
+
+  /** The header lines as received (see `HeaderVisitor`). */
+  visitHeaders(visitor: HeaderVisitor): void {
+    this.#head.visitHeaders(visitor);
   }
 }
 

@@ -9,6 +9,7 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
+import type { HeaderVisitor } from './http.js';
 import { GUID, acceptOfKey } from './sha1.js';
 import { type ExtensionOffer, isOws, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
 
@@ -50,10 +51,14 @@ export interface UpgradeRequestInfo {
   key: string;
   version: typeof WEBSOCKET_VERSION;
   /** Offered subprotocols in the client's order of preference; empty when none. */
-  protocols: string[];
+  protocols: readonly string[];
   /** Offered extensions in order; empty when none. */
-  extensions: ExtensionOffer[];
+  extensions: readonly ExtensionOffer[];
 }
+
+/** The lists of a request that offers no subprotocol or no extension: one each, shared. */
+const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
+const NO_EXTENSIONS: readonly ExtensionOffer[] = Object.freeze([]);
 
 /** The parts of an incoming request the handshake looks at (an `IncomingMessage` fits). */
 export interface UpgradeRequestLike {
@@ -69,7 +74,12 @@ export interface UpgradeHeadLike {
   /** `"1.1"` for HTTP/1.1. */
   httpVersion: string;
   /** Names (as received) and values, alternating, as Node's `message.rawHeaders`. */
-  rawHeaders: readonly string[];
+  readonly rawHeaders: readonly string[];
+  /**
+   * A parsed head's header lines, read in place (see `HeaderVisitor`); when present it
+   * is used instead of `rawHeaders`, which then need not be built.
+   */
+  visitHeaders?(visitor: HeaderVisitor): void;
 }
 
 /** Headers of a 426 answer: RFC 9110 §15.5.22 requires `Upgrade` in it. */
@@ -104,12 +114,45 @@ class LowerCaseRecord implements HeaderLookup {
   }
 }
 
+/** The headers a handshake reads, as indices of UpgradeHeaders' fields. */
+const Field = { None: 0, Host: 1, Upgrade: 2, Connection: 3, Key: 4, Version: 5, Protocol: 6, Extensions: 7 } as const;
+type Field = (typeof Field)[keyof typeof Field];
+
+/** By Field: the value nearly every client sends, where there is one. */
+const USUAL_VALUES: readonly (string | undefined)[] = [undefined, undefined, 'websocket', 'Upgrade', undefined, '13', undefined, undefined];
+
 /**
- * The headers a handshake reads, gathered from `rawHeaders` (names as received and
- * values, alternating) in one pass. Repeated names are joined with ", ", as in a header
- * record. Cheaper than building a record and looking names up in it.
+ * Which gathered header the name of `length` characters at `start` in `text` is.
+ * Names are compared as sent by browsers and most clients first, then ignoring case.
  */
-class UpgradeHeaders implements HeaderLookup {
+function fieldOf(text: string, start: number, length: number): Field {
+  switch (length) {
+    case 4:
+      return isNamed(text, start, 'Host', 'host') ? Field.Host : Field.None;
+    case 7:
+      return isNamed(text, start, 'Upgrade', 'upgrade') ? Field.Upgrade : Field.None;
+    case 10:
+      return isNamed(text, start, 'Connection', 'connection') ? Field.Connection : Field.None;
+    case 17:
+      return isNamed(text, start, 'Sec-WebSocket-Key', 'sec-websocket-key') ? Field.Key : Field.None;
+    case 21:
+      return isNamed(text, start, 'Sec-WebSocket-Version', 'sec-websocket-version') ? Field.Version : Field.None;
+    case 22:
+      return isNamed(text, start, 'Sec-WebSocket-Protocol', 'sec-websocket-protocol') ? Field.Protocol : Field.None;
+    case 24:
+      return isNamed(text, start, 'Sec-WebSocket-Extensions', 'sec-websocket-extensions') ? Field.Extensions : Field.None;
+    default:
+      return Field.None;
+  }
+}
+
+/**
+ * The headers a handshake reads, gathered from the header lines in one pass. Repeated
+ * names are joined with ", ", as in a header record. Cheaper than building a record and
+ * looking names up in it; from a parsed head (`visitHeaders`), only the values of these
+ * headers are cut from its text.
+ */
+class UpgradeHeaders implements HeaderLookup, HeaderVisitor {
   host: string | undefined = undefined;
   upgrade: string | undefined = undefined;
   connection: string | undefined = undefined;
@@ -118,34 +161,50 @@ class UpgradeHeaders implements HeaderLookup {
   protocol: string | undefined = undefined;
   extensions: string | undefined = undefined;
 
-  constructor(raw: readonly string[]) {
+  /** Gathers from `rawHeaders`: names as received and values, alternating. */
+  static fromRaw(raw: readonly string[]): UpgradeHeaders {
+    const headers = new UpgradeHeaders();
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
-      const value = raw[i + 1]!;
-      // Names are compared as sent by browsers and most clients first, then ignoring case.
-      switch (name.length) {
-        case 4:
-          if (isNamed(name, 'Host', 'host')) this.host = joined(this.host, value);
-          break;
-        case 7:
-          if (isNamed(name, 'Upgrade', 'upgrade')) this.upgrade = joined(this.upgrade, value);
-          break;
-        case 10:
-          if (isNamed(name, 'Connection', 'connection')) this.connection = joined(this.connection, value);
-          break;
-        case 17:
-          if (isNamed(name, 'Sec-WebSocket-Key', 'sec-websocket-key')) this.key = joined(this.key, value);
-          break;
-        case 21:
-          if (isNamed(name, 'Sec-WebSocket-Version', 'sec-websocket-version')) this.version = joined(this.version, value);
-          break;
-        case 22:
-          if (isNamed(name, 'Sec-WebSocket-Protocol', 'sec-websocket-protocol')) this.protocol = joined(this.protocol, value);
-          break;
-        case 24:
-          if (isNamed(name, 'Sec-WebSocket-Extensions', 'sec-websocket-extensions')) this.extensions = joined(this.extensions, value);
-          break;
-      }
+      const field = fieldOf(name, 0, name.length);
+      if (field !== Field.None) headers.#add(field, raw[i + 1]!);
+    }
+    return headers;
+  }
+
+  /** HeaderVisitor: one header line of a parsed head. */
+  header(text: string, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
+    const field = fieldOf(text, nameStart, nameEnd - nameStart);
+    if (field === Field.None) return;
+    // A usual value is not cut from the text: the constant string stands for it.
+    const usual = USUAL_VALUES[field];
+    const isUsual = usual !== undefined && valueEnd - valueStart === usual.length && text.startsWith(usual, valueStart);
+    this.#add(field, isUsual ? usual : text.slice(valueStart, valueEnd));
+  }
+
+  #add(field: Field, value: string): void {
+    switch (field) {
+      case Field.Host:
+        this.host = joined(this.host, value);
+        break;
+      case Field.Upgrade:
+        this.upgrade = joined(this.upgrade, value);
+        break;
+      case Field.Connection:
+        this.connection = joined(this.connection, value);
+        break;
+      case Field.Key:
+        this.key = joined(this.key, value);
+        break;
+      case Field.Version:
+        this.version = joined(this.version, value);
+        break;
+      case Field.Protocol:
+        this.protocol = joined(this.protocol, value);
+        break;
+      case Field.Extensions:
+        this.extensions = joined(this.extensions, value);
+        break;
     }
   }
 
@@ -176,13 +235,13 @@ function joined(previous: string | undefined, value: string): string {
 }
 
 /**
- * Whether header name `name` is `lowerCase` ignoring ASCII case (`usual` is its usual
- * spelling, compared first). The lengths are equal.
+ * Whether the header name at `start` in `text` is `lowerCase` ignoring ASCII case
+ * (`usual` is its usual spelling, compared first). The name has that length.
  */
-function isNamed(name: string, usual: string, lowerCase: string): boolean {
-  if (name === usual || name === lowerCase) return true;
+function isNamed(text: string, start: number, usual: string, lowerCase: string): boolean {
+  if (text.startsWith(usual, start) || text.startsWith(lowerCase, start)) return true;
   for (let i = 0; i < lowerCase.length; i++) {
-    const c = name.charCodeAt(i);
+    const c = text.charCodeAt(start + i);
     const l = lowerCase.charCodeAt(i);
     if (c !== l && !(l >= 0x61 && l <= 0x7a && c === l - 0x20)) return false;
   }
@@ -240,7 +299,7 @@ function singleHeader(
   name: string,
   display: string,
   status: number,
-  errorHeaders: () => Record<string, string> = () => ({}),
+  errorHeaders: () => Record<string, string> = noHeaders,
 ): string | undefined {
   const values = headers.get(name);
   if (values === undefined) return undefined;
@@ -250,6 +309,15 @@ function singleHeader(
     throw new HandshakeError(status, `${display} must appear once, got ${values.length} values`, errorHeaders());
   }
   return trimOws(values[0]!);
+}
+
+function noHeaders(): Record<string, string> {
+  return {};
+}
+
+/** Headers of the 426 answer to a missing or unsupported Sec-WebSocket-Version. */
+function versionHeaders(): Record<string, string> {
+  return { ...UPGRADE_REQUIRED_HEADERS, 'Sec-WebSocket-Version': String(WEBSOCKET_VERSION) };
 }
 
 /** Whether a comma list contains `token`, ignoring ASCII case. */
@@ -335,7 +403,14 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestI
  * have edited (`handleUpgrade`'s) is validated from its `headers`, as `ws` does.
  */
 export function validateUpgradeHead(head: UpgradeHeadLike): UpgradeRequestInfo {
-  return validateUpgrade(head.method, head.httpVersion, new UpgradeHeaders(head.rawHeaders));
+  let headers: UpgradeHeaders;
+  if (head.visitHeaders === undefined) {
+    headers = UpgradeHeaders.fromRaw(head.rawHeaders);
+  } else {
+    headers = new UpgradeHeaders();
+    head.visitHeaders(headers);
+  }
+  return validateUpgrade(head.method, head.httpVersion, headers);
 }
 
 function validateUpgrade(method: string, httpVersion: string, headers: HeaderLookup): UpgradeRequestInfo {
@@ -385,7 +460,6 @@ function validateUpgrade(method: string, httpVersion: string, headers: HeaderLoo
   if (problem !== undefined) throw new HandshakeError(400, problem);
 
   // Item 6 and §4.4: any version but 13 gets 426 listing the versions we speak.
-  const versionHeaders = () => ({ ...UPGRADE_REQUIRED_HEADERS, 'Sec-WebSocket-Version': String(WEBSOCKET_VERSION) });
   const wsVersion = singleHeader(headers, 'sec-websocket-version', 'Sec-WebSocket-Version', 426, versionHeaders);
   if (wsVersion === undefined) {
     throw new HandshakeError(426, 'Sec-WebSocket-Version header is missing: this server speaks version 13', versionHeaders());
@@ -395,7 +469,7 @@ function validateUpgrade(method: string, httpVersion: string, headers: HeaderLoo
   }
 
   // Item 8: |Sec-WebSocket-Protocol| = 1#token, elements unique (§4.1 item 10).
-  let protocols: string[] = [];
+  let protocols = NO_PROTOCOLS;
   const protocolHeader = listHeader(headers, 'sec-websocket-protocol');
   if (protocolHeader !== undefined) {
     protocols = parseTokenList(protocolHeader, 'Sec-WebSocket-Protocol');
@@ -409,7 +483,7 @@ function validateUpgrade(method: string, httpVersion: string, headers: HeaderLoo
 
   // Item 9: |Sec-WebSocket-Extensions| (§9.1 grammar).
   const extensionHeader = listHeader(headers, 'sec-websocket-extensions');
-  const extensions = extensionHeader === undefined ? [] : parseExtensions(extensionHeader);
+  const extensions = extensionHeader === undefined ? NO_EXTENSIONS : parseExtensions(extensionHeader);
 
   return { key, version: WEBSOCKET_VERSION, protocols, extensions };
 }

@@ -52,8 +52,13 @@ interface HeadFields {
    * Built from `rawHeaders` when first read (as Node's `message.headers` is).
    */
   readonly headers: Record<string, string>;
-  /** Names (as received) and values, alternating, as Node's `message.rawHeaders`. */
-  rawHeaders: string[];
+  /**
+   * Names (as received) and values, alternating, as Node's `message.rawHeaders`. Cut
+   * from the head's text when first read.
+   */
+  readonly rawHeaders: string[];
+  /** Shows `visitor` each header line in order, without making strings of them. */
+  visitHeaders(visitor: HeaderVisitor): void;
   /** Bytes of the head including the final CRLFCRLF; what follows belongs to the next layer. */
   headBytes: number;
 }
@@ -114,21 +119,80 @@ export function headerRecord(rawHeaders: readonly string[]): Record<string, stri
   return headers;
 }
 
-/** What request and response heads share: `headers` is built when first read. */
+/**
+ * Receives the header lines of a head one by one, as offsets into the head's text
+ * (`visitHeaders`): name from `nameStart` to `nameEnd`, value (without surrounding
+ * whitespace) from `valueStart` to `valueEnd`. Nothing is cut out of the text unless
+ * the visitor does it, so a reader that wants a few headers pays for those only.
+ */
+export interface HeaderVisitor {
+  header(text: string, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void;
+}
+
+/**
+ * Calls `visitor.header` for each header line of `text`, a whole head already checked
+ * by the parser, from the line starting at `start` to the empty line.
+ */
+function visitHeaderLines(text: string, start: number, visitor: HeaderVisitor): void {
+  for (;;) {
+    const end = text.indexOf('\r', start);
+    if (end === start) return;
+    const colon = text.indexOf(':', start);
+    let valueStart = colon + 1;
+    let valueEnd = end;
+    while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
+    while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
+    visitor.header(text, start, colon, valueStart, valueEnd);
+    start = end + 2;
+  }
+}
+
+/** Collects header lines as Node's `rawHeaders`: names as received and values, alternating. */
+class RawHeaders implements HeaderVisitor {
+  readonly list: string[] = [];
+  header(text: string, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
+    // obs-text survives byte for byte (latin1).
+    this.list.push(text.slice(nameStart, nameEnd), text.slice(valueStart, valueEnd));
+  }
+}
+
+/**
+ * What request and response heads share. The head keeps its text; `rawHeaders` and
+ * `headers` are cut from it when first read, so a reader that only visits a few headers
+ * (the upgrade's validation) makes no string for the others.
+ */
 class Head {
   readonly httpVersion: string;
-  readonly rawHeaders: string[];
   readonly headBytes: number;
+  readonly #text: string;
+  /** Where the first header line starts in #text. */
+  readonly #headersStart: number;
+  #rawHeaders: string[] | undefined;
   #headers: Record<string, string> | undefined;
 
-  constructor(httpVersion: string, rawHeaders: string[], headBytes: number) {
+  constructor(httpVersion: string, text: string, headersStart: number) {
     this.httpVersion = httpVersion;
-    this.rawHeaders = rawHeaders;
-    this.headBytes = headBytes;
+    this.headBytes = text.length;
+    this.#text = text;
+    this.#headersStart = headersStart;
+  }
+
+  get rawHeaders(): string[] {
+    if (this.#rawHeaders === undefined) {
+      const raw = new RawHeaders();
+      this.visitHeaders(raw);
+      this.#rawHeaders = raw.list;
+    }
+    return this.#rawHeaders;
   }
 
   get headers(): Record<string, string> {
     return (this.#headers ??= headerRecord(this.rawHeaders));
+  }
+
+  /** Shows `visitor` each header line in order, as offsets into the head's text. */
+  visitHeaders(visitor: HeaderVisitor): void {
+    visitHeaderLines(this.#text, this.#headersStart, visitor);
   }
 }
 
@@ -136,8 +200,8 @@ class ParsedRequestHead extends Head implements RequestHead {
   readonly method: string;
   readonly target: string;
 
-  constructor(method: string, target: string, httpVersion: string, rawHeaders: string[], headBytes: number) {
-    super(httpVersion, rawHeaders, headBytes);
+  constructor(method: string, target: string, httpVersion: string, text: string, headersStart: number) {
+    super(httpVersion, text, headersStart);
     this.method = method;
     this.target = target;
   }
@@ -147,8 +211,8 @@ class ParsedResponseHead extends Head implements ResponseHead {
   readonly status: number;
   readonly statusText: string;
 
-  constructor(status: number, statusText: string, httpVersion: string, rawHeaders: string[], headBytes: number) {
-    super(httpVersion, rawHeaders, headBytes);
+  constructor(status: number, statusText: string, httpVersion: string, text: string, headersStart: number) {
+    super(httpVersion, text, headersStart);
     this.status = status;
     this.statusText = statusText;
   }
@@ -169,7 +233,7 @@ function hex(byte: number): string {
  * Shared scanner: finds the end of the head byte by byte across chunks, enforcing the
  * limits and CRLF discipline as it goes, then parses the completed head once.
  */
-abstract class HeadParser<Parsed> {
+abstract class HeadParser<Parsed extends HeadFields> {
   readonly #kind: Kind;
   readonly #maxHeaderBytes: number;
   readonly #maxHeaders: number;
@@ -213,8 +277,11 @@ abstract class HeadParser<Parsed> {
     try {
       const buffer = chunk instanceof Buffer ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (this.#scanned === 0) {
-        const head = this.#parseWhole(buffer);
-        if (head !== null) return head;
+        const head = this.parseWhole(buffer);
+        if (head !== null) {
+          this.#rest = restOf(buffer, head.headBytes);
+          return head;
+        }
       }
       return this.#scan(buffer);
     } catch (error) {
@@ -227,11 +294,15 @@ abstract class HeadParser<Parsed> {
   /**
    * Most heads arrive whole in the first chunk: then one search for the final CRLFCRLF
    * replaces the byte-by-byte scan, and the parse checks what the scan would have.
-   * Null when the head is not whole, or has anything the scan refuses (empty lines
-   * first, a bare CR or LF, too many lines, a long start line) or the parse throws
-   * for: the scan then runs and reports it exactly as it would have.
+   *
+   * Parses a head that starts at the first byte of `chunk` and ends in it, without
+   * changing the parser (so one parser can serve every connection for this): the bytes
+   * from `head.headBytes` on follow the head. Null when the head is not whole, or has
+   * anything the scan refuses (empty lines first, a bare CR or LF, too many lines, a
+   * long start line) or the parse throws for: `push` the chunk to a new parser then,
+   * which waits for more or reports the fault exactly as the scan finds it.
    */
-  #parseWhole(chunk: Buffer): Parsed | null {
+  parseWhole(chunk: Buffer): Parsed | null {
     if (chunk[0] === CR) return null;
     // Decoded first and searched as a string: for a head of a few hundred bytes that is
     // cheaper than a Buffer search, which is a call into Node. The first KiB is decoded,
@@ -247,16 +318,11 @@ abstract class HeadParser<Parsed> {
     }
     if (end === -1) return null;
     const headBytes = end + 4;
-    let head: Parsed | null;
     try {
-      head = this.#parseHead(headBytes === text.length ? text : text.slice(0, headBytes), true);
+      return this.#parseHead(headBytes === text.length ? text : text.slice(0, headBytes), true);
     } catch {
       return null;
     }
-    if (head === null) return null;
-    this.#chunks = [];
-    this.#rest = restOf(chunk, headBytes);
-    return head;
   }
 
   #scan(chunk: Buffer): Parsed | null {
@@ -320,7 +386,7 @@ abstract class HeadParser<Parsed> {
     let end = text.indexOf('\r', start);
     if (unchecked && (text.charCodeAt(end + 1) !== LF || end - start > this.#maxStartLineBytes)) return null;
     const fields = this.parseStartLine(text, start, end);
-    const rawHeaders: string[] = [];
+    const headersStart = end + 2;
     // Nearly always every header line is valid, and one match checks them all; else each
     // line is checked on its own, to say what is wrong with the first bad one.
     HEADER_LINES.lastIndex = end + 2;
@@ -332,15 +398,9 @@ abstract class HeadParser<Parsed> {
       if (end === start) break;
       if (unchecked && line - 1 > this.#maxHeaders) return null;
       if (!linesAreValid) this.#checkHeaderLine(text, start, end, line, fields);
-      const colon = text.indexOf(':', start);
-      let valueStart = colon + 1;
-      let valueEnd = end;
-      while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
-      while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
-      // obs-text survives byte for byte (latin1).
-      rawHeaders.push(text.slice(start, colon), text.slice(valueStart, valueEnd));
     }
-    return this.build(fields, rawHeaders, text.length);
+    // Names and values are cut from the text only when read (see Head).
+    return this.build(fields, text, headersStart);
   }
 
   /** Throws the malformed-head error for what is wrong with the header line from `start` to `end` (its CR), if anything. */
@@ -387,14 +447,16 @@ abstract class HeadParser<Parsed> {
 
   /** Parses the start line, `text` from `start` to `end` (its CR). */
   protected abstract parseStartLine(text: string, start: number, end: number): { httpVersion: string; status?: number };
-  protected abstract build(fields: { httpVersion: string }, rawHeaders: string[], headBytes: number): Parsed;
+  /** Makes the head of `text`, whose header lines start at `headersStart`. */
+  protected abstract build(fields: { httpVersion: string }, text: string, headersStart: number): Parsed;
 }
 
 /** `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 §2.3), as `"1.1"`; else `null`. */
 function parseVersion(text: string, start: number, end: number): string | null {
   if (end - start !== 8 || !text.startsWith('HTTP/', start)) return null;
   if (!isDigit(text.charCodeAt(start + 5)) || text.charCodeAt(start + 6) !== 0x2e || !isDigit(text.charCodeAt(start + 7))) return null;
-  return text.slice(start + 5, start + 8);
+  // The usual version is not cut from the text: the constant stands for it.
+  return text.startsWith('1.1', start + 5) ? '1.1' : text.slice(start + 5, start + 8);
 }
 
 function isDigit(code: number): boolean {
@@ -428,7 +490,7 @@ export class RequestHeadParser extends HeadParser<RequestHead> {
     while (i < end && isTokenChar(text.charCodeAt(i))) i++;
     // At `end` the character is the line's CR: not SP either.
     if (i === start || text.charCodeAt(i) !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
-    this.#method = text.slice(start, i);
+    this.#method = i - start === 3 && text.startsWith('GET', start) ? 'GET' : text.slice(start, i);
     const targetStart = ++i;
     // Visible ASCII and obs-text; whitespace and control bytes end or break the target.
     while (i < end && text.charCodeAt(i) > SP && text.charCodeAt(i) !== 0x7f) i++;
@@ -439,8 +501,8 @@ export class RequestHeadParser extends HeadParser<RequestHead> {
     return { httpVersion };
   }
 
-  protected build(fields: { httpVersion: string }, rawHeaders: string[], headBytes: number): RequestHead {
-    return new ParsedRequestHead(this.#method, this.#target, fields.httpVersion, rawHeaders, headBytes);
+  protected build(fields: { httpVersion: string }, text: string, headersStart: number): RequestHead {
+    return new ParsedRequestHead(this.#method, this.#target, fields.httpVersion, text, headersStart);
   }
 }
 
@@ -477,8 +539,8 @@ export class ResponseHeadParser extends HeadParser<ResponseHead> {
     return { httpVersion, status };
   }
 
-  protected build(fields: { httpVersion: string; status?: number }, rawHeaders: string[], headBytes: number): ResponseHead {
-    return new ParsedResponseHead(fields.status ?? 0, this.#statusText, fields.httpVersion, rawHeaders, headBytes);
+  protected build(fields: { httpVersion: string; status?: number }, text: string, headersStart: number): ResponseHead {
+    return new ParsedResponseHead(fields.status ?? 0, this.#statusText, fields.httpVersion, text, headersStart);
   }
 }
 

@@ -363,6 +363,26 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
         { numRuns: 1000 },
       );
     });
+
+    it('property: a parsed head, read in place (visitHeaders), gives what its rawHeaders and its header record give', () => {
+      const names = ['Host', 'Upgrade', 'Connection', 'Sec-WebSocket-Key', 'Sec-WebSocket-Version', 'Sec-WebSocket-Protocol', 'Sec-WebSocket-Extensions', 'Origin', 'X-Key', 'Upgrades'];
+      const randomCase = (name: string) =>
+        fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length }).map((upper) => [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c.toLowerCase())).join(''));
+      // The usual values (which are not cut from the text) and values that differ from them in one way.
+      const values = ['a', 'websocket', 'WebSocket', 'websockets', 'Upgrade', 'upgrade', 'Upgrad', 'keep-alive, Upgrade', RFC_KEY, '13', '133', '1', '8', 'chat', 'chat, chat', 'permessage-deflate', 'x;', ''];
+      const line = fc.tuple(fc.constantFrom(...names).chain(randomCase), fc.constantFrom(...values), fc.constantFrom('', ' ', ' \t'));
+      const validLines = VALID_RAW.map((item, i) => (i % 2 === 0 ? `${item}: ${VALID_RAW[i + 1]}\r\n` : '')).join('');
+      fc.assert(
+        fc.property(fc.array(line, { maxLength: 10 }), fc.boolean(), fc.constantFrom('GET', 'POST'), fc.constantFrom('1.1', '1.0', '2.0'), (lines, valid, method, httpVersion) => {
+          const text = `${method} / HTTP/${httpVersion}\r\n${valid ? validLines : ''}${lines.map(([n, v, ows]) => `${n}:${ows}${v}${ows}\r\n`).join('')}\r\n`;
+          const head = parseRequestHead(Buffer.from(text, 'latin1'))!;
+          const inPlace = outcome(() => validateUpgradeHead(head));
+          expect(inPlace).toEqual(outcome(() => validateUpgradeHead({ method, httpVersion, rawHeaders: head.rawHeaders })));
+          expect(inPlace).toEqual(outcome(() => validateUpgradeRequest({ method, httpVersion, headers: head.headers })));
+        }),
+        { numRuns: 1000 },
+      );
+    });
   });
 
   it('checks in the RFC order: method before everything else', () => {

@@ -4,6 +4,8 @@ import { HandshakeError, InvalidStateError } from '../../src/protocol/errors.js'
 import {
   DEFAULT_MAX_HEADER_BYTES,
   type HeadLimits,
+  type HeaderVisitor,
+  type RequestHead,
   RequestHeadParser,
   ResponseHeadParser,
   checkRequestLimits,
@@ -64,8 +66,10 @@ function feed(parser: RequestHeadParser | ResponseHeadParser, bytes: Buffer, cut
     for (const end of [...points, bytes.length]) {
       const head = parser.push(bytes.subarray(start, end));
       start = end;
-      // `headers` is a getter (built when first read): compared on its own.
-      if (head !== null) return { head, headers: { ...head.headers }, rest: parser.rest!.toString('latin1') + bytes.subarray(end).toString('latin1') };
+      // `headers` and `rawHeaders` are getters (built when first read): compared on their own.
+      if (head !== null) {
+        return { head, headers: { ...head.headers }, rawHeaders: head.rawHeaders, rest: parser.rest!.toString('latin1') + bytes.subarray(end).toString('latin1') };
+      }
     }
     return null;
   } catch (error) {
@@ -490,6 +494,64 @@ describe('incremental parsing', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('header lines read in place', () => {
+  /** What `visitHeaders` shows: each line's name and value, cut from the text at the offsets given. */
+  function visited(head: { visitHeaders(visitor: HeaderVisitor): void }): string[] {
+    const seen: string[] = [];
+    head.visitHeaders({
+      header(text, nameStart, nameEnd, valueStart, valueEnd) {
+        expect(text.charCodeAt(nameEnd)).toBe(0x3a); // the colon
+        seen.push(text.slice(nameStart, nameEnd), text.slice(valueStart, valueEnd));
+      },
+    });
+    return seen;
+  }
+
+  it('shows the lines of a request and of a response in order, values without the whitespace around them', () => {
+    const req = request('GET / HTTP/1.1\r\nHost:a\r\nX-Empty: \t\r\nx-two:  b c \t\r\nX-Empty:\r\n\r\n')!;
+    expect(visited(req)).toEqual(['Host', 'a', 'X-Empty', '', 'x-two', 'b c', 'X-Empty', '']);
+    expect(req.rawHeaders).toEqual(visited(req));
+    expect(req.headers).toEqual({ host: 'a', 'x-empty': ', ', 'x-two': 'b c' });
+    const res = response(SWITCHING_RESPONSE)!;
+    expect(visited(res)).toEqual(['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=', 'Sec-WebSocket-Protocol', 'chat']);
+    expect(visited(request('GET / HTTP/1.1\r\n\r\n')!)).toEqual([]);
+  });
+
+  it('property: for any valid head, in any chunks, the lines shown are rawHeaders and the lines sent', () => {
+    const name = fc.string({ unit: fc.constantFrom('a', 'B', '-', '1', '!', '~'), minLength: 1, maxLength: 6 });
+    const value = fc.string({ unit: fc.constantFrom('v', ' ', '\t', ',', ':', '\xe9', '\x80'), maxLength: 8 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value, fc.constantFrom('', ' ', '\t ')), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 4 }), (lines, cuts) => {
+        const text = `GET / HTTP/1.1\r\n${lines.map(([n, v, ows]) => `${n}:${ows}${v}${ows}\r\n`).join('')}\r\n`;
+        const parsed = feed(new RequestHeadParser(), Buffer.from(text, 'latin1'), cuts) as { head: RequestHead };
+        const expected = lines.flatMap(([n, v]) => [n, v.replace(/^[ \t]+|[ \t]+$/g, '')]);
+        expect(visited(parsed.head)).toEqual(expected);
+        expect(parsed.head.rawHeaders).toEqual(expected);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('parseWhole parses a head that arrived whole without changing the parser, else gives null', () => {
+    const parser = new RequestHeadParser();
+    const bytes = Buffer.from(`${UPGRADE_REQUEST}\x81\x00`, 'latin1');
+    // One parser serves any number of heads.
+    for (let i = 0; i < 3; i++) {
+      const head = parser.parseWhole(bytes)!;
+      expect(head.headBytes).toBe(UPGRADE_REQUEST.length);
+      expect(head.target).toBe('/chat?room=1');
+      expect(head.headers['sec-websocket-key']).toBe('dGhlIHNhbXBsZSBub25jZQ==');
+    }
+    expect(parser.rest).toBeUndefined();
+    // Not whole, or refused: null, and `push` tells which.
+    expect(parser.parseWhole(bytes.subarray(0, 40))).toBeNull();
+    expect(parser.parseWhole(Buffer.from('GET / HTTP/1.1\r\nHost : a\r\n\r\n'))).toBeNull();
+    expect(parser.parseWhole(Buffer.from(`\r\n${UPGRADE_REQUEST}`))).toBeNull();
+    expect(parser.push(bytes)!.headBytes).toBe(UPGRADE_REQUEST.length);
+    expect(parser.rest!.equals(Buffer.from([0x81, 0x00]))).toBe(true);
   });
 });
 
