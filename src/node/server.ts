@@ -16,7 +16,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
-import { STATUS_TEXT, buildAcceptResponse, buildErrorResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
+import { STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, headerRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, kAttach, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
@@ -500,7 +500,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       socket.destroy();
       return;
     }
-    let response: string;
+    let response: string | Buffer;
     let expiresAt: number | null = null;
     try {
       expiresAt = this.#tokenExpiry?.(data) ?? null;
@@ -540,8 +540,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#onChange?.();
   }
 
-  #buildResponse(req: UpgradeRequest, key: string, protocol: string | undefined, extensions: string | undefined): string {
+  #buildResponse(req: UpgradeRequest, key: string, protocol: string | undefined, extensions: string | undefined): string | Buffer {
     const option = this.options.headers;
+    if (option === undefined && protocol === undefined && extensions === undefined && this.listenerCount('headers') === 0) {
+      const plain = plainAcceptResponse(key);
+      if (plain !== null) return plain;
+    }
     const extra = typeof option === 'function' ? option(req) : option;
     const response = buildAcceptResponse({ key, protocol, extensions, headers: extra });
     if (this.listenerCount('headers') === 0) return response;

@@ -10,7 +10,7 @@ import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
 import type { HeaderVisitor } from './http.js';
-import { GUID, acceptOfKey } from './sha1.js';
+import { ACCEPT_LENGTH, GUID, acceptOfKey, writeAcceptOfKey } from './sha1.js';
 import { type ExtensionOffer, isOws, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
 
 export type { ExtensionOffer } from './headers.js';
@@ -555,6 +555,27 @@ export interface AcceptResponseOptions {
   headers?: ExtraHeaders | undefined;
 }
 
+/** Every 101 answer up to its accept value. */
+const ACCEPT_HEAD = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
+const ACCEPT_HEAD_BYTES = Buffer.from(ACCEPT_HEAD, 'latin1');
+
+/**
+ * `buildAcceptResponse({ key })` as bytes: the answer of an upgrade with no
+ * subprotocol, extension or extra header, as most are. The accept value is encoded
+ * straight into the buffer: no string is made.
+ *
+ * @returns null for a key that is not 24 ASCII characters (no valid key): use
+ *   buildAcceptResponse.
+ */
+export function plainAcceptResponse(key: string): Buffer | null {
+  const length = ACCEPT_HEAD_BYTES.length;
+  const response = Buffer.allocUnsafe(length + ACCEPT_LENGTH + 4);
+  if (!writeAcceptOfKey(key, response, length)) return null;
+  response.set(ACCEPT_HEAD_BYTES, 0);
+  response.writeUInt32BE(0x0d0a0d0a, length + ACCEPT_LENGTH); // CRLF CRLF
+  return response;
+}
+
 /**
  * Builds the server's `101 Switching Protocols` response (RFC 6455 §4.2.2 step 5).
  *
@@ -568,7 +589,7 @@ export interface AcceptResponseOptions {
  * // 'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n'
  */
 export function buildAcceptResponse(options: AcceptResponseOptions): string {
-  let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAccept(options.key)}\r\n`;
+  let head = `${ACCEPT_HEAD}${computeAccept(options.key)}\r\n`;
   if (options.protocol !== undefined) {
     if (!isToken(options.protocol)) throw new TypeError(`subprotocol must be a token, got ${quote(options.protocol)}`);
     head += `Sec-WebSocket-Protocol: ${options.protocol}\r\n`;

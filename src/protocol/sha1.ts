@@ -23,7 +23,7 @@ const schedule = new Int32Array(80);
 const padding = new Int32Array(80);
 /** The hash state between the two blocks, and after the second. */
 const state = new Int32Array(5);
-/** The digest's 20 bytes, encoded to base64 by Node (one call). */
+/** The digest's 20 bytes. */
 const digest = Buffer.alloc(20);
 
 for (let i = 0; i < 9; i++) schedule[6 + i] = wordAt(GUID, 4 * i);
@@ -40,7 +40,43 @@ expand(padding);
  * acceptOfKey('dGhlIHNhbXBsZSBub25jZQ=='); // 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
  */
 export function acceptOfKey(key: string): string | null {
-  if (key.length !== ACCEPT_KEY_LENGTH) return null;
+  return hashKey(key) ? digest.toString('base64') : null;
+}
+
+/** The standard base64 alphabet, as character codes. */
+const BASE64_CODES = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
+
+/** Characters of an accept value: 20 bytes in padded base64. */
+export const ACCEPT_LENGTH = 28;
+
+/**
+ * `acceptOfKey`, written as ASCII into `target` at `offset` (ACCEPT_LENGTH bytes)
+ * instead of made into a string.
+ *
+ * @returns false, writing nothing, for a key that is not 24 ASCII characters.
+ */
+export function writeAcceptOfKey(key: string, target: Uint8Array, offset: number): boolean {
+  if (!hashKey(key)) return false;
+  let at = offset;
+  // Six groups of three bytes make four characters each; the last two bytes, three and "=".
+  for (let i = 0; i < 18; i += 3) {
+    const bits = (digest[i]! << 16) | (digest[i + 1]! << 8) | digest[i + 2]!;
+    target[at++] = BASE64_CODES[bits >>> 18]!;
+    target[at++] = BASE64_CODES[(bits >>> 12) & 63]!;
+    target[at++] = BASE64_CODES[(bits >>> 6) & 63]!;
+    target[at++] = BASE64_CODES[bits & 63]!;
+  }
+  const bits = (digest[18]! << 8) | digest[19]!;
+  target[at++] = BASE64_CODES[bits >>> 10]!;
+  target[at++] = BASE64_CODES[(bits >>> 4) & 63]!;
+  target[at++] = BASE64_CODES[(bits << 2) & 63]!;
+  target[at] = 0x3d; // "="
+  return true;
+}
+
+/** SHA-1(key + GUID) into `digest`; false for a key that is not 24 ASCII characters. */
+function hashKey(key: string): boolean {
+  if (key.length !== ACCEPT_KEY_LENGTH) return false;
   let codes = 0;
   for (let i = 0; i < 6; i++) {
     const c0 = key.charCodeAt(4 * i);
@@ -51,7 +87,7 @@ export function acceptOfKey(key: string): string | null {
     schedule[i] = (c0 << 24) | (c1 << 16) | (c2 << 8) | c3;
   }
   // A character above 0x7f would be more than one byte in UTF-8.
-  if (codes > 0x7f) return null;
+  if (codes > 0x7f) return false;
   expand(schedule);
   compress(schedule, 0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0);
   compress(padding, state[0]!, state[1]!, state[2]!, state[3]!, state[4]!);
@@ -62,7 +98,7 @@ export function acceptOfKey(key: string): string | null {
     digest[4 * i + 2] = word >>> 8;
     digest[4 * i + 3] = word;
   }
-  return digest.toString('base64');
+  return true;
 }
 
 /** Four ASCII characters as one big-endian word. */

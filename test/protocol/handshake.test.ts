@@ -7,6 +7,7 @@ import {
   GUID,
   type IncomingHeaders,
   buildAcceptResponse,
+  plainAcceptResponse,
   buildErrorResponse,
   buildUpgradeRequest,
   computeAccept,
@@ -15,7 +16,7 @@ import {
   validateUpgradeRequest,
   validateUpgradeResponse,
 } from '../../src/protocol/handshake.js';
-import { acceptOfKey } from '../../src/protocol/sha1.js';
+import { acceptOfKey, writeAcceptOfKey } from '../../src/protocol/sha1.js';
 import { headerRecord, parseRequestHead, parseResponseHead } from '../../src/protocol/http.js';
 
 /** RFC 6455 §1.3 / §4.2.2: the sample nonce and its accept value. */
@@ -97,6 +98,22 @@ describe('RFC 6455 §1.3 / §4.2.2 Sec-WebSocket-Accept', () => {
     }
     expect(acceptOfKey(`${'a'.repeat(23)}\u0141`)).toBeNull();
     expect(acceptOfKey(`${'a'.repeat(23)}\u00ff`)).toBeNull();
+  });
+
+  it('the plain 101 answer as bytes is buildAcceptResponse with no options, for any valid key; null for a key no request can carry', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
+        const key = Buffer.from(bytes).toString('base64');
+        const response = plainAcceptResponse(key)!;
+        expect(response.toString('latin1')).toBe(buildAcceptResponse({ key }));
+        const accept = Buffer.alloc(30, 0x2e);
+        expect(writeAcceptOfKey(key, accept, 1)).toBe(true);
+        expect(accept.toString('latin1')).toBe(`.${viaCrypto(key)}.`);
+      }),
+      { numRuns: 500 },
+    );
+    expect(plainAcceptResponse(RFC_KEY)!.toString('latin1')).toContain('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n');
+    for (const key of ['', 'a'.repeat(23), 'a'.repeat(25), `${'a'.repeat(23)}\u0141`]) expect(plainAcceptResponse(key)).toBeNull();
   });
 });
 
