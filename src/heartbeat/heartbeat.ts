@@ -22,12 +22,20 @@
 import type { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close.js';
 
+// What a heartbeat keeps per connection: small integers in fields of the connection
+// itself, no object of its own.
 /** @internal On a connection: bit ACTIVITY_ANY when bytes arrived, ACTIVITY_MESSAGE when a message did. */
 export const kActivity = Symbol('volley.activity');
-/** @internal On a connection: its `HeartbeatState`, once a heartbeat watches it. */
-export const kHeartbeat = Symbol('volley.heartbeat');
+/** @internal On a connection: the sweep that sent its unanswered ping, or NO_PING. */
+export const kPingSweep = Symbol('volley.pingSweep');
+/** @internal On a connection: the sweep at which its last data message was seen; 0 before a sweep has seen it. */
+export const kMessageSweep = Symbol('volley.messageSweep');
+/** @internal On a connection: the round trip of its last answered heartbeat ping in µs, or NO_LATENCY. */
+export const kLatency = Symbol('volley.latency');
 export const ACTIVITY_ANY = 1;
 export const ACTIVITY_MESSAGE = 2;
+export const NO_PING = -1;
+export const NO_LATENCY = -1;
 
 export interface HeartbeatOptions {
   /** Milliseconds between pings. Default 30 000. */
@@ -44,33 +52,8 @@ export const IDLE_CLOSE_REASON = 'idle timeout';
 
 const OPEN = 1;
 const CLOSED = 3;
-const NO_PING = -1;
 /** Ping payload: the sweep's `performance.now()` as a float64, echoed by the pong. */
 const PING_PAYLOAD_BYTES = 8;
-
-/** What a heartbeat keeps per connection. */
-export class HeartbeatState {
-  /** Sweep that sent the unanswered ping, or NO_PING. */
-  pingSweep = NO_PING;
-  /** Sweep at which the last data message was seen. */
-  messageSweep: number;
-  /** `performance.now()` of the last ping, to match its pong. */
-  pingSentAt = 0;
-  /** Round-trip time of the last answered heartbeat ping, in ms. */
-  latency: number | undefined = undefined;
-
-  constructor(sweep: number) {
-    this.messageSweep = sweep;
-  }
-
-  /** A pong arrived: if it answers our last ping, it measures the round trip, returned in ms. */
-  onPong(payload: Buffer): number | undefined {
-    if (payload.length !== PING_PAYLOAD_BYTES || this.pingSentAt === 0) return undefined;
-    if (payload.readDoubleBE(0) !== this.pingSentAt) return undefined; // not ours (or an old one)
-    this.latency = performance.now() - this.pingSentAt;
-    return this.latency;
-  }
-}
 
 /** Resolved heartbeat settings: null fields are off. */
 export interface HeartbeatSettings {
@@ -114,6 +97,8 @@ export class Heartbeat {
   readonly #idleSweeps: number;
   #timer: NodeJS.Timeout | null = null;
   #sweep = 0;
+  /** `performance.now()` of the last sweep that pinged: every ping of a sweep carries it. */
+  #pingSentAt = 0;
 
   constructor(connections: { readonly size: number } & Iterable<WebSocket<any>>, settings: HeartbeatSettings) {
     this.#connections = connections;
@@ -146,6 +131,18 @@ export class Heartbeat {
     this.#timer = null;
   }
 
+  /**
+   * A pong arrived on `ws`: if it echoes this heartbeat's last ping, its round trip is
+   * recorded on `ws` (see `ws.latency`) and returned, in ms.
+   */
+  onPong(ws: WebSocket<any>, payload: Buffer): number | undefined {
+    if (payload.length !== PING_PAYLOAD_BYTES || this.#pingSentAt === 0) return undefined;
+    if (payload.readDoubleBE(0) !== this.#pingSentAt) return undefined; // not ours (or an old one)
+    const latency = performance.now() - this.#pingSentAt;
+    ws[kLatency] = Math.round(latency * 1000);
+    return latency;
+  }
+
   /** One pass over the connections (the timer calls it; tests may too). */
   sweep(): void {
     if (this.#connections.size === 0) {
@@ -160,31 +157,28 @@ export class Heartbeat {
       sentAt = performance.now();
       payload = Buffer.allocUnsafe(PING_PAYLOAD_BYTES);
       payload.writeDoubleBE(sentAt, 0);
+      this.#pingSentAt = sentAt;
     }
     for (const ws of this.#connections) {
       if (ws.readyState !== OPEN) continue;
-      let state = ws[kHeartbeat];
-      if (state === null) {
-        state = new HeartbeatState(sweep);
-        ws[kHeartbeat] = state;
-      }
+      if (ws[kMessageSweep] === 0) ws[kMessageSweep] = sweep; // the first sweep that sees it
       const activity = ws[kActivity];
       if (activity !== 0) {
         ws[kActivity] = 0;
-        state.pingSweep = NO_PING; // anything from the peer answers the ping
-        if ((activity & ACTIVITY_MESSAGE) !== 0) state.messageSweep = sweep;
+        ws[kPingSweep] = NO_PING; // anything from the peer answers the ping
+        if ((activity & ACTIVITY_MESSAGE) !== 0) ws[kMessageSweep] = sweep;
       }
-      if (this.#timeoutSweeps !== 0 && state.pingSweep !== NO_PING && sweep - state.pingSweep >= this.#timeoutSweeps) {
+      const pingSweep = ws[kPingSweep];
+      if (this.#timeoutSweeps !== 0 && pingSweep !== NO_PING && sweep - pingSweep >= this.#timeoutSweeps) {
         ws.terminate(); // close reports 1006: no close frame is waited for
         continue;
       }
-      if (this.#idleSweeps !== 0 && sweep - state.messageSweep >= this.#idleSweeps) {
+      if (this.#idleSweeps !== 0 && sweep - ws[kMessageSweep] >= this.#idleSweeps) {
         ws.close(IDLE_CLOSE_CODE, IDLE_CLOSE_REASON);
         continue;
       }
-      if (payload !== null && state.pingSweep === NO_PING) {
-        state.pingSweep = sweep;
-        state.pingSentAt = sentAt;
+      if (payload !== null && pingSweep === NO_PING) {
+        ws[kPingSweep] = sweep;
         ws.ping(payload);
       }
     }

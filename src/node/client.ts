@@ -271,15 +271,16 @@ export function connectClient(
     }
     cleanup();
     socket.pause();
+    const settings = new SharedSettings('client', options);
     ws[kAttach](
       socket,
       parser.rest ?? null,
-      new SharedSettings('client', options),
+      settings,
       selected.protocol,
       deflate === null ? '' : formatExtensions(selected.extensions),
       deflate === null ? null : new PerMessageDeflate(deflate, { role: 'client', ...deflateOptions }),
     );
-    if (heartbeat.heartbeat !== null) watchClient(ws, heartbeat);
+    if (heartbeat.heartbeat !== null) settings.heartbeat = watchClient(ws, heartbeat);
     ws.emit('upgrade', head);
     ws.emit('open');
   };

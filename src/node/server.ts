@@ -250,7 +250,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#deflateOptions = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
     this.#admission = Admission.create(options);
     this.#metrics = options.metrics === false ? null : new MetricsRecorder();
-    this.#shared = new SharedSettings('server', options, { metrics: this.#metrics, onClose: this.#onClose, registry: this.#topics });
+    this.#shared = new SharedSettings('server', options, { metrics: this.#metrics, onClose: this.#onClose, registry: this.#topics, heartbeat: this.#heartbeat });
     this.#rateLimit = normalizeRateLimit(options.rateLimit);
     this.#tokenExpiry = tokenExpiryReader(options.closeOnTokenExpiry);
     const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;

@@ -36,7 +36,17 @@ import {
   type WrappedListener,
 } from './events.js';
 import { connectClient } from './client.js';
-import { ACTIVITY_ANY, ACTIVITY_MESSAGE, kActivity, kHeartbeat, type HeartbeatState } from '../heartbeat/heartbeat.js';
+import {
+  ACTIVITY_ANY,
+  ACTIVITY_MESSAGE,
+  NO_LATENCY,
+  NO_PING,
+  kActivity,
+  kLatency,
+  kMessageSweep,
+  kPingSweep,
+  type Heartbeat,
+} from '../heartbeat/heartbeat.js';
 import { PreparedMessage } from '../pubsub/prepared.js';
 import { kTopics, type PublishOptions, type TopicRegistry } from '../pubsub/topics.js';
 import {
@@ -112,6 +122,8 @@ export interface ServerHooks {
   onClose: (ws: WebSocket<any>, code: number) => void;
   /** The server's topics. */
   registry: TopicRegistry;
+  /** The server's heartbeat. */
+  heartbeat: Heartbeat;
 }
 
 /**
@@ -128,6 +140,8 @@ export class SharedSettings {
   readonly metrics: MetricsRecorder | null;
   readonly onClose: ((ws: WebSocket<any>, code: number) => void) | null;
   readonly registry: TopicRegistry | null;
+  /** The heartbeat that pings these connections, which matches their pongs (a client's is set once it is open). */
+  heartbeat: Heartbeat | null;
 
   /**
    * Reads the connection options of `options` by name, so that nothing else a server's
@@ -149,6 +163,7 @@ export class SharedSettings {
     this.metrics = server?.metrics ?? null;
     this.onClose = server?.onClose ?? null;
     this.registry = server?.registry ?? null;
+    this.heartbeat = server?.heartbeat ?? null;
   }
 }
 
@@ -253,8 +268,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   [kTopics]: Set<string> | null = null;
   /** @internal Activity bits for the heartbeat (see src/heartbeat). */
   [kActivity] = 0;
-  /** @internal Heartbeat state, once a heartbeat watches this connection. */
-  [kHeartbeat]: HeartbeatState | null = null;
+  /** @internal What a heartbeat keeps of this connection (see src/heartbeat). */
+  [kPingSweep] = NO_PING;
+  [kMessageSweep] = 0;
+  [kLatency] = NO_LATENCY;
 
   #readyState: number = ReadyState.CONNECTING;
   #socket: Socket | null = null;
@@ -352,7 +369,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * before the first one (and on connections without a heartbeat).
    */
   get latency(): number | undefined {
-    return this[kHeartbeat]?.latency;
+    const micros = this[kLatency];
+    return micros === NO_LATENCY ? undefined : micros / 1000;
   }
 
   // ---- Sending -----------------------------------------------------------------
@@ -821,7 +839,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   /** @internal */
   onPong(payload: Buffer): void {
-    const rtt = this[kHeartbeat]?.onPong(payload);
+    const rtt = this.#settings!.heartbeat?.onPong(this, payload);
     if (rtt !== undefined) this.#settings!.metrics?.observePingRtt(rtt);
     this.emit('pong', payload);
   }

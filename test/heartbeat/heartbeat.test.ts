@@ -35,6 +35,26 @@ describe('server heartbeat', () => {
     expect(ws.latency).toBeLessThan(INTERVAL);
   });
 
+  it("measures latency only from a pong that echoes the heartbeat's ping, and reports it to the metrics", async () => {
+    const started = await t.startServer({ heartbeat: { interval: INTERVAL, timeout: TIMEOUT } });
+    let client!: WebSocket;
+    const ws = await serverSide(started, async () => (client = await t.openClient(started.url, { autoPong: false })));
+    // Pongs the heartbeat did not ask for, 8 bytes or not: nothing is measured.
+    for (const payload of [Buffer.alloc(8), Buffer.from('not a time'), Buffer.alloc(0)]) client.pong(payload);
+    const ping = await t.nextEvent<[Buffer]>(client, 'ping');
+    client.pong(Buffer.alloc(8, 1));
+    await t.delay(20 * t.MS);
+    expect(ws.latency).toBeUndefined();
+    expect(started.wss.metrics().pingRtt.count).toBe(0);
+    // Echoes of the pings: measured.
+    client.pong(ping[0]);
+    client.on('ping', (payload) => client.pong(payload));
+    await t.until(() => ws.latency !== undefined, 'a measured latency');
+    expect(ws.latency).toBeGreaterThanOrEqual(0);
+    expect(ws.latency).toBeLessThan(INTERVAL + SLACK);
+    expect(started.wss.metrics().pingRtt.count).toBeGreaterThanOrEqual(1);
+  });
+
   it('terminates a peer that went silent after the upgrade within interval + timeout; close reports 1006', async () => {
     const started = await t.startServer({ heartbeat: { interval: INTERVAL, timeout: TIMEOUT } });
     let raw!: t.RawClient;
