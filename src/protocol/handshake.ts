@@ -10,7 +10,7 @@ import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
 import type { HeaderVisitor } from './http.js';
-import { ACCEPT_LENGTH, GUID, acceptOfKey, writeAcceptOfKey } from './sha1.js';
+import { ACCEPT_LENGTH, BASE64_ALPHABET, GUID, acceptOfKey, writeAcceptOfKey } from './sha1.js';
 import { type ExtensionOffer, isOws, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
 
 export type { ExtensionOffer } from './headers.js';
@@ -325,9 +325,8 @@ function hasToken(list: readonly string[], token: string): boolean {
   return list.some((item) => item.toLowerCase() === token);
 }
 
-const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const IS_BASE64 = new Uint8Array(128);
-for (let i = 0; i < BASE64.length; i++) IS_BASE64[BASE64.charCodeAt(i)] = 1;
+for (let i = 0; i < BASE64_ALPHABET.length; i++) IS_BASE64[BASE64_ALPHABET.charCodeAt(i)] = 1;
 
 /** Decoded length of padded standard base64, or -1 when `value` is not such base64. */
 function base64Length(value: string): number {

@@ -43,8 +43,10 @@ export function acceptOfKey(key: string): string | null {
   return hashKey(key) ? digest.toString('base64') : null;
 }
 
-/** The standard base64 alphabet, as character codes. */
-const BASE64_CODES = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
+/** The standard base64 alphabet (RFC 4648 §4); handshake.ts checks keys against it. */
+export const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** The same, as character codes. */
+const BASE64_CODES = Buffer.from(BASE64_ALPHABET, 'latin1');
 
 /** Characters of an accept value: 20 bytes in padded base64. */
 export const ACCEPT_LENGTH = 28;
