@@ -389,7 +389,7 @@ abstract class HeadParser<Parsed extends HeadFields> {
     const headersStart = end + 2;
     // Nearly always every header line is valid, and one match checks them all; else each
     // line is checked on its own, to say what is wrong with the first bad one.
-    HEADER_LINES.lastIndex = end + 2;
+    HEADER_LINES.lastIndex = headersStart;
     const linesAreValid = HEADER_LINES.test(text) && HEADER_LINES.lastIndex === text.length;
     for (let line = 2; ; line++) {
       start = end + 2;
