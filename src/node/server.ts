@@ -156,6 +156,9 @@ const REFUSAL_LINGER = 1_000;
 /** The longest delay setTimeout takes (2^31 - 1 ms). */
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
+/** The servers attached to each HTTP server (`{ server }`), in the order they were created. */
+const attachedServers = new WeakMap<object, WebSocketServer<any>[]>();
+
 /** What follows a request that arrived whole and alone in its chunk. */
 const NO_BYTES = Buffer.alloc(0);
 
@@ -213,7 +216,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #wholeParser: RequestHeadParser;
   readonly #partial = new Map<Socket, RequestHeadParser>();
   #readTimer: NodeJS.Timeout | null = null;
-  /** `handshakeTimeout` in ms, as setTimeout would take it. */
+  /** `handshakeTimeout` in ms, 0 for none. */
   readonly #handshakeTimeout: number;
   /** Shared by every socket reading its request: no closures per connection. */
   readonly #onRequestData: (this: Socket, chunk: Buffer) => void;
@@ -254,8 +257,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#rateLimit = normalizeRateLimit(options.rateLimit);
     this.#tokenExpiry = tokenExpiryReader(options.closeOnTokenExpiry);
     const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    // What setTimeout does with a delay outside 1 ms to 2^31 - 1 ms: it waits 1 ms.
-    this.#handshakeTimeout = timeout >= 1 && timeout <= MAX_TIMER_DELAY ? timeout : 1;
+    // 0, and anything beyond setTimeout's range (about 24.8 days), is no limit, as for
+    // authenticateTimeout and node:http's requestTimeout.
+    this.#handshakeTimeout = timeout > 0 && timeout <= MAX_TIMER_DELAY ? timeout : 0;
     const metrics = this.#metrics;
     if (metrics !== null) this.#topics.onPublish = (result) => metrics.observePublish(result.sent + result.backpressure);
     if (options.port !== undefined) {
@@ -275,10 +279,13 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     } else if (options.server !== undefined) {
       const server = options.server;
       this.#httpServer = server;
+      let attached = attachedServers.get(server);
+      if (attached === undefined) attachedServers.set(server, (attached = []));
+      const peers = attached;
+      peers.push(this);
       const onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer) => {
         if (!this.shouldHandle(req)) {
-          // Leave it to another upgrade handler if there is one.
-          if (server.listeners('upgrade').length > 1) return;
+          if (!this.#answersUnhandled(peers, server.listeners('upgrade').length, req)) return;
           this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
           return;
         }
@@ -290,6 +297,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       server.on('listening', onListening);
       server.on('error', onError);
       this.#detach = () => {
+        peers.splice(peers.indexOf(this), 1);
+        if (peers.length === 0) attachedServers.delete(server);
         server.off('upgrade', onUpgrade);
         server.off('listening', onListening);
         server.off('error', onError);
@@ -326,6 +335,19 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     return this.#metrics;
   }
 
+  /**
+   * An attached server's upgrade for a path it does not serve: true when this server
+   * answers it (400). Another server attached to the same HTTP server may serve the
+   * path, or a listener that is not a WebSocketServer may take the request; otherwise
+   * the first attached server answers, so that the request is never left unanswered.
+   */
+  #answersUnhandled(peers: readonly WebSocketServer<any>[], listeners: number, req: IncomingMessage): boolean {
+    if (listeners > peers.length) return false;
+    if (peers[0] !== this) return false;
+    for (const peer of peers) if (peer !== this && peer.shouldHandle(req)) return false;
+    return true;
+  }
+
   /** Whether an upgrade request is for this server (its `path`). */
   shouldHandle(req: { url?: string }): boolean {
     const path = this.options.path;
@@ -353,7 +375,14 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     // Caps, handshake rate and origin: before anything is allocated for the connection.
-    const refusal = this.#admission?.admit(request, socket) ?? null;
+    let refusal;
+    try {
+      refusal = this.#admission?.admit(request, socket) ?? null;
+    } catch (error) {
+      // An `origins` predicate or `trustProxy` function threw: 500, as for other hooks.
+      this.#rejectWith(socket, error);
+      return;
+    }
     if (refusal !== null) {
       this.#rejectWith(socket, refusal);
       return;
@@ -407,7 +436,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     if (protocols.length > 0 && this.options.handleProtocols !== undefined) {
       try {
         const chosen = this.options.handleProtocols(new Set(protocols), request);
-        if (chosen !== false && chosen !== undefined) {
+        // As in ws: any falsy choice (false, undefined, null, '') selects none.
+        if (chosen) {
           // RFC 6455 §4.2.2: the server selects one of the values the client offered.
           if (!protocols.includes(chosen)) {
             throw new Error(`handleProtocols chose "${chosen}", which the client did not offer`);
@@ -471,19 +501,25 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       settle(); // dropped cleanly: no late 101
     };
     socket.once('close', onClose);
-    promise.then(
-      (value) => {
-        if (!settle()) return;
-        if (this.#state !== RUNNING) {
-          this.#reject(socket, 503, 'the server is shutting down');
-          return;
-        }
-        then(value);
-      },
-      (error: unknown) => {
-        if (settle()) this.#rejectWith(socket, error);
-      },
-    );
+    const onRejected = (error: unknown): void => {
+      if (settle()) this.#rejectWith(socket, error);
+    };
+    try {
+      promise.then(
+        (value) => {
+          if (!settle()) return;
+          if (this.#state !== RUNNING) {
+            this.#reject(socket, 503, 'the server is shutting down');
+            return;
+          }
+          then(value);
+        },
+        onRejected,
+      );
+    } catch (error) {
+      // A thenable whose `then` throws: a rejection.
+      onRejected(error);
+    }
   }
 
   #accept(
@@ -593,8 +629,13 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   #endAndLinger(socket: Socket, response: string): void {
     const lingering = this.#lingering;
     lingering.add(socket);
-    socket.once('close', () => lingering.delete(socket));
-    socket.setTimeout(REFUSAL_LINGER, () => socket.destroy());
+    // A deadline, not an idle timeout: a client that keeps sending must not keep the
+    // socket (and the slot it holds under maxConnections) open.
+    const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      lingering.delete(socket);
+    });
     socket.resume();
     socket.end(response);
   }
@@ -608,17 +649,25 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     // Counted from TCP accept: connections still sending their request hold a slot.
-    const refusal = this.#admission?.accept(socket) ?? null;
+    let refusal;
+    try {
+      refusal = this.#admission?.accept(socket) ?? null;
+    } catch (error) {
+      // A `trustProxy` function threw: nothing was counted for this socket.
+      this.#refuseAtAccept(socket, new HandshakeError(500, 'internal server error'));
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+      return;
+    }
     if (refusal !== null) {
       this.#refuseAtAccept(socket, refusal);
       return;
     }
     const timeout = this.#handshakeTimeout;
-    this.#reading.set(socket, performance.now() + timeout);
+    this.#reading.set(socket, timeout === 0 ? Infinity : performance.now() + timeout);
     this.#pending.add(socket);
     // One timer for every read in progress instead of a timer per socket; unref'd, as
     // the sockets it watches keep the process alive themselves.
-    if (this.#readTimer === null) this.#armReadTimer(timeout);
+    if (this.#readTimer === null && timeout !== 0) this.#armReadTimer(timeout);
     socket.on('error', destroySocket);
     socket.on('data', this.#onRequestData);
     socket.on('close', this.#onRequestClose);

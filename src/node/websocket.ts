@@ -740,8 +740,14 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     socket.on('end', WebSocket.#socketOnEnd);
     socket.on('close', WebSocket.#socketOnClose);
     socket.on('error', noop); // 'close' follows; transport errors end in 1006
-    if (head !== null && head.length > 0) socket.unshift(head);
-    // The socket may have been paused while the handshake completed.
+    if (head !== null && head.length > 0) {
+      // Paused first: a flowing socket would emit the bytes within unshift, before the
+      // caller could add its 'message' listener.
+      socket.pause();
+      socket.unshift(head);
+    }
+    // The socket may have been paused while the handshake completed; reading resumes
+    // in a later tick.
     socket.resume();
   }
 

@@ -156,3 +156,25 @@ describe('options', () => {
     await expect(startServer(options as never)).rejects.toThrow(type);
   });
 });
+
+describe('a trustProxy function that throws', () => {
+  it.each([['own port', false], ['attached server', true]])("%s: 500 and an 'error' event, and the server goes on", async (_, attached) => {
+    let calls = 0;
+    const { wss, port } = await cappedServer(
+      {
+        maxConnectionsPerIp: 5,
+        trustProxy: () => {
+          if (++calls === 1) throw new Error('trustProxy failed');
+          return false;
+        },
+      },
+      attached as boolean,
+    );
+    const errors: Error[] = [];
+    wss.on('error', (error: Error) => errors.push(error));
+    const refused = await rawUpgrade(port, from('127.0.0.2'));
+    expect(refused.status).toBe(500);
+    expect(errors.map((e) => e.message)).toEqual(['trustProxy failed']);
+    expect((await rawUpgrade(port, from('127.0.0.2'))).status).toBe(101);
+  });
+});

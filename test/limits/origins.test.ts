@@ -51,6 +51,18 @@ describe('origins', () => {
     expect((await rawUpgrade(port, { headers: { Origin: 'https://app.example.com' } })).status).toBe(101);
   });
 
+  it.each([['own port', false], ['attached server', true]])("%s: a predicate that throws → 500 and an 'error' event, never a crash", async (_, attached) => {
+    const { wss, port, authenticated } = await originServer({ origins: [(origin) => new URL(origin).hostname === 'app.example.com'] }, attached as boolean);
+    const errors: Error[] = [];
+    wss.on('error', (error: Error) => errors.push(error));
+    const refused = await rawUpgrade(port, { headers: { Origin: 'not a URL' } });
+    expect(refused.status).toBe(500);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(TypeError);
+    expect(authenticated()).toBe(0);
+    expect((await rawUpgrade(port, { headers: { Origin: 'https://app.example.com' } })).status).toBe(101);
+  });
+
   it('predicates get the origin and the request', async () => {
     const seen: string[] = [];
     const { port } = await originServer({

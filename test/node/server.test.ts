@@ -700,3 +700,106 @@ describe('clients and events', () => {
   });
 
 });
+
+describe('odd requests and throwing hooks: always answered, never a crash', () => {
+  it('two servers attached by path: a third path is answered 400 (not left hanging)', async () => {
+    const http = createHttpServer();
+    const port = await listen(http);
+    trackServer(new WebSocketServer({ server: http, path: '/a' })).on('connection', echo);
+    trackServer(new WebSocketServer({ server: http, path: '/b' })).on('connection', echo);
+    for (const path of ['/a', '/b']) {
+      const ws = await openClient(`ws://127.0.0.1:${port}${path}`);
+      const reply = nextEvent(ws, 'message');
+      ws.send(path);
+      expect(String((await reply)[0])).toBe(path);
+    }
+    const other = await rawRequest(port, upgradeRequest({ path: '/c' }));
+    expect(other.status).toBe(400);
+    expect(other.body).toBe('no WebSocket endpoint at /c\n');
+    await other.raw.waitClosed();
+  });
+
+  it('an attached server leaves other paths to an upgrade listener that is not a WebSocketServer', async () => {
+    const http = createHttpServer();
+    const port = await listen(http);
+    trackServer(new WebSocketServer({ server: http, path: '/ws' }));
+    http.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      if (req.url === '/custom') socket.end('HTTP/1.1 418 I am a teapot\r\nContent-Length: 0\r\n\r\n');
+    });
+    expect((await rawRequest(port, upgradeRequest({ path: '/custom' }))).status).toBe(418);
+  });
+
+  it('handleUpgrade: a frame in `head` reaches the listener added in the callback', async () => {
+    const http = createHttpServer();
+    const port = await listen(http);
+    const wss = trackServer(new WebSocketServer({ noServer: true }));
+    const messages: string[] = [];
+    http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => messages.push(String(data))));
+    });
+    const raw = await rawConnect(port);
+    // Not waiting for the 101: the first frame travels with the request (and so is in `head`).
+    raw.write(Buffer.concat([Buffer.from(upgradeRequest()), frame(Op.Text, 'first')]));
+    expect((await raw.readResponse()).status).toBe(101);
+    raw.write(frame(Op.Text, 'second'));
+    await until(() => messages.length === 2, 'both messages');
+    expect(messages).toEqual(['first', 'second']);
+  });
+
+  it.each([
+    ['null', null],
+    ["''", ''],
+  ])('handleProtocols returning %s selects no subprotocol, as in ws', async (_, choice) => {
+    const { port } = await startServer({ handleProtocols: () => choice as unknown as false });
+    const { response } = await rawUpgrade(port, { headers: { 'Sec-WebSocket-Protocol': 'chat' } });
+    expect(response.status).toBe(101);
+    expect(response.headers['sec-websocket-protocol']).toBeUndefined();
+  });
+
+  it("authenticate returning a thenable whose then() throws: 500 and an 'error' event", async () => {
+    let calls = 0;
+    const { wss, port } = await startServer({
+      authenticate: () =>
+        ++calls > 1
+          ? 'ok'
+          : ({
+              then() {
+                throw new Error('then failed');
+              },
+            } as unknown as Promise<unknown>),
+    });
+    const errors = recordEvents(wss, ['error']);
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(500);
+    expect(response.body).toBe('internal server error\n');
+    expect(errors.map((e) => (e.args[0] as Error).message)).toEqual(['then failed']);
+    // Still serving.
+    expect((await rawUpgrade(port)).response.status).toBe(101);
+  });
+
+  it.each([0, Infinity, 2 ** 31])('handshakeTimeout %s is no limit', async (handshakeTimeout) => {
+    const { port } = await startServer({ handshakeTimeout });
+    const raw = await rawConnect(port);
+    await delay(100 * MS);
+    raw.write(upgradeRequest());
+    expect((await raw.readResponse()).status).toBe(101);
+  });
+
+  it('a refused client that keeps sending is cut off 1 s after the answer, not kept while it sends', async () => {
+    const { port } = await startServer();
+    // Half-open: the client goes on sending after the server's FIN.
+    const raw = await rawConnect(port, { allowHalfOpen: true });
+    raw.write(upgradeRequest({ method: 'POST' }));
+    expect((await raw.readResponse()).status).toBe(405);
+    const answeredAt = Date.now();
+    const trickle = setInterval(() => {
+      if (!raw.closed) raw.write('x');
+    }, 100);
+    try {
+      await raw.waitClosed(3000 * MS);
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(Date.now() - answeredAt).toBeLessThan(2000 * MS);
+  });
+});
