@@ -96,6 +96,9 @@ function redirectOptions(options: ClientOptions, from: URL, to: URL): ClientOpti
 }
 
 /** The `tls.connect` options `ws` users give beside the others (ws hands all its options to https.request). */
+/** The longest delay setTimeout takes (2^31 - 1 ms). */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 const TLS_OPTION_NAMES = [
   'ca',
   'cert',
@@ -173,6 +176,7 @@ export function connectClient(
     throw new SyntaxError(`the URL's scheme must be "ws:", "wss:" or "ws+unix:", got "${url.protocol}"`);
   }
   if (url.hash !== '') throw new SyntaxError('the URL must not contain a fragment');
+  if (isIpc && url.pathname === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
   const isSecure = url.protocol === 'wss:';
   let path = (url.pathname || '/') + url.search;
   // ws+unix:/path/of/the/socket:/request/path?query, as ws has it: a Unix domain socket.
@@ -235,10 +239,9 @@ export function connectClient(
     cleanup();
     ws[kAbortHandshake](error);
   };
-  const timer = setTimeout(
-    () => fail(new Error('Opening handshake has timed out')),
-    options.handshakeTimeout ?? DEFAULT_CLIENT_HANDSHAKE_TIMEOUT,
-  );
+  // As in ws: 0 (or a delay beyond setTimeout's range) is no limit.
+  const limit = options.handshakeTimeout ?? DEFAULT_CLIENT_HANDSHAKE_TIMEOUT;
+  const timer = limit > 0 && limit <= MAX_TIMER_DELAY ? setTimeout(() => fail(new Error('Opening handshake has timed out')), limit) : undefined;
   const onError = (error: Error) => fail(error);
   const onClose = () => fail(new Error('the connection closed before the opening handshake completed'));
   const onData = (chunk: Buffer) => {
@@ -298,6 +301,8 @@ export function connectClient(
       return;
     }
     ws.emit('redirect', next.href, head);
+    // A 'redirect' listener may have called close() or terminate().
+    if (ws.readyState !== WebSocket.CONNECTING) return;
     try {
       connectClient(ws, next, protocols, redirectOptions(options, url, next), redirects + 1);
     } catch (error) {

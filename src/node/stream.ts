@@ -28,13 +28,15 @@ export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOption
   /** Set while the WebSocket is paused because the readable side is full. */
   let pausedForReader = false;
 
+  // The stream's own choices win over the caller's, as in ws: 'close' is emitted by
+  // hand below (once), and what is written is bytes; the readable side may be in
+  // object mode (messages as they are).
   const duplex = new Duplex({
+    ...options,
     autoDestroy: false,
     emitClose: false,
     objectMode: false,
-    readableObjectMode: false,
     writableObjectMode: false,
-    ...options,
   });
 
   /** Runs `then` once the WebSocket is open (at once unless it is still connecting). */

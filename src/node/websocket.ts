@@ -178,6 +178,8 @@ const END_REQUESTED = 4;
 const PAUSED_BY_USER = 8;
 /** A pong waits for the socket's `drain` (see deferPong). */
 const PONG_AWAITS_DRAIN = 16;
+/** The first fragment of the message being sent was dropped: so are the others. */
+const DROPPING_FRAGMENTS = 128;
 /** Two bits: the index of `binaryType` in BINARY_TYPES (0, nodebuffer, by default). */
 const BINARY_TYPE_SHIFT = 5;
 const BINARY_TYPE_MASK = 3 << BINARY_TYPE_SHIFT;
@@ -353,6 +355,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   }
   /** Bytes queued for sending and not yet handed to the operating system. */
   get bufferedAmount(): number {
+    // While connecting, the socket holds the upgrade request: no application data.
+    if (this.#readyState === ReadyState.CONNECTING) return 0;
     return this.#queuedBytes + (this.#socket?.writableLength ?? 0) + (this.#connection?.queuedBytes ?? 0);
   }
   /** Whether the close handshake completed (meaningful once CLOSED). */
@@ -412,17 +416,31 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
     const settings = this.#settings!;
     const maxBackpressure = settings.maxBackpressure;
-    if (
-      maxBackpressure !== 0 &&
-      !this.#midMessage &&
-      this.#queuedBytes + this.#socket!.writableLength + connection.queuedBytes > maxBackpressure
-    ) {
-      return this.#drop(cb);
+    if (maxBackpressure !== 0) {
+      // A message goes whole or not at all: its fragments after the first are not
+      // checked, and are dropped with the first.
+      if (!this.#midMessage) {
+        if (this.#queuedBytes + this.#socket!.writableLength + connection.queuedBytes > maxBackpressure) {
+          if (options?.fin === false) {
+            this.#midMessage = true;
+            this.#flags |= DROPPING_FRAGMENTS;
+          }
+          return this.#drop(cb);
+        }
+      } else if ((this.#flags & DROPPING_FRAGMENTS) !== 0) {
+        if (options?.fin !== false) {
+          this.#midMessage = false;
+          this.#flags &= ~DROPPING_FRAGMENTS;
+        }
+        // Counted, reported and answered (closeWhenFull) with the first fragment.
+        if (cb !== undefined) process.nextTick(cb, new WebSocketError('WS_ERR_DROPPED', 'message dropped: its first fragment was dropped'));
+        return SendStatus.DROPPED;
+      }
     }
     if (data instanceof PreparedMessage) {
       this.#sendPrepared(connection, data);
       if (settings.metrics !== null) settings.metrics.messagesSent++;
-      if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
+      if (cb !== undefined) this.#whenSent(connection, cb);
       return this.#status();
     }
     let isBinary: boolean;
@@ -439,8 +457,16 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     this.#midMessage = !isFinal;
     if (settings.metrics !== null && isFinal) settings.metrics.messagesSent++;
     // A compressed message may still wait for zlib: call back once it is written.
-    if (cb !== undefined) connection.whenSent(() => this.#addCallback(cb));
+    if (cb !== undefined) this.#whenSent(connection, cb);
     return this.#status();
+  }
+
+  /** Calls `cb` once what was sent is written, or with the error if it was dropped. */
+  #whenSent(connection: Connection, cb: (error?: Error | null) => void): void {
+    connection.whenSent((error) => {
+      if (error === undefined) this.#addCallback(cb);
+      else process.nextTick(cb, error);
+    });
   }
 
   /**
@@ -979,8 +1005,12 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if ((this.#flags & AWAITING_DRAIN) !== 0) return;
     this.#flags |= AWAITING_DRAIN;
     const onDrain = () => {
-      this.#flags &= ~(AWAITING_DRAIN | NEED_DRAIN);
-      if (this.#queue.length === 0 && this.#readyState === ReadyState.OPEN) this.emit('drain');
+      this.#flags &= ~AWAITING_DRAIN;
+      // Frames queued meanwhile (a held pong written on this same 'drain'): _flush
+      // writes them and still owes the 'drain'.
+      if (this.#queue.length !== 0) return;
+      this.#flags &= ~NEED_DRAIN;
+      if (this.#readyState === ReadyState.OPEN) this.emit('drain');
     };
     // The socket emits 'drain' only after a write found it full; below its high-water
     // mark (a maxBackpressure smaller than that), an empty write's callback tells when

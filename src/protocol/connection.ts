@@ -128,7 +128,7 @@ type SendJob =
   | { kind: 'raw'; bytes: Uint8Array }
   | { kind: 'prepared'; message: BroadcastMessage }
   | { kind: 'close'; payload: Buffer }
-  | { kind: 'callback'; callback: () => void };
+  | { kind: 'callback'; callback: (error?: Error) => void };
 
 const EMPTY = Buffer.alloc(0);
 
@@ -357,8 +357,10 @@ export class Connection implements ParserHandler {
   /**
    * Calls `callback` once every message sent so far has been handed to
    * `handler.write`: at once, unless sends wait behind an asynchronous compression.
+   * If the connection fails or its transport closes first, those messages are dropped
+   * and `callback` gets an `InvalidStateError` saying so.
    */
-  whenSent(callback: () => void): void {
+  whenSent(callback: (error?: Error) => void): void {
     const queue = this.#deflate === null ? null : this.#deflate.queue;
     if (queue === null) callback();
     else queue.push({ kind: 'callback', callback });
@@ -462,15 +464,17 @@ export class Connection implements ParserHandler {
   }
 
   /** Drops every send still waiting: the connection failed or the transport is gone. */
-  #discardSends(): void {
+  #discardSends(why: string): void {
     const sends = this.#deflate;
     if (sends === null) return;
     const queue = sends.queue;
     sends.epoch++;
     sends.queue = null;
     sends.queuedBytes = 0;
-    // Waiters still hear back (the node layer reports the lost data to them).
-    if (queue !== null) for (const job of queue) if (job.kind === 'callback') job.callback();
+    if (queue === null) return;
+    // Waiters still hear back, with the reason their messages were not sent.
+    let error: InvalidStateError | undefined;
+    for (const job of queue) if (job.kind === 'callback') job.callback((error ??= new InvalidStateError(`the message was not sent: ${why}`)));
   }
 
   /**
@@ -546,7 +550,7 @@ export class Connection implements ParserHandler {
     this.#flags |= FAILED;
     this.#parser?.stop();
     // Failing does not wait for queued messages: they are dropped.
-    this.#discardSends();
+    this.#discardSends('the connection failed first');
     if ((this.#flags & CLOSE_WRITTEN) === 0) this.#sendClose(payload);
     this.#state = ReadyState.CLOSING;
     if (this.#settings.isServer) this.#end();
@@ -584,7 +588,7 @@ export class Connection implements ParserHandler {
     this.#state = ReadyState.CLOSED;
     this.#parser?.stop();
     this.#deferredPong = null;
-    this.#discardSends();
+    this.#discardSends('the connection closed first');
     this.#deflate?.codec.close();
     const received = this.#closeReceived;
     // RFC 6455 §7.1.5: with no close frame received, the close code is 1006.

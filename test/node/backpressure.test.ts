@@ -97,6 +97,55 @@ describe("policy 'drop' (the default)", () => {
     expect(frames[accepted]!.payload.toString()).toBe('after drain');
   });
 
+  it('a fragmented message whose first fragment is dropped is dropped whole: the peer never sees its other fragments', async () => {
+    const started = await t.startServer({ maxBackpressure: 64 * 1024 });
+    const { raw, ws } = await silentPeer(started);
+    const { accepted } = await fillUntilDropped(ws, Buffer.alloc(8 * 1024, 1));
+    const errors: Array<Error | null | undefined> = [];
+    expect(ws.send('HEAD-', { fin: false }, (error) => errors.push(error))).toBe(SendStatus.DROPPED);
+    raw.resume();
+    await t.until(() => ws.bufferedAmount === 0, 'the socket to drain');
+    // Under the budget again, the rest of the dropped message still goes nowhere.
+    expect(ws.send('MIDDLE-', { fin: false }, (error) => errors.push(error))).toBe(SendStatus.DROPPED);
+    expect(ws.send('TAIL', { fin: true }, (error) => errors.push(error))).toBe(SendStatus.DROPPED);
+    // The next message is whole.
+    ws.send('next', { fin: false });
+    ws.send(' message');
+    const frames: t.RawFrame[] = [];
+    await t.until(() => {
+      frames.push(...raw.takeFrames());
+      return frames.length === accepted + 2;
+    }, `${accepted + 2} frames`);
+    const after = frames.slice(accepted);
+    expect(after.map((frame) => [frame.opcode, frame.fin, frame.payload.toString()])).toEqual([
+      [t.Op.Text, false, 'next'],
+      [t.Op.Continuation, true, ' message'],
+    ]);
+    await t.until(() => errors.length === 3, 'three callbacks');
+    expect(errors.every((error) => error instanceof Error && /dropped/.test(error.message))).toBe(true);
+    expect(ws.droppedMessages).toBe(2); // the one that found the budget full, then this one
+  });
+
+  it("drain still comes when a held pong is written on the socket's drain before it", async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const { raw, ws } = await silentPeer(started);
+    let status: SendStatus | undefined;
+    // The peer pings without reading: pongs back up until the server holds the latest.
+    ws.on('ping', () => {
+      if (status === undefined && ws.socket!.writableNeedDrain) status = ws.send(Buffer.alloc(100 * 1024));
+    });
+    const pings = Buffer.concat(Array.from({ length: 500 }, () => t.clientFrame(t.Op.Ping, Buffer.alloc(125, 1))));
+    const deadline = Date.now() + t.TIMEOUT;
+    while (status === undefined && Date.now() < deadline) {
+      raw.write(pings);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(status).toBe(SendStatus.BACKPRESSURE);
+    const drained = t.nextEvent(ws, 'drain');
+    raw.resume();
+    await drained;
+  });
+
   it('publish reports the slow subscriber as dropped while the others keep receiving', async () => {
     const started = await t.startServer({ maxBackpressure: 128 * 1024 });
     const { ws: slow } = await silentPeer(started);

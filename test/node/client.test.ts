@@ -147,6 +147,7 @@ describe('ws:// and wss://', () => {
 
   it('ws+unix: without a socket path is a SyntaxError', () => {
     expect(() => new WebSocket('ws+unix::/chat')).toThrow(SyntaxError);
+    expect(() => new WebSocket('ws+unix:')).toThrow(SyntaxError);
   });
 
   it.skipIf(!hasIpv6Loopback())('an IPv6 literal: ws://[::1]:port', async () => {
@@ -355,6 +356,21 @@ describe('followRedirects', () => {
     expect(req.url).toBe('/there?x=1');
   });
 
+  it.each(['close', 'terminate'] as const)("%s() in a 'redirect' listener stops there: one close (1006), no open, no connection", async (method) => {
+    const { wss, url: target } = await startServer();
+    const connections = recordEvents(wss, ['connection']);
+    const { port } = await startRedirector(() => target);
+    const ws = client(`ws://127.0.0.1:${port}/`, undefined, { followRedirects: true });
+    const events = recordEvents(ws, ['redirect', 'open', 'error', 'close']);
+    ws.once('redirect', () => ws[method]());
+    await nextEvent(ws, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 100 * MS));
+    expect(events.map((e) => e.event)).toEqual(['redirect', 'error', 'close']);
+    expect(events[2]!.args[0]).toBe(1006);
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+    expect(connections).toHaveLength(0);
+  });
+
   it('a relative Location is resolved against the URL that was redirected', async () => {
     const heads: string[] = [];
     const { port } = await startRawServer((socket, head, key) => {
@@ -424,6 +440,22 @@ describe('handshake failures: error naming the cause, then close 1006', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(140 * MS);
     // The client's socket is gone.
     await until(() => sockets.every((socket) => socket.readableEnded || socket.destroyed), 'the server saw the client go');
+  });
+
+  it.each([0, Infinity])('handshakeTimeout %s is no limit, as in ws', async (handshakeTimeout) => {
+    const { port } = await startRawServer((socket, _head, key) => {
+      setTimeout(() => socket.write(switchingProtocols(key)), 50 * MS);
+    });
+    await openClient(`ws://127.0.0.1:${port}`, undefined, { handshakeTimeout });
+  });
+
+  it('bufferedAmount is 0 while connecting: the upgrade request is not application data', async () => {
+    const { url } = await startServer();
+    const ws = client(url);
+    expect(ws.readyState).toBe(WebSocket.CONNECTING);
+    expect(ws.bufferedAmount).toBe(0);
+    await nextEvent(ws, 'open');
+    expect(ws.bufferedAmount).toBe(0);
   });
 
   it('a non-101 status (403) names the status and emits unexpected-response', async () => {

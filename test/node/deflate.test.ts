@@ -25,6 +25,8 @@ import {
   volleyServer,
   within,
 } from './deflate-helpers.js';
+import { Op, acceptFor, frame } from './helpers.js';
+import { createServer as createNetServer } from 'node:net';
 
 afterEach(closeAll);
 
@@ -546,5 +548,36 @@ describe('publish with permessage-deflate', () => {
       expect(chunks[0]!.length).toBeLessThan(text.length / 2);
     }
     expect(plain[0]![0]![0]! & 0x40).toBe(0);
+  });
+});
+
+describe('sends lost to a failure', () => {
+  it('a message still being compressed when the connection fails: its callback gets an error, not success', async () => {
+    const server = createNetServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', (request) => {
+        const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))![1]!;
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n` +
+            'Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n',
+        );
+        socket.resume();
+        // One chunk: a message, then a masked frame (a protocol error at a client).
+        setTimeout(() => socket.write(Buffer.concat([frame(Op.Text, 'go', { mask: null }), frame(Op.Text, 'bad')])), 20);
+      });
+    });
+    track(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: true });
+    track(() => ws.terminate());
+    ws.on('error', () => {});
+    const result = new Promise<Error | null | undefined>((resolve) => {
+      // 4 MiB go to the thread pool: the failure right after drops them.
+      ws.on('message', () => ws.send(Buffer.alloc(4 * MiB, 'a'), (error) => resolve(error)));
+    });
+    const error = await within(result, 'the send callback');
+    expect(error).toBeInstanceOf(Error);
+    expect(error!.message).toBe('the message was not sent: the connection failed first');
   });
 });

@@ -252,6 +252,19 @@ describe('createWebSocketStream', () => {
     duplex.destroy();
   });
 
+  it("the stream's own options win over the caller's, as in ws: 'close' comes once even with emitClose: true", async () => {
+    const { server, client: ws } = await connectPair();
+    const duplex = createWebSocketStream(ws, { emitClose: true, autoDestroy: true, objectMode: true, writableObjectMode: true });
+    expect(duplex.writableObjectMode).toBe(false);
+    const closes = recordEvents(duplex, ['close']);
+    duplex.resume();
+    duplex.end();
+    await nextEvent(server, 'close');
+    await until(() => closes.length > 0, "the stream's close");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closes).toHaveLength(1);
+  });
+
   it('end() closes cleanly (1005) and the stream closes once both sides are done', async () => {
     const { server, client: ws } = await connectPair();
     const duplex = createWebSocketStream(ws);

@@ -9,6 +9,7 @@ import { Connection, ReadyState, type ConnectionHandler } from '../../src/protoc
 import { PerMessageDeflate, type CodecOptions } from '../../src/protocol/deflate-codec.js';
 import type { DeflateParams } from '../../src/protocol/deflate.js';
 import { Opcode } from '../../src/protocol/frame.js';
+import { InvalidStateError } from '../../src/protocol/errors.js';
 import { clientFrame, closeCodeOf, closePayload, decodeFrames, eventsOf, expectClosing, feed, fixedMask, framesSent, Rsv, type SentFrame } from './helpers.js';
 import { broadcastMessage, compress, inflate, jsonText, params, waitFor } from './deflate-helpers.js';
 
@@ -301,10 +302,13 @@ describe('order while zlib works on the thread pool', () => {
     const { conn } = serverWithDeflate(params(), onThreadPool);
     conn.sendText(jsonText(4000, 1));
     conn.sendText(jsonText(4000, 2));
-    let called = false;
-    conn.whenSent(() => (called = true));
+    const heard: Array<Error | undefined> = [];
+    conn.whenSent((error) => heard.push(error));
     conn.fail(1011, 'gone');
-    expect(called).toBe(true); // waiters hear back
+    // Waiters hear back once, told that their messages were not sent.
+    expect(heard).toHaveLength(1);
+    expect(heard[0]).toBeInstanceOf(InvalidStateError);
+    expect(heard[0]!.message).toBe('the message was not sent: the connection failed first');
     expect(conn.queuedBytes).toBe(0);
     expect(decodeFrames(conn.takeOutput()).map((f) => f.opcode)).toEqual([Opcode.Close]);
     await new Promise((resolve) => setTimeout(resolve, 50));
