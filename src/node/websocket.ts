@@ -180,6 +180,8 @@ const PAUSED_BY_USER = 8;
 const PONG_AWAITS_DRAIN = 16;
 /** The first fragment of the message being sent was dropped: so are the others. */
 const DROPPING_FRAGMENTS = 128;
+/** Reading is paused while a message inflates off the thread (see pauseReading). */
+const PAUSED_FOR_INFLATE = 256;
 /** Two bits: the index of `binaryType` in BINARY_TYPES (0, nodebuffer, by default). */
 const BINARY_TYPE_SHIFT = 5;
 const BINARY_TYPE_MASK = 3 << BINARY_TYPE_SHIFT;
@@ -288,7 +290,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   #queue: Uint8Array[] = NO_FRAMES;
   #queuedBytes = 0;
   #callbacks: Array<(error?: Error | null) => void> | null = null;
-  /** NEED_DRAIN, AWAITING_DRAIN, END_REQUESTED, PAUSED_BY_USER, PONG_AWAITS_DRAIN. */
+  /** NEED_DRAIN, AWAITING_DRAIN, END_REQUESTED, PAUSED_BY_USER, PONG_AWAITS_DRAIN, DROPPING_FRAGMENTS, PAUSED_FOR_INFLATE, binaryType. */
   #flags = 0;
   /**
    * A message was sent with `fin: false` and is not finished. A field of its own: `send`
@@ -448,6 +450,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if (typeof data === 'string') {
       payload = data;
       isBinary = options?.binary ?? false;
+    } else if (typeof data === 'number') {
+      // As in ws: a number is sent as its text.
+      payload = String(data);
+      isBinary = options?.binary ?? false;
     } else {
       payload = toBytes(data);
       isBinary = options?.binary ?? true;
@@ -544,7 +550,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       this.#notOpen(cb);
       return;
     }
-    const payload = data === undefined ? EMPTY : typeof data === 'string' ? data : toBytes(data);
+    const payload = data === undefined ? EMPTY : typeof data === 'string' ? data : typeof data === 'number' ? String(data) : toBytes(data);
     if (ping) connection.sendPing(payload);
     else connection.sendPong(payload);
     if (cb !== undefined) this.#addCallback(cb);
@@ -704,7 +710,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   resume(): void {
     if (this.#readyState === ReadyState.CONNECTING) return;
     this.#flags &= ~PAUSED_BY_USER;
-    this.#socket?.resume();
+    // A message inflating off the thread keeps input in the kernel until it is done.
+    if ((this.#flags & PAUSED_FOR_INFLATE) === 0) this.#socket?.resume();
   }
 
   /** Whether `pause` stopped reading (until `resume`). */
@@ -903,6 +910,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   /** @internal A message is being inflated off the thread: hold further input in the kernel. */
   pauseReading(): void {
+    this.#flags |= PAUSED_FOR_INFLATE;
     this.#socket?.pause();
   }
 
@@ -925,6 +933,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   /** @internal */
   resumeReading(): void {
+    this.#flags &= ~PAUSED_FOR_INFLATE;
     if ((this.#flags & PAUSED_BY_USER) === 0) this.#socket?.resume();
   }
 

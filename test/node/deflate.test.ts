@@ -27,6 +27,7 @@ import {
 } from './deflate-helpers.js';
 import { Op, acceptFor, frame } from './helpers.js';
 import { createServer as createNetServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 
 afterEach(closeAll);
 
@@ -548,6 +549,32 @@ describe('publish with permessage-deflate', () => {
       expect(chunks[0]!.length).toBeLessThan(text.length / 2);
     }
     expect(plain[0]![0]![0]! & 0x40).toBe(0);
+  });
+});
+
+describe('reading while a message inflates off the thread', () => {
+  it('pause() and resume() meanwhile do not resume reading before the message is delivered', async () => {
+    const { wss, url } = await volleyServer({ perMessageDeflate: true });
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    const ws = new WebSocket(url, { perMessageDeflate: true });
+    await opened(ws);
+    const [server] = await connection;
+    const received: Buffer[] = [];
+    server.on('message', (data: Buffer) => received.push(data));
+    // The socket is paused when the first message goes to the thread pool.
+    const stillPaused: boolean[] = [];
+    server.socket!.once('pause', () => {
+      server.pause();
+      server.resume();
+      stillPaused.push(server.socket!.isPaused());
+    });
+    // Incompressible: over 64 KiB compressed, so each one inflates on the thread pool.
+    const messages = [randomBytes(200 * KiB), randomBytes(200 * KiB)];
+    for (const message of messages) ws.send(message);
+    await until(() => received.length === 2, 'both messages');
+    expect(stillPaused).toEqual([true]);
+    expect(received).toEqual(messages);
+    expect(server.socket!.isPaused()).toBe(false);
   });
 });
 

@@ -178,6 +178,8 @@ describe('send', () => {
       Buffer.from(bytes),
     ],
     ['empty Buffer', () => Buffer.alloc(0), true, Buffer.alloc(0)],
+    // As in ws: a number goes as its text.
+    ['number', () => 42.5 as unknown as string, false, Buffer.from('42.5')],
   ];
 
   it.each(inputs)('%s, both directions', async (_name, make, isBinary, expected) => {
@@ -192,6 +194,18 @@ describe('send', () => {
       expect(binary).toBe(isBinary);
       expect(Buffer.from(data)).toEqual(expected);
     }
+  });
+
+  it('ping and pong take a number as its text, as in ws', async () => {
+    const { server, client: ws } = await connectPair();
+    const ping = nextEvent<[Buffer]>(server, 'ping');
+    const answer = nextEvent<[Buffer]>(ws, 'pong');
+    ws.ping(7 as unknown as string);
+    expect(String((await ping)[0])).toBe('7');
+    expect(String((await answer)[0])).toBe('7');
+    const pong = nextEvent<[Buffer]>(ws, 'pong');
+    server.pong(8 as unknown as string);
+    expect(String((await pong)[0])).toBe('8');
   });
 
   it('the binary option overrides the type', async () => {
