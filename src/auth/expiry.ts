@@ -32,11 +32,19 @@ export function tokenExpiryReader<Data>(option: TokenExpiryOption<Data> | undefi
   throw new TypeError('closeOnTokenExpiry must be a boolean or a function returning ms since the epoch');
 }
 
-/** The `exp` claim of a JWT payload (seconds since the epoch), in ms; null when absent. */
+/** @internal On claims from `jwtAuthenticator`: the `clockTolerance` (s) they were accepted with. */
+export const kClockTolerance = Symbol('volley.clockTolerance');
+
+/**
+ * The `exp` claim of a JWT payload (seconds since the epoch), in ms, plus the clock
+ * tolerance `jwtAuthenticator` accepted it with; null when absent.
+ */
 export function expiryFromClaims(data: unknown): number | null {
   if (data === null || typeof data !== 'object') return null;
   const exp = (data as { exp?: unknown }).exp;
-  return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return null;
+  const tolerance = (data as { [kClockTolerance]?: number })[kClockTolerance] ?? 0;
+  return (exp + tolerance) * 1000;
 }
 
 /**

@@ -17,6 +17,7 @@
 import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { UpgradeError, type UpgradeRequest } from '../node/server.js';
 import { extractToken, type ExtractTokenOptions, type TokenRequest, type TokenSource } from './tokens.js';
+import { kClockTolerance } from './expiry.js';
 
 /** The algorithms this verifier implements (RFC 7518 §3.1). */
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256';
@@ -170,7 +171,11 @@ export function jwtAuthenticator<Data = JwtClaims>(options: JwtAuthenticatorOpti
     const found = extractToken(req as TokenRequest, extract);
     if (found === null) throw new TokenError('missing', 'an access token is required', config.realm);
     const claims = verifyCompiled(found.token, config);
-    return map === undefined ? (claims as Data) : map(claims, req, found.source);
+    if (map !== undefined) return map(claims, req, found.source);
+    // closeOnTokenExpiry: true closes at exp plus the skew this check allowed, so that a
+    // token accepted within the tolerance is not closed the moment it is accepted.
+    if (config.tolerance > 0) Object.defineProperty(claims, kClockTolerance, { value: config.tolerance });
+    return claims as Data;
   };
 }
 

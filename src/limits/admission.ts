@@ -154,10 +154,7 @@ export class Admission {
     this.#countsSlots = this.#maxConnections !== Infinity || this.#maxPerAddress !== Infinity;
     this.#isTrusted = compileTrustProxy(options.trustProxy);
     this.#checkOrigin = compileOriginCheck(options.origins, options.requireOrigin ?? false);
-    const rate = options.maxHandshakesPerIp;
-    if (rate === undefined) this.#handshakes = null;
-    else if (typeof rate === 'number') this.#handshakes = { capacity: limit(rate, 'maxHandshakesPerIp'), per: DEFAULT_HANDSHAKE_PERIOD };
-    else this.#handshakes = { capacity: limit(rate.handshakes, 'maxHandshakesPerIp.handshakes'), per: limit(rate.per, 'maxHandshakesPerIp.per') };
+    this.#handshakes = handshakeRate(options.maxHandshakesPerIp);
     this.#maxTracked = limit(options.maxTrackedAddresses ?? DEFAULT_MAX_TRACKED_ADDRESSES, 'maxTrackedAddresses');
     const pending = options.maxPendingPerIp;
     this.#maxPending = pending === 0 ? Infinity : limit(pending ?? DEFAULT_MAX_PENDING_PER_IP, 'maxPendingPerIp', ' (or 0 to turn the cap off)');
@@ -409,6 +406,20 @@ function pendingRefusal(): HandshakeError {
 /** Whether a normalized address is a loopback address (127.0.0.0/8 or ::1). */
 function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1';
+}
+
+/**
+ * `maxHandshakesPerIp` as a bucket's size and period, checked here rather than at the
+ * first upgrade. Infinity handshakes is no limit; a fraction is one handshake per
+ * `per / handshakes` ms (a bucket holds at least one).
+ */
+function handshakeRate(rate: AdmissionOptions['maxHandshakesPerIp']): { capacity: number; per: number } | null {
+  if (rate === undefined) return null;
+  const handshakes = typeof rate === 'number' ? limit(rate, 'maxHandshakesPerIp') : limit(rate.handshakes, 'maxHandshakesPerIp.handshakes');
+  const per = typeof rate === 'number' ? DEFAULT_HANDSHAKE_PERIOD : limit(rate.per, 'maxHandshakesPerIp.per');
+  if (handshakes === Infinity) return null;
+  if (per === Infinity) throw new RangeError('maxHandshakesPerIp.per must be a finite number of ms, got Infinity');
+  return handshakes >= 1 ? { capacity: handshakes, per } : { capacity: 1, per: per / handshakes };
 }
 
 function limit(value: number | undefined, name: string, alternative = ''): number {

@@ -31,7 +31,7 @@ export function compileTrustProxy(option: TrustProxy | undefined): ((address: st
   if (!Array.isArray(option)) throw new TypeError('trustProxy must be a list of IP addresses or a function');
   const trusted = new Set<string>();
   for (const entry of option) {
-    const address = typeof entry === 'string' ? normalizeAddress(entry) : '';
+    const address = typeof entry === 'string' ? canonicalAddress(entry) : '';
     if (isIP(address) === 0) {
       throw new TypeError(`trustProxy entries must be IP addresses (use a function for ranges), got ${JSON.stringify(entry)}`);
     }
@@ -56,7 +56,7 @@ export function clientAddress(req: AddressedRequest, isTrusted: ((address: strin
   const hops = (Array.isArray(header) ? header.join(',') : header).split(',');
   let client = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = normalizeAddress(stripPort(hops[i]!.trim()));
+    const hop = canonicalAddress(stripPort(hops[i]!.trim()));
     // Not an address: what the last trusted hop reported cannot be used, so the
     // connection is counted against that hop.
     if (isIP(hop) === 0) break;
@@ -64,6 +64,24 @@ export function clientAddress(req: AddressedRequest, isTrusted: ((address: strin
     if (!isTrusted(hop)) break;
   }
   return client;
+}
+
+/**
+ * An address written by a person or a proxy, as the operating system writes a peer's
+ * (`normalizeAddress` of `socket.remoteAddress`): IPv6 in its shortest form (RFC 5952:
+ * `0:0:0:0:0:0:0:1` is `::1`), an IPv4-mapped one as IPv4. Anything else as
+ * `normalizeAddress` leaves it.
+ */
+export function canonicalAddress(address: string): string {
+  const normalized = normalizeAddress(address);
+  // A zone (fe80::1%eth0) is kept as written: URLs do not take one.
+  if (isIP(normalized) !== 6 || normalized.includes('%')) return normalized;
+  const host = new URL(`http://[${normalized}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (mapped === null) return host;
+  const high = parseInt(mapped[1]!, 16);
+  const low = parseInt(mapped[2]!, 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
 /** Lower case, and IPv4-mapped IPv6 (`::ffff:192.0.2.1`) as plain IPv4. */

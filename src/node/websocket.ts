@@ -680,7 +680,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
     const rare = this.#rareFields();
     const timer = (rare.tokenExpiry ??= new ExpiryTimer(() => {
-      if (this.#readyState === ReadyState.OPEN) this.close(CloseCode.PolicyViolation, TOKEN_EXPIRED_REASON);
+      // Failed, not only closed: nothing more from the peer is delivered as coming from
+      // a client whose credentials are no longer valid.
+      if (this.#readyState === ReadyState.OPEN) this[kFail](CloseCode.PolicyViolation, TOKEN_EXPIRED_REASON);
     }));
     if (this.#readyState === ReadyState.CLOSED) timer.clear();
     else timer.set(expiresAt);

@@ -133,7 +133,9 @@ export class MessageLimiter {
   constructor(config: RateLimitConfig, counters: RateLimitCounters | null = null) {
     this.#config = config;
     this.#counters = counters;
-    this.#messageCapacity = config.messages > 0 ? config.messages : Infinity;
+    // A message takes a whole token: under one message per `per`, the bucket still
+    // holds one, refilled at the configured rate (0.5 per second: one every 2 s).
+    this.#messageCapacity = config.messages > 0 ? Math.max(1, config.messages) : Infinity;
     this.#byteCapacity = config.bytes > 0 ? config.bytes : Infinity;
     this.#messageRate = config.messages > 0 ? config.messages / config.per : 0;
     this.#byteRate = config.bytes > 0 ? config.bytes / config.per : 0;

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { jwtAuthenticator, type JwtClaims, type WebSocket } from '../../src/index.js';
 import { ExpiryTimer, expiryFromClaims, tokenExpiryReader } from '../../src/auth/expiry.js';
 import { MS, closeAll, delay, nextEvent, openClient, rawUpgrade, startServer } from '../helpers/sockets.js';
+import { Op, closeCodeOf, frame, rawUpgrade as rawUpgradeClient } from '../node/helpers.js';
 import { SECRET, signJwt } from './sign.js';
 
 afterEach(() => {
@@ -42,6 +43,34 @@ describe('through sockets', () => {
     expect((await connection)[0].tokenExpiresAt).toBe(exp * 1000);
     const [code, reason] = await nextEvent<[number, Buffer]>(client, 'close', 4000 * MS);
     expect([code, reason.toString()]).toEqual([1008, 'token expired']);
+  });
+
+  it('after the deadline nothing the client sends is delivered, even if it never answers the close', async () => {
+    const { port, wss } = await startServer({ authenticate: () => ({}), closeOnTokenExpiry: () => Date.now() + 100 * MS });
+    const delivered: string[] = [];
+    wss.on('connection', (ws: WebSocket) => ws.on('message', (data: Buffer) => delivered.push(data.toString())));
+    const { raw } = await rawUpgradeClient(port);
+    raw.write(frame(Op.Text, 'before'));
+    const closeFrame = await raw.readFrame(2000 * MS);
+    expect(closeFrame.opcode).toBe(Op.Close);
+    expect(closeCodeOf(closeFrame.payload)).toBe(1008);
+    // A client that ignores the close frame and goes on sending.
+    raw.write(frame(Op.Text, 'after'));
+    await raw.waitClosed();
+    expect(delivered).toEqual(['before']);
+  });
+
+  it('a token accepted within clockTolerance after its exp is closed at exp + tolerance, not at once', async () => {
+    const exp = Math.floor(Date.now() / 1000) - 1; // expired a second ago
+    const { url, wss } = await startServer<JwtClaims>({
+      authenticate: jwtAuthenticator({ algorithms: ['HS256'], secret: SECRET, clockTolerance: 30 }),
+      closeOnTokenExpiry: true,
+    });
+    const connection = nextEvent<[WebSocket<JwtClaims>]>(wss, 'connection');
+    const client = await openClient(url, [], { headers: { Authorization: `Bearer ${signJwt({ sub: 'a', exp }, { alg: 'HS256', secret: SECRET })}` } });
+    expect((await connection)[0].tokenExpiresAt).toBe((exp + 30) * 1000);
+    await delay(200 * MS);
+    expect(client.readyState).toBe(1);
   });
 
   it('re-authentication in band moves the deadline: the connection stays open', async () => {

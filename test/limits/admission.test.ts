@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Admission } from '../../src/limits/admission.js';
-import { clientAddress, compileTrustProxy, getClientAddress, normalizeAddress } from '../../src/limits/client-address.js';
+import { canonicalAddress, clientAddress, compileTrustProxy, getClientAddress, normalizeAddress } from '../../src/limits/client-address.js';
 
 /** Enough of a socket for admission: an address, `destroyed`, and a 'close' event. */
 /** A socket as admission sees it; `onLookup` is called each time its address is read. */
@@ -53,6 +53,17 @@ describe('clientAddress', () => {
   it('getClientAddress compiles the option', () => {
     expect(getClientAddress({ socket: { remoteAddress: '10.0.0.1' }, headers: { 'x-forwarded-for': '203.0.113.1' } }, ['10.0.0.1'])).toBe('203.0.113.1');
     expect(getClientAddress({ socket: { remoteAddress: '10.0.0.1' }, headers: { 'x-forwarded-for': '203.0.113.1' } })).toBe('10.0.0.1');
+  });
+
+  it('trustProxy entries and forwarded hops in any IPv6 spelling match the address the system reports', () => {
+    const expanded = compileTrustProxy(['0:0:0:0:0:0:0:1', '2001:DB8:0:0:0:0:0:A'])!;
+    expect(expanded('::1')).toBe(true);
+    expect(expanded('2001:db8::a')).toBe(true);
+    const viaLoopback = (xff: string) => clientAddress({ socket: { remoteAddress: '::1' }, headers: { 'x-forwarded-for': xff } }, expanded);
+    expect(viaLoopback('2001:0db8:0000:0000:0000:0000:0000:0002')).toBe('2001:db8::2');
+    expect(viaLoopback('0:0:0:0:0:ffff:c000:0201')).toBe('192.0.2.1');
+    expect(canonicalAddress('fe80::1%eth0')).toBe('fe80::1%eth0');
+    expect(canonicalAddress('203.0.113.1')).toBe('203.0.113.1');
   });
 
   it('normalizeAddress', () => {
@@ -229,6 +240,20 @@ describe('Admission', () => {
     now = 10_000;
     for (let i = 0; i < 60; i++) admission.admit({ headers: {} }, fakeSocket(`203.0.113.${i}`));
     expect(admission.trackedAddresses).toBeLessThanOrEqual(61);
+  });
+
+  it('handshake rate: Infinity is no limit; a fraction is one handshake per per/handshakes ms; a bad period throws at once', () => {
+    expect(Admission.create({ maxHandshakesPerIp: Infinity, maxPendingPerIp: 0 })).toBeNull();
+    expect(() => Admission.create({ maxHandshakesPerIp: { handshakes: 5, per: Infinity } })).toThrow(RangeError);
+    let now = 0;
+    const admission = Admission.create({ maxHandshakesPerIp: { handshakes: 0.5, per: 1000 } }, () => now)!;
+    const socket = fakeSocket('192.0.2.1');
+    expect(admission.admit({ headers: {} }, socket)).toBeNull();
+    const refused = admission.admit({ headers: {} }, socket)!;
+    expect(refused.status).toBe(429);
+    expect(refused.headers['Retry-After']).toBe('2');
+    now = 2000;
+    expect(admission.admit({ headers: {} }, socket)).toBeNull();
   });
 
   it('a flood from one address does not grow the table', () => {

@@ -93,6 +93,17 @@ describe('MessageLimiter', () => {
     expect(JSON.parse(ws.sent[0] as string)).toMatchObject({ limit: 'bytes' });
   });
 
+  it('under one message per period: one message every per/messages ms', () => {
+    let now = 0;
+    const limiter = new MessageLimiter(normalizeRateLimit({ messages: 0.5, per: 1000 }, () => now)!);
+    const ws = fakeConnection();
+    expect(limiter.admit(ws, 1, false)).toBe(true);
+    expect(limiter.admit(ws, 1, false)).toBe(false);
+    expect(JSON.parse(ws.sent[0] as string)).toMatchObject({ limit: 'messages', retryAfter: 2000 });
+    now = 2000;
+    expect(limiter.admit(ws, 1, false)).toBe(true);
+  });
+
   it('a message larger than the byte capacity is never accepted: retryAfter null', () => {
     const limiter = new MessageLimiter(normalizeRateLimit({ bytes: 100 }, () => 0)!);
     const ws = fakeConnection();
