@@ -287,6 +287,10 @@ function verifySignature(alg: JwtAlgorithm, input: Buffer, signature: Buffer, he
   if (typeof config.key === 'function') {
     const chosen = config.key(header);
     if (chosen === undefined) return false;
+    if (typeof (chosen as { then?: unknown }).then === 'function') {
+      // Not an invalid token: a programming error, reported as such (500 at an upgrade).
+      throw new TypeError('the key function returned a promise: it must return the key itself (fetch and cache remote keys beforehand)');
+    }
     try {
       key = toPublicKey(chosen);
       checkKeyFits(key, [alg]);

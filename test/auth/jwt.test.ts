@@ -46,6 +46,12 @@ describe('signatures', () => {
     expect(refusal(other, options).reason).toBe('signature');
   });
 
+  it('a key function that returns a promise is a TypeError, not an invalid token', () => {
+    const token = signJwt({ sub: 'dave' }, { alg: 'ES256', privateKey: ec.privateKey }, { kid: 'k1' });
+    const options = { algorithms: ['ES256'], key: async () => ec.publicKey } as unknown as VerifyJwtOptions;
+    expect(() => verifyJwt(token, options)).toThrow(/returned a promise/);
+  });
+
   it.each([
     ['HS256 signed with another secret', () => signJwt({}, { alg: 'HS256', secret: 'another-secret-of-at-least-32-bytes!!' }), hs],
     ['RS256 signed with another key', () => signJwt({}, { alg: 'RS256', privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey }), { algorithms: ['RS256'], key: rsa.publicKey }],
