@@ -83,7 +83,8 @@ const OPEN = 1;
 function waitUntil(target: ShutdownTarget, done: () => boolean, timeout: number): Promise<boolean> {
   if (done()) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => finish(false), timeout);
+    // setTimeout takes at most 2^31 - 1 ms (about 24.8 days); beyond, it would fire at once.
+    const timer = setTimeout(() => finish(false), Math.min(timeout, 2 ** 31 - 1));
     const finish = (result: boolean) => {
       clearTimeout(timer);
       target.onChange(null);

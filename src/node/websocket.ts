@@ -429,7 +429,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
           }
           return this.#drop(cb);
         }
-      } else if ((this.#flags & DROPPING_FRAGMENTS) !== 0) {
+      } else if ((this.#flags & DROPPING_FRAGMENTS) !== 0 && !(data instanceof PreparedMessage)) {
+        // (A prepared message, from a publish, is refused below as during any
+        // fragmented message, and the dropping goes on.)
         if (options?.fin !== false) {
           this.#midMessage = false;
           this.#flags &= ~DROPPING_FRAGMENTS;
@@ -731,14 +733,17 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const connection = this.#connection!;
     const state = connection.readyState;
     if (state === ReadyState.CLOSING && this.#readyState === ReadyState.OPEN) this.#readyState = ReadyState.CLOSING;
-    if (connection.closeExpected() && this.#socket !== null) {
-      const rare = this.#rareFields();
-      if (rare.closeTimer === null) {
-        const socket = this.#socket;
-        rare.closeTimer = setTimeout(() => socket.destroy(), this.#settings!.closeTimeout);
-        rare.closeTimer.unref?.();
-      }
-    }
+    if (connection.closeExpected()) this.#armCloseTimer();
+  }
+
+  /** The socket is destroyed if it has not closed within closeTimeout. */
+  #armCloseTimer(): void {
+    const socket = this.#socket;
+    if (socket === null) return;
+    const rare = this.#rareFields();
+    if (rare.closeTimer !== null) return;
+    rare.closeTimer = setTimeout(() => socket.destroy(), this.#settings!.closeTimeout);
+    rare.closeTimer.unref?.();
   }
 
   // ---- Attaching a socket ------------------------------------------------------
@@ -828,6 +833,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const connection = this.#connection!;
     if (connection.readyState === ReadyState.OPEN) this.#readyState = ReadyState.CLOSING;
     this.end();
+    // A peer that half-closed without reading what is still queued for it would keep
+    // the socket open for ever (the heartbeat watches OPEN connections only).
+    this.#armCloseTimer();
   }
 
   #onSocketClose(): void {

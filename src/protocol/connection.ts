@@ -132,6 +132,11 @@ type SendJob =
 
 const EMPTY = Buffer.alloc(0);
 
+/** Bytes a framed send adds to `queuedBytes` while it waits behind a compression (data jobs count from the start, until written). */
+function waitingSize(job: SendJob): number {
+  return job.kind === 'raw' ? job.bytes.length : job.kind === 'prepared' ? job.message.frame.length : 0;
+}
+
 /**
  * Queues events and output when a connection is driven by hand.
  */
@@ -406,6 +411,7 @@ export class Connection implements ParserHandler {
     }
     if (job.kind === 'data') sends.queuedBytes += job.size; // until written
     if (sends.queue !== null) {
+      sends.queuedBytes += waitingSize(job); // frames held behind a compression count too
       sends.queue.push(job);
     } else if (!this.#run(job)) {
       sends.queue = []; // the job continues asynchronously: later sends wait for it
@@ -417,7 +423,9 @@ export class Connection implements ParserHandler {
     const sends = this.#deflate!;
     const queue = sends.queue!;
     while (queue.length > 0) {
-      if (!this.#run(queue.shift()!)) return;
+      const job = queue.shift()!;
+      sends.queuedBytes -= waitingSize(job);
+      if (!this.#run(job)) return;
     }
     sends.queue = null;
   }

@@ -163,6 +163,15 @@ describe('idleTimeout', () => {
     expect([clientCode, clientReason.toString()]).toEqual([1001, 'idle timeout']);
   });
 
+  it('an idleTimeout beyond setInterval\'s range (about 115 days) does not close at once', async () => {
+    const started = await t.startServer({ heartbeat: false, idleTimeout: 1e10 });
+    let client!: WebSocket;
+    const ws = await serverSide(started, async () => (client = await t.openClient(started.url)));
+    await t.delay(200 * t.MS);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(client.readyState).toBe(WebSocket.OPEN);
+  });
+
   it('keeps a connection that sends messages', async () => {
     const idle = 150 * t.MS;
     const started = await t.startServer({ heartbeat: false, idleTimeout: idle });

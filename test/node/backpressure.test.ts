@@ -103,6 +103,9 @@ describe("policy 'drop' (the default)", () => {
     const { accepted } = await fillUntilDropped(ws, Buffer.alloc(8 * 1024, 1));
     const errors: Array<Error | null | undefined> = [];
     expect(ws.send('HEAD-', { fin: false }, (error) => errors.push(error))).toBe(SendStatus.DROPPED);
+    // A publish meanwhile does not end the dropped message (it cannot interrupt one).
+    ws.subscribe('news');
+    expect(started.wss.publish('news', 'published')).toEqual({ sent: 0, backpressure: 0, dropped: 1 });
     raw.resume();
     await t.until(() => ws.bufferedAmount === 0, 'the socket to drain');
     // Under the budget again, the rest of the dropped message still goes nowhere.

@@ -23,6 +23,16 @@ function connectionRefused(port: number): Promise<boolean> {
 }
 
 describe('wss.close(options): graceful shutdown', () => {
+  it("a timeout beyond setTimeout's range waits for the clients instead of terminating them at once", async () => {
+    const started = await t.startServer();
+    await t.openClients(started, 1);
+    const [ws] = [...started.wss.clients];
+    const closed = t.nextEvent<[number]>(ws!, 'close');
+    await t.within(started.wss.close({ timeout: 2 ** 32 }), 'the shutdown');
+    expect((await closed)[0]).toBe(1001); // the client's answer, not 1006 from a termination
+    expect(ws!.wasClean).toBe(true);
+  });
+
   it('sends every client a close frame, waits for the answers, closes the listener, then resolves', async () => {
     const started = await t.startServer();
     const clients = await t.openClients(started, 3);

@@ -432,6 +432,21 @@ describe('closing', () => {
     expect(ws.wasClean).toBe(false);
   });
 
+  it('a peer that half-closes without reading what is queued for it is cut off by closeTimeout', async () => {
+    const { raw, server } = await rawPair({ closeTimeout: 300 * MS, heartbeat: false, maxBackpressure: 0 }, { allowHalfOpen: true });
+    raw.pause();
+    // More than the kernel buffers take: the server's socket holds the rest.
+    const chunk = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < 40 && server.bufferedAmount < 2 * 1024 * 1024; i++) {
+      server.send(chunk);
+      await delay(10);
+    }
+    expect(server.bufferedAmount).toBeGreaterThan(0);
+    const closed = nextEvent<[number]>(server, 'close', 2000 * MS);
+    raw.socket.end(); // FIN, and still not reading
+    expect((await closed)[0]).toBe(1006);
+  });
+
   it('after a clean close the server ends TCP first', async () => {
     const { raw, server } = await rawPair({}, { allowHalfOpen: true });
     const closed = nextEvent<[number, Buffer]>(server, 'close');

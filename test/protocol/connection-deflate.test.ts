@@ -286,6 +286,20 @@ describe('order while zlib works on the thread pool', () => {
     ]);
   });
 
+  it('frames waiting behind a compression count in queuedBytes until they are written', async () => {
+    const { conn } = serverWithDeflate(params(), onThreadPool);
+    const big = jsonText(8000, 1);
+    conn.sendText(big); // compressed on the thread pool
+    const before = conn.queuedBytes;
+    const prepared = broadcastMessage(Buffer.alloc(3000, 7));
+    conn.sendPrepared(prepared);
+    conn.sendData(true, Buffer.alloc(2000, 1), true, false); // not compressed: a framed send that waits
+    expect(conn.queuedBytes).toBe(before + prepared.frame.length + 2000 + 4);
+    const frames: SentFrame[] = [];
+    await waitFor(() => (frames.push(...framesSent(conn)), frames.length === 3), 'three frames');
+    expect(conn.queuedBytes).toBe(0);
+  });
+
   it("the peer's close arriving meanwhile is answered after the queued messages, then the server ends", async () => {
     const { conn } = serverWithDeflate(params(), onThreadPool);
     conn.sendText(jsonText(4000));
