@@ -161,6 +161,13 @@ export class Heartbeat {
     }
     for (const ws of this.#connections) {
       if (ws.readyState !== OPEN) continue;
+      if (ws.isPaused) {
+        // The application stopped reading (pause(), a full stream): pongs and messages
+        // wait in the kernel. Neither silent nor idle; watched again once resumed.
+        ws[kPingSweep] = NO_PING;
+        ws[kMessageSweep] = sweep;
+        continue;
+      }
       if (ws[kMessageSweep] === 0) ws[kMessageSweep] = sweep; // the first sweep that sees it
       const activity = ws[kActivity];
       if (activity !== 0) {

@@ -146,6 +146,24 @@ describe('server heartbeat', () => {
   });
 });
 
+describe('a connection the application paused', () => {
+  it('is neither pinged out nor idle while paused, and is watched again once resumed', async () => {
+    const started = await t.startServer({ heartbeat: { interval: INTERVAL, timeout: TIMEOUT }, idleTimeout: 2 * INTERVAL });
+    let client!: WebSocket;
+    const ws = await serverSide(started, async () => (client = await t.openClient(started.url)));
+    ws.pause(); // its pongs (and messages) cannot be read meanwhile
+    await t.delay(6 * INTERVAL);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.resume();
+    client.send('back');
+    await t.delay(INTERVAL);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    // Idle again from here on: closed by idleTimeout as usual.
+    const [code] = await t.nextEvent<[number]>(ws, 'close', 6 * INTERVAL + SLACK);
+    expect(code).toBe(1001);
+  });
+});
+
 describe('idleTimeout', () => {
   it('closes a connection that sent no message for that long with 1001 "idle timeout", even if it answers pings', async () => {
     const idle = 200 * t.MS;
