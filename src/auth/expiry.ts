@@ -7,12 +7,10 @@
  * for the others. The timer is unref'd (it never keeps the process alive) and cleared
  * when the connection closes.
  */
+import { MAX_TIMER_DELAY } from '../node/timers.js';
 
 /** The close reason sent when a token expires. */
 export const TOKEN_EXPIRED_REASON = 'token expired';
-
-/** `setTimeout` fires at once for delays above 2^31 − 1 ms: longer waits are chained. */
-const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
 /** The `closeOnTokenExpiry` server option. */
 export type TokenExpiryOption<Data> = boolean | ((data: Data) => number | null | undefined);
@@ -101,6 +99,7 @@ export class ExpiryTimer {
   #arm(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     const delay = Math.max(0, this.#expiresAt! - this.#now());
+    // Longer waits than setTimeout takes are chained (#fire re-arms before the deadline).
     this.#timer = setTimeout(() => this.#fire(), Math.min(delay, MAX_TIMER_DELAY));
     this.#timer.unref();
   }

@@ -21,6 +21,7 @@
  */
 import type { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close.js';
+import { MAX_TIMER_DELAY } from '../node/timers.js';
 
 // What a heartbeat keeps per connection: small integers in fields of the connection
 // itself, no object of its own.
@@ -208,9 +209,6 @@ export function watchClient(ws: WebSocket<any>, settings: HeartbeatSettings): He
   return heartbeat;
 }
 
-/** The longest delay setTimeout and setInterval take (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_DELAY = 2 ** 31 - 1;
-
 function gcd(a: number, b: number): number {
   a = Math.round(a);
   b = Math.round(b);
@@ -224,6 +222,5 @@ function sweepPeriod(times: number[]): number {
   let period = times.reduce(gcd);
   if (period > smallest / 4) period = period / Math.ceil(period / (smallest / 4));
   // Times without a useful common divisor (30 001 and 10 000) are rounded to sweeps.
-  // setInterval takes at most 2^31 - 1 ms (beyond, it runs every millisecond).
   return Math.min(Math.max(period, smallest / 64, 1), MAX_TIMER_DELAY);
 }

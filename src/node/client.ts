@@ -21,6 +21,7 @@ import {
   type WebSocketOptions,
 } from './websocket.js';
 import { heartbeatSettings, watchClient, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
+import { MAX_TIMER_DELAY } from './timers.js';
 
 /** Options of a client connection. */
 export interface ClientOptions extends WebSocketOptions {
@@ -96,9 +97,6 @@ function redirectOptions(options: ClientOptions, from: URL, to: URL): ClientOpti
 }
 
 /** The `tls.connect` options `ws` users give beside the others (ws hands all its options to https.request). */
-/** The longest delay setTimeout takes (2^31 - 1 ms). */
-const MAX_TIMER_DELAY = 2 ** 31 - 1;
-
 const TLS_OPTION_NAMES = [
   'ca',
   'cert',

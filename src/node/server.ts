@@ -26,6 +26,7 @@ import { checkBackpressureOptions, type PublishResult } from './send-status.js';
 import { closeConnections, shutdownSettings, type GracefulCloseOptions } from './shutdown.js';
 import { tokenExpiryReader, type TokenExpiryOption } from '../auth/expiry.js';
 import { Admission, type AdmissionOptions } from '../limits/admission.js';
+import { MAX_TIMER_DELAY } from './timers.js';
 import { MetricsRecorder, type MetricsSnapshot } from '../metrics/recorder.js';
 import { MessageLimiter, normalizeRateLimit, type RateLimitConfig, type RateLimitOptions } from '../rate-limit/message-limiter.js';
 
@@ -152,9 +153,6 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_AUTHENTICATE_TIMEOUT = 10_000;
 /** Milliseconds a refused connection is kept to read (and discard) what its client still sends. */
 const REFUSAL_LINGER = 1_000;
-
-/** The longest delay setTimeout takes (2^31 - 1 ms). */
-const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
 /** The servers attached to each HTTP server (`{ server }`), in the order they were created. */
 const attachedServers = new WeakMap<object, WebSocketServer<any>[]>();

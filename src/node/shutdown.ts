@@ -8,6 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
+import { MAX_TIMER_DELAY } from './timers.js';
 import type { WebSocket } from './websocket.js';
 
 /** Options of `wss.close(options)`. */
@@ -83,8 +84,7 @@ const OPEN = 1;
 function waitUntil(target: ShutdownTarget, done: () => boolean, timeout: number): Promise<boolean> {
   if (done()) return Promise.resolve(true);
   return new Promise((resolve) => {
-    // setTimeout takes at most 2^31 - 1 ms (about 24.8 days); beyond, it would fire at once.
-    const timer = setTimeout(() => finish(false), Math.min(timeout, 2 ** 31 - 1));
+    const timer = setTimeout(() => finish(false), Math.min(timeout, MAX_TIMER_DELAY));
     const finish = (result: boolean) => {
       clearTimeout(timer);
       target.onChange(null);
