@@ -460,6 +460,8 @@ export class Connection implements ParserHandler {
       isDone = true;
       if (epoch !== sends.epoch) return; // discarded by a failure or the end of the transport
       if (error !== null) {
+        // The sends behind this one can never go: drop them, then fail.
+        this.#discardSends('compression failed');
         this.onError(error);
         return;
       }
@@ -546,8 +548,10 @@ export class Connection implements ParserHandler {
 
   /**
    * Fails the connection from this side (RFC 6455 §7.1.7), for example for a policy
-   * violation the parser cannot see: sends a close frame with `code` and closes the
-   * transport (the server at once, the client after the peer answers).
+   * violation the parser cannot see: nothing more is read; a close frame with `code`
+   * follows what was already sent (messages still being compressed included), and the
+   * transport is closed (by the server once the close frame is written, by the client
+   * when the peer closes it).
    *
    * @throws {RangeError} if `code` may not be sent; the connection is then left unchanged.
    */
@@ -557,11 +561,13 @@ export class Connection implements ParserHandler {
     const payload = encodeClosePayload(code, truncateReason(reason));
     this.#flags |= FAILED;
     this.#parser?.stop();
-    // Failing does not wait for queued messages: they are dropped.
-    this.#discardSends('the connection failed first');
-    if ((this.#flags & CLOSE_WRITTEN) === 0) this.#sendClose(payload);
+    // Messages sent before the failure still go (as with close()): only input stops.
+    // A close frame already on its way (close() was called) is the one sent.
+    if ((this.#flags & CLOSE_SENT) === 0) this.#sendClose(payload);
     this.#state = ReadyState.CLOSING;
-    if (this.#settings.isServer) this.#end();
+    // The server closes TCP once its close frame is written (#writeClose), at once if
+    // it was written before.
+    if (this.#settings.isServer && (this.#flags & CLOSE_WRITTEN) !== 0) this.#end();
   }
 
   #sendClose(payload: Buffer): void {
@@ -576,9 +582,10 @@ export class Connection implements ParserHandler {
   #writeClose(payload: Buffer): void {
     this.#flags |= CLOSE_WRITTEN;
     this.#writeFrame(FIN | Opcode.Close, payload);
-    // Both close frames exchanged. RFC 6455 §7.1.1: the server closes TCP first; the
-    // client waits for it (the caller's close timer bounds the wait).
-    if (this.#closeReceived !== null && this.#settings.isServer) this.#end();
+    // Both close frames exchanged, or the connection failed. RFC 6455 §7.1.1: the
+    // server closes TCP first; the client waits for it (the caller's close timer bounds
+    // the wait).
+    if ((this.#closeReceived !== null || (this.#flags & FAILED) !== 0) && this.#settings.isServer) this.#end();
   }
 
   #end(): void {

@@ -25,7 +25,7 @@ import {
   volleyServer,
   within,
 } from './deflate-helpers.js';
-import { Op, acceptFor, frame } from './helpers.js';
+import { Op, acceptFor, frame, parseFrame, type RawFrame } from './helpers.js';
 import { createServer as createNetServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 
@@ -578,8 +578,9 @@ describe('reading while a message inflates off the thread', () => {
   });
 });
 
-describe('sends lost to a failure', () => {
-  it('a message still being compressed when the connection fails: its callback gets an error, not success', async () => {
+describe('sends when the connection fails or closes', () => {
+  it('a message still being compressed when the connection fails is sent before the close frame, as ws does', async () => {
+    const received: Buffer[] = [];
     const server = createNetServer((socket) => {
       socket.on('error', () => {});
       socket.once('data', (request) => {
@@ -588,7 +589,7 @@ describe('sends lost to a failure', () => {
           `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n` +
             'Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n',
         );
-        socket.resume();
+        socket.on('data', (chunk: Buffer) => received.push(chunk));
         // One chunk: a message, then a masked frame (a protocol error at a client).
         setTimeout(() => socket.write(Buffer.concat([frame(Op.Text, 'go', { mask: null }), frame(Op.Text, 'bad')])), 20);
       });
@@ -600,11 +601,34 @@ describe('sends lost to a failure', () => {
     track(() => ws.terminate());
     ws.on('error', () => {});
     const result = new Promise<Error | null | undefined>((resolve) => {
-      // 4 MiB go to the thread pool: the failure right after drops them.
+      // 4 MiB go to the thread pool; the protocol error arrives meanwhile.
       ws.on('message', () => ws.send(Buffer.alloc(4 * MiB, 'a'), (error) => resolve(error)));
     });
+    expect(await within(result, 'the send callback')).toBeFalsy();
+    const frames: RawFrame[] = [];
+    await until(() => {
+      let bytes = Buffer.concat(received);
+      frames.length = 0;
+      for (let parsed = parseFrame(bytes); parsed !== undefined; parsed = parseFrame(bytes)) {
+        frames.push(parsed.frame);
+        bytes = bytes.subarray(parsed.size);
+      }
+      return frames.some((f) => f.opcode === Op.Close);
+    }, 'the close frame');
+    expect(frames.map((f) => [f.opcode, f.rsv])).toEqual([
+      [Op.Binary, 4], // compressed (RSV1)
+      [Op.Close, 0],
+    ]);
+    expect(frames[1]!.payload.readUInt16BE(0)).toBe(1002);
+  });
+
+  it('a message still being compressed when the socket is destroyed: its callback gets an error', async () => {
+    const { url } = await volleyServer({ perMessageDeflate: true });
+    const ws = new WebSocket(url, { perMessageDeflate: true });
+    await opened(ws);
+    const result = new Promise<Error | null | undefined>((resolve) => ws.send(randomBytes(512 * KiB), (error) => resolve(error)));
+    ws.terminate();
     const error = await within(result, 'the send callback');
     expect(error).toBeInstanceOf(Error);
-    expect(error!.message).toBe('the message was not sent: the connection failed first');
   });
 });

@@ -9,7 +9,6 @@ import { Connection, ReadyState, type ConnectionHandler } from '../../src/protoc
 import { PerMessageDeflate, type CodecOptions } from '../../src/protocol/deflate-codec.js';
 import type { DeflateParams } from '../../src/protocol/deflate.js';
 import { Opcode } from '../../src/protocol/frame.js';
-import { InvalidStateError } from '../../src/protocol/errors.js';
 import { clientFrame, closeCodeOf, closePayload, decodeFrames, eventsOf, expectClosing, feed, fixedMask, framesSent, Rsv, type SentFrame } from './helpers.js';
 import { broadcastMessage, compress, inflate, jsonText, params, waitFor } from './deflate-helpers.js';
 
@@ -312,21 +311,40 @@ describe('order while zlib works on the thread pool', () => {
     expect(closeCodeOf(frames[1]!.payload)).toBe(1001);
   });
 
-  it('failing drops queued messages: the close frame goes at once and nothing follows it', async () => {
-    const { conn } = serverWithDeflate(params(), onThreadPool);
-    conn.sendText(jsonText(4000, 1));
-    conn.sendText(jsonText(4000, 2));
+  it('failing stops input at once; messages sent before it still go, then the close frame, then the server ends', async () => {
+    const { conn, peer } = serverWithDeflate(params(), onThreadPool);
+    const first = jsonText(4000, 1);
+    const second = jsonText(4000, 2);
+    conn.sendText(first);
+    conn.sendText(second);
     const heard: Array<Error | undefined> = [];
     conn.whenSent((error) => heard.push(error));
     conn.fail(1011, 'gone');
-    // Waiters hear back once, told that their messages were not sent.
-    expect(heard).toHaveLength(1);
-    expect(heard[0]).toBeInstanceOf(InvalidStateError);
-    expect(heard[0]!.message).toBe('the message was not sent: the connection failed first');
+    expect(conn.readyState).toBe(ReadyState.CLOSING);
+    feed(conn, clientFrame(Opcode.Text, 'late')); // not read
+    expect(eventsOf(conn)).toEqual([]);
+    expect(conn.transportEnded).toBe(false); // not before the close frame is written
+    const frames: SentFrame[] = [];
+    await waitFor(() => (frames.push(...framesSent(conn)), conn.transportEnded), 'the end');
+    expect(frames.map((f) => f.opcode)).toEqual([Opcode.Text, Opcode.Text, Opcode.Close]);
+    expect(closeCodeOf(frames[2]!.payload)).toBe(1011);
+    expect(await readMessages(peer, frames.slice(0, 2))).toEqual([
+      [Opcode.Text, first],
+      [Opcode.Text, second],
+    ]);
+    expect(heard).toEqual([undefined]);
     expect(conn.queuedBytes).toBe(0);
-    expect(decodeFrames(conn.takeOutput()).map((f) => f.opcode)).toEqual([Opcode.Close]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(conn.takeOutput().length).toBe(0);
+  });
+
+  it('a close frame already queued by close() is the one sent when the connection then fails', async () => {
+    const { conn } = serverWithDeflate(params(), onThreadPool);
+    conn.sendText(jsonText(4000, 1));
+    conn.close(1001, 'bye');
+    conn.fail(1011, 'gone');
+    const frames: SentFrame[] = [];
+    await waitFor(() => (frames.push(...framesSent(conn)), conn.transportEnded), 'the end');
+    expect(frames.map((f) => f.opcode)).toEqual([Opcode.Text, Opcode.Close]);
+    expect(closeCodeOf(frames[1]!.payload)).toBe(1001);
   });
 
   it('a transport gone during an inflate delivers nothing afterwards', async () => {
