@@ -695,7 +695,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     return this.#rare?.tokenExpiry?.expiresAt ?? null;
   }
 
-  /** @internal Fails the connection: close frame with `code`, no further input read (server: TCP closed at once). */
+  /** @internal Fails the connection: no further input read; a close frame with `code` after what was sent (server: TCP closed once it is written). */
   [kFail](code: number, reason: string): void {
     const connection = this.#connection;
     if (connection === null || this.#readyState === ReadyState.CLOSED) return;
