@@ -6,9 +6,9 @@
  */
 export { WebSocket } from './node/websocket.js';
 export { createWebSocketStream } from './node/stream.js';
-export type { BinaryType, SendData, SendOptions, WebSocketOptions } from './node/websocket.js';
+export type { BinaryType, SendData, SendOptions, WebSocketEvents, WebSocketOptions } from './node/websocket.js';
 export { WebSocketServer, UpgradeError } from './node/server.js';
-export type { ServerOptions, UpgradeRequest, BroadcastOptions, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './node/server.js';
+export type { ServerOptions, WebSocketServerEvents, UpgradeRequest, BroadcastOptions, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './node/server.js';
 export { SendStatus } from './node/send-status.js';
 export type { PublishResult, BackpressurePolicy } from './node/send-status.js';
 export type { GracefulCloseOptions } from './node/shutdown.js';

@@ -160,6 +160,37 @@ const attachedServers = new WeakMap<object, WebSocketServer<any>[]>();
 /** What follows a request that arrived whole and alone in its chunk. */
 const NO_BYTES = Buffer.alloc(0);
 
+/** The events of a WebSocketServer and their listeners. */
+export interface WebSocketServerEvents<Data = unknown> {
+  connection: (ws: WebSocket<Data>, req: UpgradeRequest) => void;
+  listening: () => void;
+  error: (error: Error) => void;
+  close: () => void;
+  /** The lines of a 101 about to be written (push more); as in ws. */
+  headers: (headers: string[], req: UpgradeRequest) => void;
+  /** An upgrade that failed validation; with a listener, the listener answers it. */
+  wsClientError: (error: HandshakeError, socket: Socket, req: UpgradeRequest) => void;
+}
+
+// Typed listeners (declaration merging with the class below); EventEmitter's untyped
+// signatures stay as the last overload.
+export interface WebSocketServer<Data = unknown> {
+  on<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  removeListener<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependListener<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependOnceListener<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
 /**
  * A WebSocket server.
  *

@@ -35,6 +35,7 @@ import {
   type EventListenerLike,
   type WrappedListener,
 } from './events.js';
+import type { ResponseHead } from '../protocol/http.js';
 import { connectClient } from './client.js';
 import {
   ACTIVITY_ANY,
@@ -239,6 +240,47 @@ function viewOfRun(buffer: ArrayBufferLike, offset: number, length: number): Buf
   runViews[nextRunView] = view;
   nextRunView = (nextRunView + 1) % runViews.length;
   return view;
+}
+
+/**
+ * The events of a WebSocket and their listeners. `message` data is a Buffer with the
+ * default `binaryType` (an ArrayBuffer, an array of Buffers or a Blob with the others:
+ * annotate the parameter then).
+ */
+export interface WebSocketEvents {
+  open: () => void;
+  message: (data: Buffer, isBinary: boolean) => void;
+  close: (code: number, reason: Buffer) => void;
+  error: (error: Error) => void;
+  ping: (data: Buffer) => void;
+  pong: (data: Buffer) => void;
+  drain: () => void;
+  dropped: () => void;
+  /** Client side: the 101 response. */
+  upgrade: (response: ResponseHead) => void;
+  /** Client side: a response that is not a valid 101 (error and close follow). */
+  'unexpected-response': (response: ResponseHead) => void;
+  /** Client side, with followRedirects: the URL about to be followed. */
+  redirect: (url: string, response: ResponseHead) => void;
+}
+
+// Typed listeners (declaration merging with the class below); EventEmitter's untyped
+// signatures stay as the last overload (other names, listeners annotated otherwise).
+export interface WebSocket<Data = unknown> {
+  on<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  removeListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependOnceListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 /**
