@@ -38,6 +38,11 @@ wss.on('connection', (ws, req) => {
   ws.on('close', () => wss.publish('lobby', JSON.stringify({ type: 'left', name, online: wss.clients.size })));
 });
 
+server.on('error', (error) => {
+  // A port in use (EADDRINUSE) or not allowed: say so, and how to choose another.
+  console.error(`Volley demo: cannot listen on ${host}:${port}: ${error.message} (set PORT or HOST)`);
+  process.exit(1);
+});
 server.listen(port, host, () => {
   const { port: bound } = server.address();
   console.log(`Volley demo: open http://${host}:${bound} (WebSocket endpoint ws://${host}:${bound}/ws)`);

@@ -1,0 +1,142 @@
+/**
+ * The package as users install it: the built `dist/` (run `npm run build` first; `npm
+ * test` does), through its `exports` map, from CommonJS, ESM and TypeScript consumers.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+let consumer = '';
+
+beforeAll(() => {
+  if (!existsSync(join(root, 'dist', 'index.cjs'))) throw new Error('dist/ is missing: run `npm run build` first');
+  // A project that depends on the package: node_modules/volley is this repository.
+  consumer = mkdtempSync(join(tmpdir(), 'volley-consumer-'));
+  mkdirSync(join(consumer, 'node_modules'));
+  symlinkSync(root, join(consumer, 'node_modules', 'volley'), 'dir');
+});
+
+afterAll(() => {
+  if (consumer !== '') rmSync(consumer, { recursive: true, force: true });
+});
+
+async function node(file: string, source: string): Promise<string> {
+  writeFileSync(join(consumer, file), source);
+  const { stdout } = await run(process.execPath, [file], { cwd: consumer, timeout: 20_000 });
+  return stdout.trim();
+}
+
+describe('CommonJS', () => {
+  it("require('volley') is the WebSocket class with every export on it, as ws has it; a server and client talk", async () => {
+    const out = await node(
+      'echo.cjs',
+      `const WebSocket = require('volley');
+const { WebSocketServer, SendStatus } = require('volley');
+const checks = [typeof WebSocket === 'function', WebSocket.Server === WebSocketServer, WebSocket.default === WebSocket,
+  WebSocket.__esModule === true, typeof WebSocket.createWebSocketStream, SendStatus.SENT];
+const wss = new WebSocket.Server({ port: 0, host: '127.0.0.1', heartbeat: false }, () => {
+  const ws = new WebSocket('ws://127.0.0.1:' + wss.address().port);
+  ws.on('open', () => ws.send('over CommonJS'));
+  ws.on('message', (data) => { console.log(JSON.stringify([...checks, String(data)])); ws.close(); wss.close(); });
+});
+wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data, { binary: false })));`,
+    );
+    expect(JSON.parse(out)).toEqual([true, true, true, true, 'function', 1, 'over CommonJS']);
+  });
+
+  it("the subpaths are plain objects, sharing the root's classes", async () => {
+    const out = await node(
+      'subpaths.cjs',
+      `const volley = require('volley');
+const protocol = require('volley/protocol');
+const metrics = require('volley/metrics');
+console.log(JSON.stringify([typeof protocol, protocol.HandshakeError === volley.HandshakeError, typeof metrics.renderMetrics]));`,
+    );
+    expect(JSON.parse(out)).toEqual(['object', true, 'function']);
+  });
+});
+
+describe('ESM', () => {
+  it("'volley' and 'volley/protocol' share one copy of their classes and constants", async () => {
+    const out = await node(
+      'same.mjs',
+      `import * as volley from 'volley';
+import * as protocol from 'volley/protocol';
+const shared = Object.keys(protocol).filter((key) => key in volley);
+console.log(JSON.stringify([shared.length > 5, shared.filter((key) => protocol[key] !== volley[key])]));`,
+    );
+    expect(JSON.parse(out)).toEqual([true, []]);
+  });
+});
+
+describe('TypeScript consumers', () => {
+  const files = {
+    'quick.ts': `import { WebSocketServer, WebSocket } from 'volley';
+const wss = new WebSocketServer({ port: 8080 });
+wss.on('connection', (ws, req) => {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  void req.url;
+});
+const ws = new WebSocket('ws://127.0.0.1:8080');
+ws.on('open', () => ws.send('hello'));
+ws.on('message', (data) => console.log(data.toString()));
+`,
+    'typed.ts': `import { WebSocketServer, WebSocket } from 'volley';
+import { FrameParser } from 'volley/protocol';
+import { renderMetrics } from 'volley/metrics';
+interface User { name: string }
+const wss = new WebSocketServer<User>({ noServer: true, authenticate: () => ({ name: 'a' }) });
+wss.on('connection', (ws) => {
+  const name: string = ws.data.name;
+  // @ts-expect-error: not a field of the authenticate result
+  void ws.data.missing;
+  ws.on('close', (code, reason) => {
+    const c: number = code;
+    // @ts-expect-error: the reason is a Buffer
+    const r: number = reason;
+    void c; void r; void name;
+  });
+});
+const client = new WebSocket('ws://127.0.0.1:1');
+client.on('message', (data, isBinary) => {
+  const bytes: Buffer = data;
+  // @ts-expect-error: isBinary is a boolean
+  const text: string = isBinary;
+  void bytes; void text;
+});
+client.on('message', (data: ArrayBuffer) => void data); // another binaryType: annotated
+void FrameParser; void renderMetrics;
+`,
+  };
+
+  async function tsc(options: Record<string, unknown>): Promise<string> {
+    const dir = join(consumer, `ts-${String(options.moduleResolution)}`);
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    const config = {
+      compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, target: 'ES2022', types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], ...options },
+      files: Object.keys(files),
+    };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config));
+    try {
+      await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { cwd: dir, timeout: 60_000 });
+      return '';
+    } catch (error) {
+      return String((error as { stdout?: string }).stdout ?? error);
+    }
+  }
+
+  it.each([
+    ['nodenext', { module: 'nodenext', moduleResolution: 'nodenext' }],
+    ['bundler', { module: 'esnext', moduleResolution: 'bundler' }],
+    ['node10 (CommonJS)', { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }],
+  ])('%s: the quick start compiles under strict, listeners are typed, the subpaths resolve', { timeout: 90_000 }, async (_, options) => {
+    expect(await tsc(options)).toBe('');
+  });
+});
