@@ -742,6 +742,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const connection = this.#connection;
     if (connection === null || this.#readyState === ReadyState.CLOSED) return;
     connection.fail(code, reason);
+    this.#rareFields().failCode = code;
     this.#afterStateChange();
   }
 
@@ -899,7 +900,11 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       const error = new InvalidStateError('WebSocket closed before the data was written');
       for (const cb of callbacks) cb(error);
     }
-    this.#settings!.onClose?.(this, info.code);
+    // The server's accounting: a connection this side failed (1002, 1008, 1009, ...)
+    // counts under that code, even though `close` reports 1006 when the peer's close
+    // frame never came (RFC 6455 §7.1.5).
+    const failCode = rare === null || info.code !== CloseCode.Abnormal ? 0 : rare.failCode;
+    this.#settings!.onClose?.(this, failCode === 0 ? info.code : failCode);
     this.emit('close', info.code, info.reason === '' ? EMPTY : Buffer.from(info.reason));
   }
 
@@ -943,6 +948,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   /** @internal */
   onError(error: WebSocketError): void {
+    this.#rareFields().failCode = error.closeCode ?? CloseCode.ProtocolError;
     this.#readyState = ReadyState.CLOSING;
     this.#afterStateChange();
     this.#emitError(error);
@@ -1193,6 +1199,8 @@ class Rare {
   tokenExpiry: ExpiryTimer | null = null;
   /** Messages dropped for `maxBackpressure` (see send). */
   dropped = 0;
+  /** The close code this side failed the connection with (0: it did not). */
+  failCode = 0;
 }
 
 /** Whether `bytes` is a view into a larger buffer (so that keeping it keeps more). */

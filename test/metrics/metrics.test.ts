@@ -94,6 +94,17 @@ describe('wss.metrics()', () => {
     expect(wss.metrics().closeCodes).toEqual({ 1006: 1 });
   });
 
+  it('connections the server failed count under the code it sent, not 1006', async () => {
+    const { wss, url } = await startServer({ maxPayload: 10, rateLimit: { messages: 1, per: 60_000, action: 'close' } });
+    const big = await openClient(url);
+    big.send('more than ten bytes'); // 1009
+    const chatty = await openClient(url);
+    chatty.send('one');
+    chatty.send('two'); // over the rate limit: 1008
+    await until(() => wss.metrics().connections.closed === 2, 'both closed');
+    expect(wss.metrics().closeCodes).toEqual({ 1008: 1, 1009: 1 });
+  });
+
   it('a snapshot is a copy', async () => {
     const { wss, url } = await startServer();
     const before = wss.metrics();
