@@ -154,8 +154,12 @@ export const DEFAULT_AUTHENTICATE_TIMEOUT = 10_000;
 /** Milliseconds a refused connection is kept to read (and discard) what its client still sends. */
 const REFUSAL_LINGER = 1_000;
 
-/** The servers attached to each HTTP server (`{ server }`), in the order they were created. */
-const attachedServers = new WeakMap<object, WebSocketServer<any>[]>();
+/**
+ * The servers attached to each HTTP server (`{ server }`), in the order they were
+ * created; one table per process, shared by every copy of this package loaded in it.
+ */
+const attachedServers: WeakMap<object, WebSocketServer<any>[]> = ((globalThis as Record<symbol, unknown>)[Symbol.for('volley.attachedServers')] ??=
+  new WeakMap()) as WeakMap<object, WebSocketServer<any>[]>;
 
 /** What follows a request that arrived whole and alone in its chunk. */
 const NO_BYTES = Buffer.alloc(0);

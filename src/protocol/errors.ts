@@ -106,4 +106,18 @@ export class HandshakeError extends WebSocketError {
     this.status = status;
     this.headers = headers;
   }
+
+  /**
+   * `instanceof HandshakeError` is also true for one made by another copy of this
+   * package in the same process (its ESM and CommonJS builds both loaded, say an
+   * `UpgradeError` thrown from a CommonJS helper into an ESM server's `authenticate`).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return this === HandshakeError && typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[HANDSHAKE_ERROR_BRAND] === true;
+  }
 }
+
+/** The mark every copy of this package puts on HandshakeError's prototype. */
+const HANDSHAKE_ERROR_BRAND = Symbol.for('volley.HandshakeError');
+Object.defineProperty(HandshakeError.prototype, HANDSHAKE_ERROR_BRAND, { value: true });

@@ -75,6 +75,35 @@ console.log(JSON.stringify([shared.length > 5, shared.filter((key) => protocol[k
   });
 });
 
+describe('both builds in one process (an ESM app, a CommonJS helper)', () => {
+  it('an UpgradeError from the other copy keeps its status; servers attached from both copies answer other paths', async () => {
+    const out = await node(
+      'dual.mjs',
+      `import { createRequire } from 'node:module';
+import { createServer } from 'node:http';
+import * as esm from 'volley';
+const cjs = createRequire(import.meta.url)('volley');
+const results = [];
+const refusal = (url) => new Promise((resolve) => {
+  const ws = new esm.WebSocket(url);
+  ws.on('error', (error) => resolve(error.message));
+});
+const wss = new esm.WebSocketServer({ port: 0, host: '127.0.0.1', heartbeat: false, authenticate: () => { throw new cjs.UpgradeError(401, 'no token'); } });
+await new Promise((resolve) => wss.on('listening', resolve));
+results.push(await refusal('ws://127.0.0.1:' + wss.address().port));
+wss.close();
+const http = createServer();
+await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+const a = new esm.WebSocketServer({ server: http, path: '/a', heartbeat: false });
+const b = new cjs.WebSocketServer({ server: http, path: '/b', heartbeat: false });
+results.push(await refusal('ws://127.0.0.1:' + http.address().port + '/c'));
+a.close(); b.close(); http.close();
+console.log(JSON.stringify(results));`,
+    );
+    expect(JSON.parse(out)).toEqual(['Unexpected server response: 401', 'Unexpected server response: 400']);
+  });
+});
+
 describe('TypeScript consumers', () => {
   const files = {
     'quick.ts': `import { WebSocketServer, WebSocket } from 'volley';
