@@ -283,7 +283,8 @@ export function connectClient(
     );
     if (heartbeat.heartbeat !== null) settings.heartbeat = watchClient(ws, heartbeat);
     ws.emit('upgrade', head);
-    ws.emit('open');
+    // An 'upgrade' listener may have called close() or terminate(): then no 'open'.
+    if (ws.readyState === WebSocket.OPEN) ws.emit('open');
   };
   /** Connects again to `location` (relative to this URL), as `ws` follows a redirect. */
   const follow = (location: string, head: ResponseHead) => {

@@ -39,10 +39,25 @@ export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOption
     writableObjectMode: false,
   });
 
-  /** Runs `then` once the WebSocket is open (at once unless it is still connecting). */
+  /**
+   * Runs `then` once the WebSocket is open (at once unless it is still connecting), or
+   * once it closed without opening (then `then` meets a closed WebSocket).
+   */
   const whenOpen = (then: () => void): void => {
-    if (ws.readyState === ReadyState.CONNECTING) ws.once('open', then);
-    else then();
+    if (ws.readyState !== ReadyState.CONNECTING) {
+      then();
+      return;
+    }
+    const onOpen = (): void => {
+      ws.off('close', onClose);
+      then();
+    };
+    const onClose = (): void => {
+      ws.off('open', onOpen);
+      then();
+    };
+    ws.once('open', onOpen);
+    ws.once('close', onClose);
   };
 
   ws.on('message', (data: unknown) => {

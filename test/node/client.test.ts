@@ -449,6 +449,16 @@ describe('handshake failures: error naming the cause, then close 1006', () => {
     await openClient(`ws://127.0.0.1:${port}`, undefined, { handshakeTimeout });
   });
 
+  it.each(['close', 'terminate'] as const)("%s() in an 'upgrade' listener: no 'open', one 'close'", async (method) => {
+    const { url } = await startServer();
+    const ws = client(url);
+    const events = recordEvents(ws, ['upgrade', 'open', 'close']);
+    ws.once('upgrade', () => ws[method]());
+    await nextEvent(ws, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 50 * MS));
+    expect(events.map((e) => e.event)).toEqual(['upgrade', 'close']);
+  });
+
   it('bufferedAmount is 0 while connecting: the upgrade request is not application data', async () => {
     const { url } = await startServer();
     const ws = client(url);

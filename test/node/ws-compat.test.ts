@@ -252,6 +252,18 @@ describe('createWebSocketStream', () => {
     duplex.destroy();
   });
 
+  it('a client stream whose WebSocket closes without opening fails what was written, and closes', async () => {
+    const { url } = await startServer();
+    const ws = client(url);
+    ws.once('upgrade', () => ws.close()); // closed before 'open', without an error
+    const duplex = createWebSocketStream(ws);
+    const errors: Error[] = [];
+    duplex.on('error', (error: Error) => errors.push(error));
+    duplex.write('lost');
+    await nextEvent(duplex, 'close');
+    expect(errors).toHaveLength(1);
+  });
+
   it("the stream's own options win over the caller's, as in ws: 'close' comes once even with emitClose: true", async () => {
     const { server, client: ws } = await connectPair();
     const duplex = createWebSocketStream(ws, { emitClose: true, autoDestroy: true, objectMode: true, writableObjectMode: true });
