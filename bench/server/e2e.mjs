@@ -25,7 +25,8 @@
 // Beside the throughput, each sample records the CPU time both processes used during the
 // timed part (from /proc for the server, process.cpuUsage in the generator): a generator
 // near 100 % of a core would be the bottleneck, and server CPU per operation is a
-// figure a shared machine disturbs less than throughput.
+// figure a shared machine disturbs less than throughput. The server's CPU is also split
+// into its kernel part (system time): the socket reads and writes every server makes.
 //
 // Volley is bundled from src/ with esbuild first (as the protocol benchmarks do), so a
 // run measures the current source; no build needed. Markdown to stdout, progress to
@@ -100,12 +101,12 @@ const SCENARIOS = [
   },
 ];
 
-/** CPU seconds (user + system) a process has used so far, from /proc. */
+/** CPU seconds a process has used so far in user mode and in the kernel, from /proc. */
 function processCpuSeconds(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After the command name: state is field 3 of stat(5), utime 14 and stime 15.
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  return { user: Number(fields[11]) / TICKS_PER_SECOND, system: Number(fields[12]) / TICKS_PER_SECOND };
 }
 
 /** Starts one echo server process. */
@@ -126,8 +127,8 @@ async function startServer(contenderId, volleyModule) {
 
 /** Runs the load generator once; resolves with its result and the server's CPU during the timed part. */
 async function runLoad(server, loadArgs) {
-  let cpuStart = NaN;
-  let cpuEnd = NaN;
+  let cpuStart = null;
+  let cpuEnd = null;
   let timeStart = 0;
   let timeEnd = 0;
   const result = await runLoadgen([...loadArgs, '--port', String(server.port), '--seconds', String(seconds), '--warmup', String(warmup)], {
@@ -142,8 +143,12 @@ async function runLoad(server, loadArgs) {
       }
     },
   });
-  const serverCpu = (cpuEnd - cpuStart) / ((timeEnd - timeStart) / 1000);
-  return { ...result, serverCpu };
+  const elapsed = (timeEnd - timeStart) / 1000;
+  const system = cpuStart === null || cpuEnd === null ? NaN : (cpuEnd.system - cpuStart.system) / elapsed;
+  const serverCpu = cpuStart === null || cpuEnd === null ? NaN : (cpuEnd.user - cpuStart.user) / elapsed + system;
+  // The kernel's part (system time: socket reads and writes, TCP on loopback) is work
+  // every server does for the same bytes; the user part is where the libraries differ.
+  return { ...result, serverCpu, serverSystemCpu: system };
 }
 
 async function sample(scenario, contenderId, volleyModule) {
@@ -169,7 +174,7 @@ async function sample(scenario, contenderId, volleyModule) {
     }
     const result = await runLoad(server, scenario.load);
     const ops = scenario.ops(result);
-    return { impl: server.impl, ...result, serverCpuPerOp: (result.serverCpu / ops) * 1e6 };
+    return { impl: server.impl, ...result, serverCpuPerOp: (result.serverCpu / ops) * 1e6, serverSystemPerOp: (result.serverSystemCpu / ops) * 1e6 };
   } finally {
     await server.stop();
   }
@@ -200,6 +205,7 @@ function summarize(scenario, samples) {
       serverCpu: median(list.map((s) => s?.serverCpu)),
       generatorCpu: median(list.map((s) => s?.generatorCpu)),
       serverCpuPerOp: median(list.map((s) => s?.serverCpuPerOp)),
+      serverSystemPerOp: median(list.map((s) => s?.serverSystemPerOp)),
       heapPerConnection: median(list.map((s) => s?.heapPerConnection)),
       youngPerConnection: median(list.map((s) => s?.youngPerConnection)),
       oldUsedPerConnection: median(list.map((s) => s?.oldUsedPerConnection)),
@@ -232,14 +238,14 @@ function table(scenario, rows) {
   }
   const latency = scenario.id === 'echo';
   out.push(
-    `| Server | ${scenario.unit} (median) | range | vs ws | vs ws (paired) |${latency ? ' p50 | p99 |' : ''} server CPU | generator CPU | server CPU µs per ${scenario.perOp} | vs ws |`,
+    `| Server | ${scenario.unit} (median) | range | vs ws | vs ws (paired) |${latency ? ' p50 | p99 |' : ''} server CPU | generator CPU | server CPU µs per ${scenario.perOp} | of which kernel | vs ws |`,
   );
-  out.push(`| --- | --- | --- | --- | --- |${latency ? ' --- | --- |' : ''} --- | --- | --- | --- |`);
+  out.push(`| --- | --- | --- | --- | --- |${latency ? ' --- | --- |' : ''} --- | --- | --- | --- | --- |`);
   for (const id of scenario.contenders) {
     const r = rows[id];
     const lat = latency ? ` ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms |` : '';
     out.push(
-      `| ${CONTENDERS[id].label} | ${fmt(r.median, scenario.unit)} | ${fmt(r.min, '')}–${fmt(r.max, '')} | ${id === 'ws' ? '' : `**${ratio(r.ratioToWs)}**`} | ${id === 'ws' ? '' : ratio(r.pairedRatioToWs)} |${lat} ${pct(r.serverCpu)} | ${pct(r.generatorCpu)} | ${r.serverCpuPerOp.toFixed(scenario.id === 'echo' ? 2 : 0)} | ${id === 'ws' ? '' : ratio(r.cpuPerOpRatioToWs)} |`,
+      `| ${CONTENDERS[id].label} | ${fmt(r.median, scenario.unit)} | ${fmt(r.min, '')}–${fmt(r.max, '')} | ${id === 'ws' ? '' : `**${ratio(r.ratioToWs)}**`} | ${id === 'ws' ? '' : ratio(r.pairedRatioToWs)} |${lat} ${pct(r.serverCpu)} | ${pct(r.generatorCpu)} | ${r.serverCpuPerOp.toFixed(scenario.id === 'echo' ? 2 : 0)} | ${r.serverSystemPerOp.toFixed(scenario.id === 'echo' ? 2 : 0)} | ${id === 'ws' ? '' : ratio(r.cpuPerOpRatioToWs)} |`,
     );
   }
   return out.join('\n');
