@@ -943,7 +943,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   /** @internal */
   onClosing(_code: number, _reason: string): void {
     this.#readyState = ReadyState.CLOSING;
-    this.#afterStateChange();
+    // The peer's close frame came in: the close is under way even though the answer
+    // (sent right after this call) has not moved the protocol state yet, so the wait
+    // for the TCP connection to end is bounded by closeTimeout from now.
+    this.#armCloseTimer();
   }
 
   /** @internal */

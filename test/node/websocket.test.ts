@@ -511,6 +511,35 @@ describe('closing', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(90 * MS);
   });
 
+  it('close handshake timeout after the peer starts it: a client that sends its close frame but keeps TCP open is cut off', async () => {
+    const { raw, server, wss } = await rawPair({ closeTimeout: 100 * MS }, { allowHalfOpen: true });
+    const closed = nextEvent<[number, Buffer]>(server, 'close');
+    const started = Date.now();
+    raw.write(frame(Op.Close, closePayload(1000, 'done')));
+    expect((await raw.readFrame()).opcode).toBe(Op.Close);
+    // The server ended its side; this client never ends its own.
+    await raw.waitEnd();
+    const [code, reason] = await closed;
+    expect([code, String(reason)]).toEqual([1000, 'done']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90 * MS);
+    expect(wss.clients.size).toBe(0);
+    raw.socket.destroy();
+  });
+
+  it('close handshake timeout on the client after the server starts it: a server that sends its close frame but never closes TCP is cut off', async () => {
+    const { port } = await startRawServer((socket, _head, key) => {
+      socket.write(switchingProtocols(key));
+      socket.write(frame(Op.Close, closePayload(1001, 'going'), { mask: null }));
+      socket.on('data', () => {}); // reads the client's answer, never ends
+    });
+    const ws = client(`ws://127.0.0.1:${port}`, undefined, { closeTimeout: 100 * MS });
+    await nextEvent(ws, 'open');
+    const started = Date.now();
+    const [code, reason] = await nextEvent<[number, Buffer]>(ws, 'close');
+    expect([code, String(reason)]).toEqual([1001, 'going']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90 * MS);
+  });
+
   it('close fires exactly once, whatever ends the connection', async () => {
     const endings: Array<[string, (server: WebSocket, ws: WebSocket) => void]> = [
       ['client close', (_server, ws) => ws.close(1000)],
