@@ -9,7 +9,7 @@ import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'nod
 import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError } from '../protocol/errors.js';
-import { buildUpgradeRequest, generateKey, validateUpgradeResponse } from '../protocol/handshake.js';
+import { buildUpgradeRequest, generateKey, validateUpgradeResponse, type HeaderValue } from '../protocol/handshake.js';
 import { formatExtensions } from '../protocol/headers.js';
 import { ResponseHeadParser, type ResponseHead } from '../protocol/http.js';
 import {
@@ -25,9 +25,13 @@ import { MAX_TIMER_DELAY } from './timers.js';
 
 /** Options of a client connection. */
 export interface ClientOptions extends WebSocketOptions {
-  /** Extra request headers, such as `Authorization`. */
-  headers?: Record<string, string>;
-  /** The `Origin` header to send. */
+  /**
+   * Extra request headers, such as `Authorization`; values that are not strings are sent
+   * as their string (`String(value)`), as node:http does. A `Host` or `Origin` given here
+   * replaces the computed one, as in `ws`.
+   */
+  headers?: Record<string, HeaderValue | ReadonlyArray<HeaderValue>>;
+  /** The `Origin` header to send; wins over an `Origin` in `headers`. */
   origin?: string;
   /** Milliseconds for the whole opening handshake (connect, TLS, response). Default 10 000. */
   handshakeTimeout?: number;
@@ -88,7 +92,7 @@ export const DEFAULT_MAX_REDIRECTS = 10;
 function redirectOptions(options: ClientOptions, from: URL, to: URL): ClientOptions {
   const sameHost = from.host === to.host;
   if (sameHost && !(from.protocol === 'wss:' && to.protocol !== 'wss:')) return options;
-  const headers: Record<string, string> = {};
+  const headers: NonNullable<ClientOptions['headers']> = {};
   for (const [name, value] of Object.entries(options.headers ?? {})) {
     const lower = name.toLowerCase();
     if (lower !== 'authorization' && lower !== 'cookie' && !(lower === 'host' && !sameHost)) headers[name] = value;
@@ -141,7 +145,7 @@ function tlsOptionsBeside(options: ClientOptions): TlsOptions {
  * `headers` with `Authorization: Basic ...` for the URL's credentials (percent-decoded)
  * or the `auth` option, as ws sends it; unless `headers` has an Authorization already.
  */
-function withBasicAuth(headers: Record<string, string> | undefined, url: URL, auth: string | undefined): Record<string, string> | undefined {
+function withBasicAuth(headers: ClientOptions['headers'], url: URL, auth: string | undefined): ClientOptions['headers'] {
   const credentials = url.username !== '' || url.password !== '' ? `${percentDecoded(url.username)}:${percentDecoded(url.password)}` : auth;
   if (credentials === undefined) return headers;
   if (headers !== undefined && Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) return headers;

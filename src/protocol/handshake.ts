@@ -24,7 +24,10 @@ export const WEBSOCKET_VERSION = 13;
 export type IncomingHeaders = Record<string, string | string[] | undefined>;
 
 /** Extra response or request headers: a record (arrays for repeats) or name/value pairs. */
-export type ExtraHeaders = Record<string, string | string[]> | ReadonlyArray<readonly [string, string]>;
+/** Extra headers: values that are not strings are sent as their string, as node:http does. */
+export type ExtraHeaders = Record<string, HeaderValue | ReadonlyArray<HeaderValue>> | ReadonlyArray<readonly [string, string]>;
+/** One header value as given; sent as `String(value)`. */
+export type HeaderValue = string | number | boolean;
 
 /**
  * Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2 step 5.4):
@@ -496,16 +499,17 @@ const RESPONSE_HEADERS = new Set([
   'sec-websocket-extensions',
 ]);
 
-/** Headers `buildUpgradeRequest` writes itself; extra headers may not repeat them. */
+/**
+ * Headers `buildUpgradeRequest` writes itself; extra headers may not repeat them. `Host`
+ * and `Origin` may be given: they replace the computed ones, as in `ws`.
+ */
 const REQUEST_HEADERS = new Set([
-  'host',
   'upgrade',
   'connection',
   'sec-websocket-key',
   'sec-websocket-version',
   'sec-websocket-protocol',
   'sec-websocket-extensions',
-  'origin',
 ]);
 
 /**
@@ -518,8 +522,10 @@ function headerPairs(headers: ExtraHeaders | undefined, reserved: ReadonlySet<st
   if (Array.isArray(headers)) {
     pairs.push(...(headers as ReadonlyArray<readonly [string, string]>));
   } else {
-    for (const [name, value] of Object.entries(headers as Record<string, string | string[]>)) {
-      for (const item of typeof value === 'string' ? [value] : value) pairs.push([name, item]);
+    for (const [name, value] of Object.entries(headers as Record<string, HeaderValue | ReadonlyArray<HeaderValue>>)) {
+      // As node:http takes them: a number (or any value but undefined) as its string.
+      if (Array.isArray(value)) for (const item of value) pairs.push([name, headerValue(name, item)]);
+      else pairs.push([name, headerValue(name, value)]);
     }
   }
   for (const [name, value] of pairs) {
@@ -528,6 +534,12 @@ function headerPairs(headers: ExtraHeaders | undefined, reserved: ReadonlySet<st
     checkValue(name, value);
   }
   return pairs;
+}
+
+/** A header value given as any value but undefined or null, as its string. */
+function headerValue(name: string, value: unknown): string {
+  if (value === undefined || value === null) throw new TypeError(`value of header ${name} is ${value}`);
+  return typeof value === 'string' ? value : String(value);
 }
 
 /** Refuses CR, LF and NUL in a header value: they would let it inject headers or a body. */
@@ -715,9 +727,12 @@ export interface UpgradeRequestOptions {
   protocols?: readonly string[] | undefined;
   /** Extension offers, already formatted (`formatExtensions`). */
   extensions?: string | undefined;
-  /** `Origin` value, sent when given (browsers always send one). */
+  /** `Origin` value, sent when given (browsers always send one); wins over one in `headers`. */
   origin?: string | undefined;
-  /** More headers, such as `Authorization`. Handshake headers cannot be overridden. */
+  /**
+   * More headers, such as `Authorization`. A `Host` or `Origin` here replaces the
+   * computed one; the other handshake headers cannot be overridden.
+   */
   headers?: ExtraHeaders | undefined;
 }
 
@@ -746,9 +761,13 @@ export function buildUpgradeRequest(options: UpgradeRequestOptions): string {
   }
   const problem = keyProblem(key);
   if (problem !== undefined) throw new TypeError(problem);
+  const extra = headerPairs(options.headers, REQUEST_HEADERS);
+  // A Host given in `headers` replaces the computed one (a virtual host, a tunnel).
+  const hosts = extra.filter(([name]) => name.toLowerCase() === 'host');
+  if (hosts.length > 1) throw new TypeError('headers hold more than one Host');
   const lines = [
     `GET ${path} HTTP/1.1`,
-    `Host: ${host}`,
+    `Host: ${hosts.length === 1 ? hosts[0]![1] : host}`,
     'Upgrade: websocket',
     'Connection: Upgrade',
     `Sec-WebSocket-Key: ${key}`,
@@ -767,8 +786,13 @@ export function buildUpgradeRequest(options: UpgradeRequestOptions): string {
   if (options.extensions !== undefined && options.extensions !== '') {
     lines.push(`Sec-WebSocket-Extensions: ${checkValue('Sec-WebSocket-Extensions', options.extensions)}`);
   }
+  // The `origin` option wins over an Origin in `headers`, as in `ws`.
   if (options.origin !== undefined) lines.push(`Origin: ${checkValue('Origin', options.origin)}`);
-  for (const [name, value] of headerPairs(options.headers, REQUEST_HEADERS)) lines.push(`${name}: ${value}`);
+  for (const [name, value] of extra) {
+    const lower = name.toLowerCase();
+    if (lower === 'host' || (lower === 'origin' && options.origin !== undefined)) continue;
+    lines.push(`${name}: ${value}`);
+  }
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 

@@ -233,6 +233,30 @@ describe('request options', () => {
     expect(req.headers.host).toBe(url.slice('ws://'.length));
   });
 
+  it('Host and Origin in headers replace the computed ones, as in ws; the origin option wins over headers', async () => {
+    const { wss, url } = await startServer();
+    let connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    await openClient(url, undefined, { headers: { host: 'virtual.example', Origin: 'https://from-headers.example' } });
+    let [, req] = await connection;
+    expect([req.headers.host, req.headers.origin]).toEqual(['virtual.example', 'https://from-headers.example']);
+    expect(req.rawHeaders.filter((name) => /^(host|origin)$/i.test(name))).toHaveLength(2);
+    connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    await openClient(url, undefined, { headers: { Origin: 'https://from-headers.example' }, origin: 'https://option.example' });
+    [, req] = await connection;
+    expect(req.headers.origin).toBe('https://option.example');
+    expect(req.rawHeaders.filter((name) => /^origin$/i.test(name))).toHaveLength(1);
+    expect(() => new WebSocket(url, [], { headers: { Host: 'a', host: 'b' } })).toThrow(TypeError);
+  });
+
+  it('header values that are not strings are sent as their string, as node:http sends them', async () => {
+    const { wss, url } = await startServer();
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    await openClient(url, undefined, { headers: { 'X-Retry': 5, 'X-Flag': true, 'X-List': ['a', 2] } });
+    const [, req] = await connection;
+    expect([req.headers['x-retry'], req.headers['x-flag'], req.headers['x-list']]).toEqual(['5', 'true', 'a, 2']);
+    expect(() => new WebSocket(url, [], { headers: { 'X-None': undefined as unknown as string } })).toThrow(/X-None/);
+  });
+
   it('headers that would override the handshake, or inject lines, throw synchronously', async () => {
     const { url } = await startServer();
     expect(() => new WebSocket(url, [], { headers: { 'Sec-WebSocket-Key': 'x' } })).toThrow(TypeError);

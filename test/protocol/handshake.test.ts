@@ -572,6 +572,13 @@ describe('RFC 6455 §4.1 client opening handshake', () => {
     );
   });
 
+  it('takes Host and Origin from headers in place of the computed ones, the origin option first', () => {
+    const text = buildUpgradeRequest({ host: 'a', path: '/', key: RFC_KEY, origin: 'http://option', headers: { host: 'b:81', Origin: 'http://header', 'X-N': 7 } });
+    expect(text.split('\r\n').filter((line) => /^(host|origin|x-n):/i.test(line))).toEqual(['Host: b:81', 'Origin: http://option', 'X-N: 7']);
+    const withoutOption = buildUpgradeRequest({ host: 'a', path: '/', key: RFC_KEY, headers: [['Origin', 'http://header']] });
+    expect(withoutOption.split('\r\n').filter((line) => /^(host|origin):/i.test(line))).toEqual(['Host: a', 'Origin: http://header']);
+  });
+
   it('round-trips through parseRequestHead and validateUpgradeRequest', () => {
     const text = buildUpgradeRequest({
       host: 'example.com:8080',
@@ -614,7 +621,8 @@ describe('RFC 6455 §4.1 client opening handshake', () => {
     ['an origin with CRLF', { origin: 'http://a\r\nX: y' }],
     ['extensions with LF', { extensions: 'x\nY: z' }],
     ['a header value with CRLF', { headers: { 'X-A': 'a\r\nb' } }],
-    ['an overridden Host', { headers: { host: 'b' } }],
+    ['two Host headers', { headers: [['Host', 'b'], ['host', 'c']] as const }],
+    ['a header value undefined', { headers: { 'X-A': undefined as unknown as string } }],
     ['an overridden Sec-WebSocket-Key', { headers: { 'Sec-WebSocket-Key': RFC_KEY } }],
   ])('refuses %s with TypeError', (_label, options) => {
     expect(() => buildUpgradeRequest({ host: 'a', path: '/', key: RFC_KEY, ...options })).toThrow(TypeError);
