@@ -401,7 +401,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   get bufferedAmount(): number {
     // While connecting, the socket holds the upgrade request: no application data.
     if (this.#readyState === ReadyState.CONNECTING) return 0;
-    return this.#queuedBytes + (this.#socket?.writableLength ?? 0) + (this.#connection?.queuedBytes ?? 0);
+    return this.#queuedBytes + (this.#socket?.writableLength ?? 0) + (this.#connection?.queuedBytes ?? 0) + (this.#rare?.sentAfterClose ?? 0);
   }
   /** Whether the close handshake completed (meaningful once CLOSED). */
   get wasClean(): boolean {
@@ -456,6 +456,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const connection = this.#connection;
     if (this.#readyState !== ReadyState.OPEN || connection === null) {
       this.#notOpen(cb);
+      // WHATWG (and ws): data sent once closing counts in bufferedAmount, never sent.
+      this.#rareFields().sentAfterClose += byteLengthOf(data);
       return SendStatus.DROPPED;
     }
     const settings = this.#settings!;
@@ -1204,6 +1206,16 @@ class Rare {
   dropped = 0;
   /** The close code this side failed the connection with (0: it did not). */
   failCode = 0;
+  /** Bytes given to `send` while CLOSING or CLOSED: never sent, counted in bufferedAmount. */
+  sentAfterClose = 0;
+}
+
+/** The size in bytes of what `send` was given (a string as UTF-8). */
+function byteLengthOf(data: SendData | PreparedMessage): number {
+  if (typeof data === 'string') return Buffer.byteLength(data);
+  if (typeof data === 'number') return String(data).length;
+  if (data instanceof PreparedMessage) return data.payload.length;
+  return (data as ArrayBuffer | ArrayBufferView).byteLength ?? 0;
 }
 
 /** Whether `bytes` is a view into a larger buffer (so that keeping it keeps more). */

@@ -154,6 +154,23 @@ describe('state and attributes', () => {
     expect(server.bufferedAmount).toBeGreaterThanOrEqual(1000);
     await until(() => server.bufferedAmount === 0, 'the send buffer is empty');
   });
+
+  it('bufferedAmount grows by what is sent once closing, as WHATWG and ws have it, and nothing goes out', async () => {
+    const { server, client: ws } = await connectPair();
+    const received = recordEvents(server, ['message']);
+    ws.close(1000);
+    expect(ws.readyState).toBe(WebSocket.CLOSING);
+    // Before: the close frame itself, while it is being written.
+    let before = ws.bufferedAmount;
+    expect(ws.send('héllo')).toBe(SendStatus.DROPPED);
+    expect(ws.bufferedAmount - before).toBe(6);
+    await nextEvent(ws, 'close');
+    before = ws.bufferedAmount;
+    expect(before).toBeGreaterThanOrEqual(6);
+    ws.send(new Uint16Array(2));
+    expect(ws.bufferedAmount - before).toBe(4);
+    expect(received).toEqual([]);
+  });
 });
 
 describe('send', () => {
