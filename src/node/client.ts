@@ -153,6 +153,30 @@ function withBasicAuth(headers: ClientOptions['headers'], url: URL, auth: string
 }
 
 /**
+ * The URL a client connects to: `address` (relative to `base`, for a redirect) with
+ * http: and https: made ws: and wss:.
+ *
+ * @throws {SyntaxError} for an invalid URL, a scheme other than ws:, wss:, ws+unix:,
+ *   http: or https:, or a fragment.
+ */
+function clientUrl(address: string | URL, base?: URL): URL {
+  let url: URL;
+  try {
+    url = address instanceof URL ? new URL(address.href) : new URL(address, base);
+  } catch {
+    throw new SyntaxError(`invalid URL: ${String(address)}`);
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:' && url.protocol !== 'ws+unix:') {
+    throw new SyntaxError(`the URL's scheme must be "ws:", "wss:" or "ws+unix:", got "${url.protocol}"`);
+  }
+  if (url.hash !== '') throw new SyntaxError('the URL must not contain a fragment');
+  if (url.protocol === 'ws+unix:' && url.pathname === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
+  return url;
+}
+
+/**
  * Connects `ws` (a new client WebSocket) to `address`. Called by the WebSocket constructor.
  *
  * @throws {SyntaxError} for a URL that is not ws:, wss:, ws+unix:, http: or https:, has a
@@ -165,20 +189,8 @@ export function connectClient(
   options: ClientOptions,
   redirects = 0,
 ): void {
-  let url: URL;
-  try {
-    url = address instanceof URL ? new URL(address.href) : new URL(address);
-  } catch {
-    throw new SyntaxError(`invalid URL: ${String(address)}`);
-  }
-  if (url.protocol === 'http:') url.protocol = 'ws:';
-  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  const url = clientUrl(address);
   const isIpc = url.protocol === 'ws+unix:';
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:' && !isIpc) {
-    throw new SyntaxError(`the URL's scheme must be "ws:", "wss:" or "ws+unix:", got "${url.protocol}"`);
-  }
-  if (url.hash !== '') throw new SyntaxError('the URL must not contain a fragment');
-  if (isIpc && url.pathname === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
   const isSecure = url.protocol === 'wss:';
   let path = (url.pathname || '/') + url.search;
   // ws+unix:/path/of/the/socket:/request/path?query, as ws has it: a Unix domain socket.
@@ -298,9 +310,10 @@ export function connectClient(
     }
     let next: URL;
     try {
-      next = new URL(location, url);
-    } catch {
-      ws[kAbortHandshake](new SyntaxError(`invalid redirect URL: ${location}`));
+      // Checked before 'redirect', which reports the URL connected to next, as in ws.
+      next = clientUrl(location, url);
+    } catch (error) {
+      ws[kAbortHandshake](new SyntaxError(`invalid redirect URL ${JSON.stringify(location)}: ${(error as Error).message}`));
       return;
     }
     ws.emit('redirect', next.href, head);

@@ -409,6 +409,24 @@ describe('followRedirects', () => {
     expect(heads.map((head) => head.split('\r\n')[0])).toEqual(['GET /dir/start HTTP/1.1', 'GET /dir/new?y=2 HTTP/1.1']);
   });
 
+  it("'redirect' reports the URL connected to next (http: made ws:); a Location that cannot be followed fails without it", async () => {
+    const { url: target } = await startServer();
+    const { port } = await startRedirector(() => target.replace('ws:', 'http:') + '/p');
+    const ws = client(`ws://127.0.0.1:${port}/`, undefined, { followRedirects: true });
+    const [reported] = await nextEvent<[string]>(ws, 'redirect');
+    expect(reported).toBe(`${target}/p`);
+    await nextEvent(ws, 'open');
+    expect(ws.url).toBe(reported);
+    ws.terminate();
+    for (const location of ['ftp://127.0.0.1/x', `${target}/#frag`]) {
+      const bad = await startRedirector(() => location);
+      const failing = client(`ws://127.0.0.1:${bad.port}/`, undefined, { followRedirects: true });
+      const events = recordEvents(failing, ['redirect']);
+      const { error } = await expectFailure(failing);
+      expect([location, error.name, events.length]).toEqual([location, 'SyntaxError', 0]);
+    }
+  });
+
   it('stops after maxRedirects: error "Maximum redirects exceeded", then close 1006', async () => {
     const { port, heads } = await startRedirector(() => '/again');
     const ws = client(`ws://127.0.0.1:${port}/`, undefined, { followRedirects: true, maxRedirects: 3 });
