@@ -84,6 +84,8 @@ export type ConnectOptions = TlsOptions & { path?: string; family?: number; loca
 
 export const DEFAULT_CLIENT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_MAX_REDIRECTS = 10;
+/** Header lines accepted in the server's response, as node:http's client accepts. */
+const CLIENT_MAX_HEADERS = 2000;
 
 /**
  * The options for following a redirect from `from` to `to`: as `ws` does, credentials
@@ -248,7 +250,9 @@ export function connectClient(
   ws[kSetConnecting](url.href, socket);
   socket.setNoDelay(true);
 
-  const parser = new ResponseHeadParser({ maxHeaderBytes: options.maxHeaderBytes });
+  // As node:http's client: up to 2,000 header lines, within maxHeaderBytes.
+  const limits = { maxHeaderBytes: options.maxHeaderBytes, maxHeaders: CLIENT_MAX_HEADERS };
+  let parser = new ResponseHeadParser(limits);
   const fail = (error: Error) => {
     cleanup();
     ws[kAbortHandshake](error);
@@ -262,6 +266,13 @@ export function connectClient(
     let head;
     try {
       head = parser.push(chunk);
+      // RFC 9110 §15.2: interim responses (1xx but 101: 100 Continue, 103 Early Hints)
+      // may come before the final one; a client skips them.
+      while (head !== null && head.status >= 100 && head.status < 200 && head.status !== 101) {
+        const rest = parser.rest;
+        parser = new ResponseHeadParser(limits);
+        head = rest === undefined || rest.length === 0 ? null : parser.push(rest);
+      }
     } catch (error) {
       fail(error as Error);
       return;

@@ -13,9 +13,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HandshakeError, MessageTooBigError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
 import {
   MS,
+  Op,
   client,
   closeAll,
+  collectMessages,
   connectPair,
+  frame,
   hasIpv6Loopback,
   listen,
   nextEvent,
@@ -460,6 +463,38 @@ describe('followRedirects', () => {
     expect(three).not.toMatch(/^cookie:/im);
     expect(three).toMatch(/^x-other: kept$/im);
     expect(three).toMatch(/^host: localhost:/im);
+  });
+});
+
+describe('the response head', () => {
+  it('interim 1xx responses before the 101 are skipped (RFC 9110 §15.2), whole or in pieces', async () => {
+    for (const split of [false, true]) {
+      const { port } = await startRawServer((socket, _head, key) => {
+        const response = `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n${switchingProtocols(key)}`;
+        const frameBytes = frame(Op.Text, 'first', { mask: null });
+        if (!split) socket.write(Buffer.concat([Buffer.from(response, 'latin1'), frameBytes]));
+        else for (const byte of Buffer.concat([Buffer.from(response, 'latin1'), frameBytes])) socket.write(Buffer.from([byte]));
+      });
+      const ws = client(`ws://127.0.0.1:${port}/`);
+      const messages = collectMessages(ws, 1);
+      const upgrade = nextEvent<[{ status: number }]>(ws, 'upgrade');
+      await nextEvent(ws, 'open');
+      expect((await upgrade)[0].status).toBe(101);
+      expect(String((await messages)[0]![0])).toBe('first');
+      ws.terminate();
+    }
+  });
+
+  it('accepts up to 2,000 header lines within maxHeaderBytes, as node:http does', async () => {
+    const lines = (count: number) => Array.from({ length: count }, (_, i) => `X-${i}: v`).join('\r\n');
+    const { port } = await startRawServer((socket, head, key) => {
+      const count = head.includes('/many') ? 150 : 2001;
+      socket.write(switchingProtocols(key, [lines(count)]));
+    });
+    const ws = await openClient(`ws://127.0.0.1:${port}/many`);
+    ws.terminate();
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}/too-many`, undefined, { maxHeaderBytes: 64 * 1024 }));
+    expect(error.message).toMatch(/maxHeaders 2000/);
   });
 });
 
