@@ -679,7 +679,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   /**
    * Starts the closing handshake. Without a code the close frame is empty (the peer
-   * sees 1005). Closing while CONNECTING aborts the handshake.
+   * sees 1005), or with a reason has the code 1000 (as the WHATWG `close()`). Closing
+   * while CONNECTING aborts the handshake.
    *
    * @param code 1000–1003, 1007–1014 or 3000–4999
    * @param reason at most 123 bytes of UTF-8

@@ -57,16 +57,16 @@ export interface ClosePayload {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Encodes a close frame payload. `code` undefined gives an empty payload.
+ * Encodes a close frame payload. `code` undefined gives an empty payload, or with a
+ * reason the code 1000, as the WHATWG WebSocket's `close()` does.
  *
  * @throws {RangeError} if `code` is not allowed on the wire.
  * @throws {RangeError} if `reason` is longer than 123 bytes in UTF-8.
- * @throws {TypeError} if a reason is given without a code.
  */
 export function encodeClosePayload(code?: number, reason: string | Buffer = ''): Buffer {
   if (code === undefined) {
-    if (reason.length > 0) throw new TypeError('a close reason needs a close code');
-    return EMPTY;
+    if (reason.length === 0) return EMPTY;
+    code = CloseCode.Normal;
   }
   if (!isAllowedOnWire(code)) {
     throw new RangeError(`close code ${code} must not be sent: use 1000-1003, 1007-1014 or 3000-4999`);
