@@ -161,10 +161,10 @@ function withBasicAuth(headers: ClientOptions['headers'], url: URL, auth: string
  * @throws {SyntaxError} for an invalid URL, a scheme other than ws:, wss:, ws+unix:,
  *   http: or https:, or a fragment.
  */
-function clientUrl(address: string | URL, base?: URL): URL {
+function clientUrl(address: string | URL | undefined, base?: URL): URL {
   let url: URL;
   try {
-    url = address instanceof URL ? new URL(address.href) : new URL(address, base);
+    url = address instanceof URL ? new URL(address.href) : new URL(String(address), base);
   } catch {
     throw new SyntaxError(`invalid URL: ${String(address)}`);
   }
@@ -186,7 +186,7 @@ function clientUrl(address: string | URL, base?: URL): URL {
  */
 export function connectClient(
   ws: WebSocket<any>,
-  address: string | URL,
+  address: string | URL | undefined,
   protocols: string | string[] | undefined,
   options: ClientOptions,
   redirects = 0,
@@ -204,7 +204,12 @@ export function connectClient(
     if (socketPath === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
   }
   const heartbeat = heartbeatSettings(options.heartbeat, false); // throws RangeError for bad times
-  const offered = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : [...protocols];
+  const given: unknown[] = protocols === undefined ? [] : Array.isArray(protocols) ? [...protocols] : [protocols];
+  // As in ws: null, a number or any other value that is not a string is no subprotocol.
+  for (const protocol of given) {
+    if (typeof protocol !== 'string') throw new SyntaxError(`subprotocol must be a string, got ${protocol === null ? 'null' : typeof protocol}`);
+  }
+  const offered = given as string[];
   const key = generateKey();
   // Throws RangeError for bad options, synchronously.
   const deflateOptions = options.perMessageDeflate === false ? null : resolveDeflateOptions(options.perMessageDeflate ?? true);

@@ -350,8 +350,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    */
   constructor(url?: string | URL | null, protocols?: string | string[] | Record<string, any>, options?: Record<string, any>) {
     super();
-    if (url !== null && url !== undefined) {
-      if (protocols !== undefined && !Array.isArray(protocols) && typeof protocols === 'object') {
+    // null: a server-side instance, which the server attaches to its socket. Anything
+    // else is a URL to connect to (undefined too: SyntaxError, as in ws).
+    if (url !== null) {
+      if (protocols !== undefined && protocols !== null && !Array.isArray(protocols) && typeof protocols === 'object') {
         options = protocols;
         protocols = undefined;
       }
@@ -692,7 +694,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       this[kAbortHandshake](new Error('WebSocket was closed before the connection was established'));
       return;
     }
-    const connection = this.#connection!;
+    const connection = this.#connection;
+    // A client whose handshake failed: CLOSING until its 'close', with nothing to close.
+    if (connection === null) return;
     connection.close(code, reason ?? '');
     this.#afterStateChange();
   }
@@ -704,6 +708,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       this[kAbortHandshake](new Error('WebSocket was closed before the connection was established'));
       return;
     }
+    if (this.#connection === null) return; // a failed handshake, 'close' under way
     this.#readyState = ReadyState.CLOSING;
     this.#socket!.destroy();
   }
@@ -845,8 +850,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   /** @internal Client side: the handshake failed. Emits `error` then `close` (1006). */
   [kAbortHandshake](error: Error): void {
-    if (this.#readyState === ReadyState.CLOSED) return;
-    this.#readyState = ReadyState.CLOSED;
+    if (this.#readyState !== ReadyState.CONNECTING) return;
+    // CLOSING until 'close', as in WHATWG ("fail the WebSocket connection") and ws.
+    this.#readyState = ReadyState.CLOSING;
     const socket = this.#socket;
     this.#socket = null;
     socket?.destroy();
@@ -854,6 +860,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     // while CONNECTING must not run the listeners inside the call.
     process.nextTick(() => {
       this.#emitError(error);
+      this.#readyState = ReadyState.CLOSED;
       this.emit('close', CloseCode.Abnormal, EMPTY);
     });
   }

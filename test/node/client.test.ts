@@ -18,6 +18,7 @@ import {
   closeAll,
   collectMessages,
   connectPair,
+  delay,
   frame,
   hasIpv6Loopback,
   listen,
@@ -349,12 +350,35 @@ describe('request options', () => {
     const events: string[] = [];
     ws[method]();
     events.push('returned');
-    expect(ws.readyState).toBe(WebSocket.CLOSED);
+    // CLOSING until 'close', as WHATWG's "fail the WebSocket connection" and ws have it.
+    expect(ws.readyState).toBe(WebSocket.CLOSING);
     expect(() => ws.send('x', () => {})).not.toThrow();
-    ws.on('error', () => events.push('error'));
-    ws.on('close', (code: number) => events.push(`close ${code}`));
+    // Closing again changes nothing.
+    ws.close(1000);
+    ws.terminate();
+    ws.on('error', () => events.push(`error, readyState ${ws.readyState}`));
+    ws.on('close', (code: number) => events.push(`close ${code}, readyState ${ws.readyState}`));
     await until(() => events.length === 3, 'error and close');
-    expect(events).toEqual(['returned', 'error', 'close 1006']);
+    await delay(20 * MS);
+    expect(events).toEqual(['returned', 'error, readyState 2', 'close 1006, readyState 3']);
+  });
+
+  it('a failed handshake: readyState CLOSING in the error listener, CLOSED in the close listener', async () => {
+    const { port } = await startRawServer((socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'));
+    const ws = client(`ws://127.0.0.1:${port}/`);
+    const states: string[] = [];
+    ws.on('error', () => states.push(`error ${ws.readyState}`));
+    ws.on('close', () => states.push(`close ${ws.readyState}`));
+    await nextEvent(ws, 'close');
+    expect(states).toEqual(['error 2', 'close 3']);
+  });
+
+  it.each([
+    ['undefined as the URL', () => new WebSocket(undefined)],
+    ['null as the subprotocols', () => new WebSocket('ws://127.0.0.1:1/', null as unknown as string)],
+    ['a number as a subprotocol', () => new WebSocket('ws://127.0.0.1:1/', [5] as unknown as string[])],
+  ])('%s throws SyntaxError, as in ws', (_name, make) => {
+    expect(make).toThrow(SyntaxError);
   });
 });
 
