@@ -827,8 +827,9 @@ export interface UpgradeResponseInfo {
  * MUST validate the server's response"). The parameters of accepted extensions are
  * returned unchecked; each extension validates its own (permessage-deflate, RFC 7692).
  *
- * A response without `Sec-WebSocket-Protocol` is valid even when subprotocols were
- * offered (the server selected none; `protocol` is `''`), as in browsers.
+ * A response without `Sec-WebSocket-Protocol` to a request that offered subprotocols
+ * fails, as in browsers (the WHATWG WebSocket standard) and `ws`, although RFC 6455
+ * lets a server select none: a client that offers subprotocols expects one of them.
  *
  * @param res The response status and headers (any name case).
  * @param expected The key, subprotocols and extension names the client sent.
@@ -889,6 +890,8 @@ export function validateUpgradeResponse(
     if (!expected.protocols.includes(protocol)) {
       throw fail(`server selected subprotocol ${quote(protocol)}, which was not offered`);
     }
+  } else if (expected.protocols.length > 0) {
+    throw fail(`server selected no subprotocol; offered ${expected.protocols.map(quote).join(', ')}`);
   }
 
   let extensions: ExtensionOffer[] = [];

@@ -521,11 +521,12 @@ describe('subprotocols and response headers', () => {
     expect(server.protocol).toBe('b.v2');
   });
 
-  it('handleProtocols returning false selects none', async () => {
+  it('handleProtocols returning false selects none (and a client that offered some then fails, as browsers and ws do)', async () => {
     const { wss, url } = await startServer({ handleProtocols: () => false });
     const connection = nextEvent<[WebSocket]>(wss, 'connection');
-    const ws = await openClient(url, ['chat']);
-    expect(ws.protocol).toBe('');
+    const ws = client(url, ['chat']);
+    const [error] = await nextEvent<[Error]>(ws, 'error');
+    expect(error.message).toBe('server selected no subprotocol; offered "chat"');
     expect((await connection)[0].protocol).toBe('');
   });
 
@@ -636,12 +637,13 @@ describe('clients and events', () => {
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     });
     const connection = nextEvent<[WebSocket]>(wss, 'connection');
-    // The client offers "chat"; the server sees no offer, so it selects none.
-    const ws = await openClient(`ws://127.0.0.1:${port}/`, ['chat']);
+    // The client offers "chat"; the server sees no offer, so it selects none (and the
+    // client, which offered one, fails the connection).
+    const ws = client(`ws://127.0.0.1:${port}/`, ['chat']);
+    const failed = nextEvent(ws, 'error');
     const [server] = await connection;
     expect(server.protocol).toBe('');
-    expect(ws.protocol).toBe('');
-    ws.close();
+    await failed;
   });
 
   it('emits listening, connection (ws, req) and close', async () => {

@@ -634,6 +634,7 @@ describe('RFC 6455 §4.1 client validates the server response', () => {
     upgrade: 'websocket',
     connection: 'Upgrade',
     'sec-websocket-accept': RFC_ACCEPT,
+    'sec-websocket-protocol': 'chat',
   };
   const expected = { key: RFC_KEY, protocols: ['chat', 'superchat'], extensionNames: ['permessage-deflate'] };
 
@@ -646,8 +647,10 @@ describe('RFC 6455 §4.1 client validates the server response', () => {
     expect(validateUpgradeResponse(head, expected)).toEqual({ protocol: 'chat', extensions: [] });
   });
 
-  it('returns an empty subprotocol when the server selected none', () => {
-    expect(validateUpgradeResponse({ status: 101, headers: accepted }, expected).protocol).toBe('');
+  it('fails a response that selects no subprotocol when some were offered (WHATWG, ws); none offered, none selected is fine', () => {
+    const { 'sec-websocket-protocol': _p, ...withoutProtocol } = accepted;
+    expect(rejectResponse({ 'sec-websocket-protocol': undefined }).message).toBe('server selected no subprotocol; offered "chat", "superchat"');
+    expect(validateUpgradeResponse({ status: 101, headers: withoutProtocol }, { ...expected, protocols: [] }).protocol).toBe('');
   });
 
   it('returns accepted extensions with their parameters', () => {
@@ -711,7 +714,7 @@ describe('RFC 6455 §4.1 client validates the server response', () => {
   });
 
   it('refuses any extension when none was offered', () => {
-    const error = rejectResponse({ 'sec-websocket-extensions': 'permessage-deflate' }, 101, { key: RFC_KEY, protocols: [] });
+    const error = rejectResponse({ 'sec-websocket-protocol': undefined, 'sec-websocket-extensions': 'permessage-deflate' }, 101, { key: RFC_KEY, protocols: [] });
     expect(error.message).toBe('server accepted extension "permessage-deflate", which was not offered');
   });
 
