@@ -1114,15 +1114,26 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   // ---- WHATWG event surface ------------------------------------------------------
 
-  /** Adds a WHATWG-style listener (`open`, `message`, `close`, `error`). */
-  addEventListener(type: string, listener: EventListenerLike<any>, options: { once?: boolean } = {}): void {
+  /**
+   * Adds a WHATWG-style listener (`open`, `message`, `close`, `error`). Of the options,
+   * `once` and `signal` (aborting it removes the listener) apply; a boolean (capture)
+   * or null is accepted and means nothing here.
+   */
+  addEventListener(
+    type: string,
+    listener: EventListenerLike<any>,
+    options?: { once?: boolean; signal?: AbortSignal } | boolean | null,
+  ): void {
     if (listener === null || listener === undefined) return;
+    const { once = false, signal = undefined } = typeof options === 'object' && options !== null ? options : {};
+    if (signal?.aborted) return;
     for (const existing of this.listeners(type) as WrappedListener[]) {
       if (existing[kListener] === listener && !existing[kForOnEventAttribute]) return;
     }
     const wrapped = wrapListener(this, type, listener, textOrBinary(this));
-    if (options.once) this.once(type, wrapped);
+    if (once) this.once(type, wrapped);
     else this.on(type, wrapped);
+    signal?.addEventListener('abort', () => this.removeEventListener(type, listener), { once: true });
   }
 
   /** Removes a listener added with `addEventListener`. */

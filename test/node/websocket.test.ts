@@ -643,6 +643,23 @@ describe('the WHATWG event surface', () => {
     expect(calls).toEqual(['fn:a', 'obj:a', 'once:a', 'fn:b', 'obj:b', 'obj:c']);
   });
 
+  it('addEventListener: an aborted signal removes the listener; boolean and null options are accepted', async () => {
+    const { server, client: ws } = await connectPair();
+    const calls: string[] = [];
+    const controller = new AbortController();
+    ws.addEventListener('message', (event: MessageEvent) => calls.push(`signal:${event.data}`), { signal: controller.signal });
+    ws.addEventListener('message', (event: MessageEvent) => calls.push(`capture:${event.data}`), true);
+    ws.addEventListener('message', (event: MessageEvent) => calls.push(`null:${event.data}`), null);
+    ws.addEventListener('message', () => calls.push('never'), { signal: AbortSignal.abort() });
+    const log = recordEvents(ws, ['message']);
+    server.send('a');
+    await until(() => log.length === 1, 'one message');
+    controller.abort();
+    server.send('b');
+    await until(() => log.length === 2, 'two messages');
+    expect(calls).toEqual(['signal:a', 'capture:a', 'null:a', 'capture:b', 'null:b']);
+  });
+
   it('setting an on-attribute replaces the previous handler; null removes it', async () => {
     const { server, client: ws } = await connectPair();
     const calls: string[] = [];
