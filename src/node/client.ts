@@ -79,6 +79,77 @@ export interface ClientOptions extends WebSocketOptions {
   heartbeat?: HeartbeatOptions | boolean;
 }
 
+/**
+ * The opening handshake's request, as `unexpected-response` and `redirect` listeners get
+ * it (where `ws` passes node:http's `ClientRequest`): method, path, host and headers.
+ * In a `redirect` listener it is the request about to be sent to the new location, and
+ * `setHeader`/`removeHeader` change the extra headers it goes with (the handshake's own
+ * headers are computed when it is sent).
+ */
+export class UpgradeClientRequest {
+  readonly method = 'GET';
+  /** The request target: path and query. */
+  readonly path: string;
+  /** The host and port connected to. */
+  readonly host: string;
+  /** `ws:`, `wss:` or `ws+unix:`. */
+  readonly protocol: string;
+  readonly #headers = new Map<string, { name: string; value: string | string[] }>();
+
+  /** @internal */
+  constructor(url: URL, headers: Iterable<readonly [string, string | string[]]>) {
+    this.path = (url.pathname || '/') + url.search;
+    this.host = url.host;
+    this.protocol = url.protocol;
+    for (const [name, value] of headers) this.setHeader(name, value);
+  }
+
+  getHeader(name: string): string | string[] | undefined {
+    return this.#headers.get(name.toLowerCase())?.value;
+  }
+
+  /** The headers by lower-case name. */
+  getHeaders(): Record<string, string | string[]> {
+    const headers: Record<string, string | string[]> = {};
+    for (const [lower, { value }] of this.#headers) headers[lower] = value;
+    return headers;
+  }
+
+  getHeaderNames(): string[] {
+    return [...this.#headers.keys()];
+  }
+
+  hasHeader(name: string): boolean {
+    return this.#headers.has(name.toLowerCase());
+  }
+
+  setHeader(name: string, value: HeaderValue | ReadonlyArray<HeaderValue>): this {
+    this.#headers.set(name.toLowerCase(), { name, value: Array.isArray(value) ? value.map(String) : String(value) });
+    return this;
+  }
+
+  removeHeader(name: string): void {
+    this.#headers.delete(name.toLowerCase());
+  }
+
+  /** The headers with their names as set. */
+  headersAsSet(): Record<string, string | string[]> {
+    const headers: Record<string, string | string[]> = {};
+    for (const { name, value } of this.#headers.values()) headers[name] = value;
+    return headers;
+  }
+}
+
+/** The header lines of a request built by buildUpgradeRequest, as name/value pairs. */
+function headerLinesOf(request: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const line of request.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) pairs.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+  }
+  return pairs;
+}
+
 /** What the client connects with: `net.connect`'s and `tls.connect`'s options (`path` for a Unix domain socket). */
 export type ConnectOptions = TlsOptions & { path?: string; family?: number; localAddress?: string; lookup?: LookupFunction };
 
@@ -297,7 +368,8 @@ export function connectClient(
       if (deflateOptions !== null) deflate = acceptResponse(selected.extensions, deflateOptions);
     } catch (error) {
       if (error instanceof HandshakeError && error.status !== 101 && error.status !== 0) {
-        ws.emit('unexpected-response', head);
+        // As in ws: (request, response). The connection fails after it all the same.
+        ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request)), head);
       }
       fail(error as Error);
       return;
@@ -332,11 +404,14 @@ export function connectClient(
       ws[kAbortHandshake](new SyntaxError(`invalid redirect URL ${JSON.stringify(location)}: ${(error as Error).message}`));
       return;
     }
-    ws.emit('redirect', next.href, head);
+    const nextOptions = redirectOptions(options, url, next);
+    const nextRequest = new UpgradeClientRequest(next, Object.entries(nextOptions.headers ?? {}).map(([name, value]) => [name, Array.isArray(value) ? value.map(String) : String(value)]));
+    // As in ws: (url, request), the request about to go to the new location.
+    ws.emit('redirect', next.href, nextRequest, head);
     // A 'redirect' listener may have called close() or terminate().
     if (ws.readyState !== WebSocket.CONNECTING) return;
     try {
-      connectClient(ws, next, protocols, redirectOptions(options, url, next), redirects + 1);
+      connectClient(ws, next, protocols, { ...nextOptions, headers: nextRequest.headersAsSet() }, redirects + 1);
     } catch (error) {
       ws[kAbortHandshake](error as Error);
     }

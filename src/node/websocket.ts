@@ -17,6 +17,7 @@
  * connection with 1013) and says so in its `SendStatus`.
  */
 import type { Socket } from 'node:net';
+import type { UpgradeClientRequest } from './client.js';
 import {
   Connection,
   ConnectionSettings,
@@ -258,10 +259,10 @@ export interface WebSocketEvents {
   dropped: () => void;
   /** Client side: the 101 response. */
   upgrade: (response: ResponseHead) => void;
-  /** Client side: a response that is not a valid 101 (error and close follow). */
-  'unexpected-response': (response: ResponseHead) => void;
-  /** Client side, with followRedirects: the URL about to be followed. */
-  redirect: (url: string, response: ResponseHead) => void;
+  /** Client side: a response that is not a valid 101, as in ws (error and close follow). */
+  'unexpected-response': (request: UpgradeClientRequest, response: ResponseHead) => void;
+  /** Client side, with followRedirects: the URL about to be followed, its request (headers may be changed) and the 3xx. */
+  redirect: (url: string, request: UpgradeClientRequest, response: ResponseHead) => void;
 }
 
 // Typed listeners (declaration merging with the class below); EventEmitter's untyped

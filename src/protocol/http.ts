@@ -74,6 +74,10 @@ export interface RequestHead extends HeadFields {
 export interface ResponseHead extends HeadFields {
   status: number;
   statusText: string;
+  /** `status`, under the name node:http's `IncomingMessage` gives it. */
+  readonly statusCode: number;
+  /** `statusText`, under the name node:http's `IncomingMessage` gives it. */
+  readonly statusMessage: string;
 }
 
 const HT = 0x09;
@@ -215,6 +219,14 @@ class ParsedResponseHead extends Head implements ResponseHead {
     super(httpVersion, text, headersStart);
     this.status = status;
     this.statusText = statusText;
+  }
+
+  get statusCode(): number {
+    return this.status;
+  }
+
+  get statusMessage(): string {
+    return this.statusText;
   }
 }
 

@@ -454,12 +454,49 @@ describe('followRedirects', () => {
     }
   });
 
+  it("a 'redirect' listener gets (url, request) as in ws, and the headers it sets or removes go to the new location", async () => {
+    const heads: string[] = [];
+    const { port } = await startRawServer((socket, head, key) => {
+      heads.push(head);
+      if (heads.length === 1) socket.end('HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n');
+      else socket.write(switchingProtocols(key));
+    });
+    const ws = client(`ws://127.0.0.1:${port}/first`, undefined, { followRedirects: true, headers: { 'X-Drop': 'a', 'X-Keep': 'b' } });
+    const seen: unknown[] = [];
+    ws.on('redirect', (url, request, response) => {
+      seen.push(url, request.method, request.path, request.getHeader('x-keep'), response.statusCode);
+      request.removeHeader('X-Drop');
+      request.setHeader('X-Added', 'c');
+    });
+    await nextEvent(ws, 'open');
+    expect(seen).toEqual([`ws://127.0.0.1:${port}/next`, 'GET', '/next', 'b', 302]);
+    expect(heads[0]).toMatch(/^x-drop: a$/im);
+    expect(heads[1]).not.toMatch(/^x-drop:/im);
+    expect(heads[1]).toMatch(/^x-keep: b$/im);
+    expect(heads[1]).toMatch(/^x-added: c$/im);
+  });
+
   it('stops after maxRedirects: error "Maximum redirects exceeded", then close 1006', async () => {
     const { port, heads } = await startRedirector(() => '/again');
     const ws = client(`ws://127.0.0.1:${port}/`, undefined, { followRedirects: true, maxRedirects: 3 });
     const { error } = await expectFailure(ws);
     expect(error.message).toBe('Maximum redirects exceeded');
     expect(heads).toHaveLength(4); // the first request and 3 redirects
+  });
+
+  it("an 'unexpected-response' listener gets (request, response) as in ws; error and close follow", async () => {
+    const { port } = await startRawServer((socket) =>
+      socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 0\r\n\r\n'),
+    );
+    const ws = client(`ws://127.0.0.1:${port}/path?q=1`, undefined, { headers: { Authorization: 'Bearer t' } });
+    const seen: unknown[] = [];
+    ws.on('unexpected-response', (request, response) => {
+      seen.push(request.method, request.path, request.getHeader('authorization'), request.getHeader('sec-websocket-version'));
+      seen.push(response.statusCode, response.statusMessage, response.headers['www-authenticate']);
+    });
+    const { error } = await expectFailure(ws);
+    expect(error.message).toBe('Unexpected server response: 401');
+    expect(seen).toEqual(['GET', '/path?q=1', 'Bearer t', '13', 401, 'Unauthorized', 'Bearer']);
   });
 
   it('without followRedirects a 3xx is an unexpected response', async () => {
