@@ -24,7 +24,7 @@ import {
   ReadyState,
   type ConnectionHandler,
 } from '../protocol/connection.js';
-import { CloseCode } from '../protocol/close.js';
+import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import type { MessageCodec } from '../protocol/deflate-codec.js';
 import { InvalidStateError, WebSocketError } from '../protocol/errors.js';
 import type { MaskGenerator } from '../protocol/frame.js';
@@ -404,7 +404,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   get bufferedAmount(): number {
     // While connecting, the socket holds the upgrade request: no application data.
     if (this.#readyState === ReadyState.CONNECTING) return 0;
-    return this.#queuedBytes + (this.#socket?.writableLength ?? 0) + (this.#connection?.queuedBytes ?? 0) + (this.#rare?.sentAfterClose ?? 0);
+    return this.#queuedBytes + (this.#socket?.writableLength ?? 0) + (this.#connection?.queuedBytes ?? 0) + (this.#rare === null ? 0 : this.#rare.sentAfterClose + this.#rare.heldBytes);
   }
   /** Whether the close handshake completed (meaningful once CLOSED). */
   get wasClean(): boolean {
@@ -448,7 +448,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    *   fragmented message is half sent.
    */
   send(
-    data: SendData | PreparedMessage,
+    data: SendData | PreparedMessage | Blob,
     options?: SendOptions | ((error?: Error | null) => void),
     cb?: (error?: Error | null) => void,
   ): SendStatus {
@@ -463,6 +463,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       this.#rareFields().sentAfterClose += byteLengthOf(data);
       return SendStatus.DROPPED;
     }
+    // Behind a Blob being read: in order, after it.
+    const rare = this.#rare;
+    if (rare !== null && rare.held !== null) return this.#hold(rare, byteLengthOf(data), () => this.send(data, options, cb));
     const settings = this.#settings!;
     const maxBackpressure = settings.maxBackpressure;
     if (maxBackpressure !== 0) {
@@ -503,6 +506,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       // As in ws: a number is sent as its text.
       payload = String(data);
       isBinary = options?.binary ?? false;
+    } else if (data instanceof Blob) {
+      return this.#sendBlob(data, options, cb);
     } else {
       payload = toBytes(data);
       isBinary = options?.binary ?? true;
@@ -514,6 +519,56 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     // A compressed message may still wait for zlib: call back once it is written.
     if (cb !== undefined) this.#whenSent(connection, cb);
     return this.#status();
+  }
+
+  /**
+   * A Blob is read first (asynchronously); what is sent, pinged or closed meanwhile
+   * waits behind it, in order, as in ws. Returns SENT: the message is queued.
+   */
+  #sendBlob(blob: Blob, options: SendOptions | undefined, cb: ((error?: Error | null) => void) | undefined): SendStatus {
+    const rare = this.#rareFields();
+    rare.held = [];
+    rare.heldBytes += blob.size;
+    /** Runs `first` (the Blob's own send), then what waited behind the Blob, in order. */
+    const release = (first: () => void): void => {
+      rare.heldBytes -= blob.size;
+      const held = rare.held!;
+      rare.held = null;
+      first();
+      for (let i = 0; i < held.length; i++) {
+        // Another Blob among them: the rest waits behind it in turn.
+        if (rare.held !== null) {
+          (rare.held as Array<() => void>).push(...held.slice(i));
+          break;
+        }
+        held[i]!();
+      }
+    };
+    blob.arrayBuffer().then(
+      (bytes) => {
+        // Sent as the bytes it holds, with its options (binary unless told otherwise).
+        release(() => this.send(Buffer.from(bytes), { ...options, binary: options?.binary ?? true }, cb));
+      },
+      (error: unknown) => {
+        // The Blob could not be read (a file behind it changed): it cannot be sent, and
+        // what follows it must not go out without it, so the connection fails.
+        release(() => {
+          this[kFail](CloseCode.InternalError, 'a Blob could not be read');
+          if (cb !== undefined) cb(error instanceof Error ? error : new Error(String(error)));
+        });
+      },
+    );
+    return SendStatus.SENT;
+  }
+
+  /** Holds `op` behind the Blob being read; counts its bytes in bufferedAmount meanwhile. */
+  #hold(rare: Rare, bytes: number, op: () => void): SendStatus {
+    rare.heldBytes += bytes;
+    rare.held!.push(() => {
+      rare.heldBytes -= bytes;
+      op();
+    });
+    return SendStatus.SENT;
   }
 
   /** Calls `cb` once what was sent is written, or with the error if it was dropped. */
@@ -600,6 +655,12 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       return;
     }
     const payload = data === undefined ? EMPTY : typeof data === 'string' ? data : typeof data === 'number' ? String(data) : toBytes(data);
+    const rare = this.#rare;
+    if (rare !== null && rare.held !== null) {
+      // Behind a Blob being read, in order.
+      this.#hold(rare, 0, () => this.#control(ping, payload, undefined, cb));
+      return;
+    }
     if (ping) connection.sendPing(payload);
     else connection.sendPong(payload);
     if (cb !== undefined) this.#addCallback(cb);
@@ -698,6 +759,13 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const connection = this.#connection;
     // A client whose handshake failed: CLOSING until its 'close', with nothing to close.
     if (connection === null) return;
+    const rare = this.#rare;
+    if (rare !== null && rare.held !== null && this.#readyState === ReadyState.OPEN) {
+      // Behind a Blob being read, in order; the arguments are checked now.
+      encodeClosePayload(code, reason ?? '');
+      this.#hold(rare, 0, () => this.close(code, reason));
+      return;
+    }
     connection.close(code, reason ?? '');
     this.#afterStateChange();
   }
@@ -1228,13 +1296,18 @@ class Rare {
   failCode = 0;
   /** Bytes given to `send` while CLOSING or CLOSED: never sent, counted in bufferedAmount. */
   sentAfterClose = 0;
+  /** While a Blob is being read: what was sent, pinged or closed after it, in order. */
+  held: Array<() => void> | null = null;
+  /** Bytes of that Blob and of the messages held behind it (in bufferedAmount). */
+  heldBytes = 0;
 }
 
 /** The size in bytes of what `send` was given (a string as UTF-8). */
-function byteLengthOf(data: SendData | PreparedMessage): number {
+function byteLengthOf(data: SendData | PreparedMessage | Blob): number {
   if (typeof data === 'string') return Buffer.byteLength(data);
   if (typeof data === 'number') return String(data).length;
   if (data instanceof PreparedMessage) return data.payload.length;
+  if (data instanceof Blob) return data.size;
   return (data as ArrayBuffer | ArrayBufferView).byteLength ?? 0;
 }
 

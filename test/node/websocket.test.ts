@@ -4,6 +4,8 @@
  * surfaces, the batched write path, and peer protocol violations.
  */
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, SendStatus, WebSocket, type WebSocketServer } from '../../src/index.js';
 import {
@@ -211,6 +213,49 @@ describe('send', () => {
       expect(binary).toBe(isBinary);
       expect(Buffer.from(data)).toEqual(expected);
     }
+  });
+
+  it('a Blob is sent as binary, and what is sent, pinged or closed after it waits behind it, in order (as in ws)', async () => {
+    const { server, client: ws } = await connectPair();
+    const log: string[] = [];
+    server.on('message', (data: Buffer, isBinary: boolean) => log.push(`${isBinary ? 'binary' : 'text'} ${data.toString()}`));
+    server.on('ping', (data: Buffer) => log.push(`ping ${data.toString()}`));
+    const closed = nextEvent<[number, Buffer]>(server, 'close');
+    const sent: string[] = [];
+    ws.send('first', () => sent.push('first'));
+    expect(ws.send(new Blob(['blob ', Buffer.from('one')]), () => sent.push('blob one'))).toBe(SendStatus.SENT);
+    expect(ws.bufferedAmount).toBeGreaterThanOrEqual(8);
+    ws.send('second', () => sent.push('second'));
+    ws.send(new Blob(['blob two']), { binary: false });
+    ws.ping('p');
+    ws.send('third');
+    ws.close(1000, 'done');
+    expect(() => ws.close(1005)).toThrow(RangeError); // checked at once, even while held
+    const [code, reason] = await closed;
+    expect([code, String(reason)]).toEqual([1000, 'done']);
+    expect(log).toEqual(['text first', 'binary blob one', 'text second', 'text blob two', 'ping p', 'text third']);
+    expect(sent).toEqual(['first', 'blob one', 'second']);
+  });
+
+  it('a Blob that cannot be read fails the connection (1011) and its callback; what waited behind it is not sent', async (context) => {
+    const { openAsBlob } = (await import('node:fs')) as { openAsBlob?: (path: string) => Promise<Blob> };
+    if (openAsBlob === undefined) return context.skip();
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const file = join(mkdtempSync(join(tmpdir(), 'volley-blob-')), 'data');
+    writeFileSync(file, 'original');
+    const blob = await openAsBlob(file);
+    writeFileSync(file, 'changed, longer'); // a file-backed Blob is unreadable once its file changed
+    const { server, client: ws } = await connectPair();
+    const messages = recordEvents(server, ['message']);
+    const closed = nextEvent<[number]>(server, 'close');
+    const errors: Array<Error | null | undefined> = [];
+    ws.on('error', () => {});
+    ws.send(blob, (error) => errors.push(error));
+    ws.send('after', (error) => errors.push(error));
+    expect((await closed)[0]).toBe(1011);
+    await until(() => errors.length === 2, 'both callbacks');
+    expect(errors.every((error) => error instanceof Error)).toBe(true);
+    expect(messages).toEqual([]);
   });
 
   it('ping and pong take a number as its text, as in ws', async () => {
