@@ -506,6 +506,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       // As in ws: a number is sent as its text.
       payload = String(data);
       isBinary = options?.binary ?? false;
+    } else if (data instanceof Uint8Array) {
+      payload = data;
+      isBinary = options?.binary ?? true;
     } else if (data instanceof Blob) {
       return this.#sendBlob(data, options, cb);
     } else {
