@@ -296,12 +296,13 @@ export function checkConnection(input: ConnectionInput): void {
         if (action.data.length > 125) return { throws: 'RangeError' };
         return { frame: { fin: true, rsv: 0, opcode: action.kind === 'ping' ? 0x9 : 0xa, payload: Buffer.from(action.data) } };
       case 'close': {
-        if (action.code === undefined ? action.reason !== '' : false) return { throws: 'TypeError' };
-        if (action.code !== undefined && (!isAllowedOnWire(action.code) || Buffer.byteLength(action.reason) > 123)) return { throws: 'RangeError' };
+        // A reason without a code goes with 1000 (the WHATWG close()).
+        const code = action.code === undefined && action.reason !== '' ? 1000 : action.code;
+        if (code !== undefined && (!isAllowedOnWire(code) || Buffer.byteLength(action.reason) > 123)) return { throws: 'RangeError' };
         if (closeSent || transportClosed) return { frame: null };
         closeSent = true;
         sendingOpcode = 0;
-        return { frame: { fin: true, rsv: 0, opcode: 0x8, payload: closePayload(action.code, action.reason) } };
+        return { frame: { fin: true, rsv: 0, opcode: 0x8, payload: closePayload(code, action.reason) } };
       }
       case 'fail': {
         // A closed connection ignores fail(); otherwise a bad code throws before anything changes.

@@ -290,7 +290,10 @@ function validation(input: HttpHeadInput, head: RequestHead | ResponseHead, run:
     return run();
   } catch (error) {
     invariant(error instanceof HandshakeError, () => `validator threw ${String(error)}`);
-    invariant(!input.intact || ('status' in head && head.status !== 101), () => `a valid head failed validation: ${error.message}`);
+    // An intact 101 is valid, but for one that selects no subprotocol: the client
+    // offered some (OFFERED_PROTOCOLS), so it fails, as browsers and ws fail it.
+    const selectsNone = 'status' in head && head.headers['sec-websocket-protocol'] === undefined && error.message.startsWith('server selected no subprotocol');
+    invariant(!input.intact || ('status' in head && head.status !== 101) || selectsNone, () => `a valid head failed validation: ${error.message}`);
     return { status: error.status, message: error.message };
   }
 }
