@@ -27,6 +27,8 @@ import type { WebSocket } from './websocket.js';
 export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOptions): Duplex {
   /** Set while the WebSocket is paused because the readable side is full. */
   let pausedForReader = false;
+  /** Whether destroying the stream terminates the WebSocket (not after its own error). */
+  let terminateOnDestroy = true;
 
   // The stream's own choices win over the caller's, as in ws: 'close' is emitted by
   // hand below (once), and what is written is bytes; the readable side may be in
@@ -60,16 +62,22 @@ export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOption
     ws.once('close', onClose);
   };
 
-  ws.on('message', (data: unknown) => {
-    // Whatever the WebSocket's binaryType, a byte stream gets Buffers (an object-mode
-    // readable side gets the messages as they are).
+  ws.on('message', (data: unknown, isBinary: boolean) => {
+    // Whatever the WebSocket's binaryType, a byte stream gets Buffers; an object-mode
+    // readable side gets a text message as a string (as in ws) and a binary one as
+    // the WebSocket delivers it.
     if (!duplex.readableObjectMode) data = asBuffer(data);
+    else if (!isBinary) data = String(asBuffer(data));
     if (!duplex.push(data) && !pausedForReader) {
       pausedForReader = true;
       ws.pause();
     }
   });
   ws.once('error', (error: Error) => {
+    if (duplex.destroyed) return;
+    // The WebSocket failed and is closing itself (its close frame is on its way): the
+    // stream ends with the error, without cutting the connection short, as in ws.
+    terminateOnDestroy = false;
     duplex.destroy(error);
   });
   ws.once('close', () => {
@@ -77,7 +85,9 @@ export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOption
   });
 
   duplex._read = () => {
-    if (pausedForReader && ws.readyState !== ReadyState.CLOSED) {
+    // Paused by the stream, or by the application before it wrapped the WebSocket: the
+    // reader asks for data, so reading goes on (as in ws).
+    if ((pausedForReader || ws.isPaused) && ws.readyState !== ReadyState.CLOSED) {
       pausedForReader = false;
       ws.resume();
     }
@@ -109,7 +119,7 @@ export function createWebSocketStream(ws: WebSocket<any>, options?: DuplexOption
       return;
     }
     ws.once('close', done);
-    ws.terminate();
+    if (terminateOnDestroy) ws.terminate();
   };
 
   // Both sides done, in either order: the stream is finished (autoDestroy is off by

@@ -1036,6 +1036,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     this.#rareFields().failCode = error.closeCode ?? CloseCode.ProtocolError;
     this.#readyState = ReadyState.CLOSING;
     this.#afterStateChange();
+    // The close frame goes to the socket before 'error' is emitted, as in ws: a
+    // listener that terminates the connection still lets the peer learn why.
+    if (this.#queue.length > 0) this._flush();
     this.#emitError(error);
   }
 

@@ -398,6 +398,51 @@ describe('createWebSocketStream', () => {
     await within(all, 'three messages');
     expect(received).toEqual(['x', 'y', 'z']);
   });
+
+  it('in object mode a text message is a string and a binary one a Buffer, as in ws', async () => {
+    const { server, client: ws } = await connectPair();
+    const duplex = createWebSocketStream(ws, { readableObjectMode: true });
+    const chunks: unknown[] = [];
+    duplex.on('data', (chunk) => chunks.push(chunk));
+    server.send('héllo');
+    server.send(Buffer.from([1, 2]));
+    await until(() => chunks.length === 2, 'two messages');
+    expect(chunks[0]).toBe('héllo');
+    expect(Buffer.isBuffer(chunks[1]) && [...(chunks[1] as Buffer)]).toEqual([1, 2]);
+  });
+
+  it("the peer's protocol violation on a streamed WebSocket: the stream errors and the peer still gets the close code (1009), as in ws", async () => {
+    const { wss, url } = await startServer({ maxPayload: 1024 });
+    const streamErrors: Error[] = [];
+    wss.on('connection', (ws) => createWebSocketStream(ws).on('error', (error) => streamErrors.push(error)));
+    const ws = await openClient(url);
+    const closed = nextEvent<[number]>(ws, 'close');
+    ws.send(Buffer.alloc(2048));
+    expect((await closed)[0]).toBe(1009);
+    // The stream's error comes once its WebSocket has closed.
+    await until(() => streamErrors.length > 0, "the stream's error");
+    expect(streamErrors.map((error) => error.name)).toEqual(['MessageTooBigError']);
+  });
+
+  it("terminate() in an 'error' listener: the close frame was written before the event, as in ws", async () => {
+    const { wss, url } = await startServer({ maxPayload: 1024 });
+    wss.on('connection', (ws) => ws.on('error', () => ws.terminate()));
+    const ws = await openClient(url);
+    const closed = nextEvent<[number]>(ws, 'close');
+    ws.send(Buffer.alloc(2048));
+    expect((await closed)[0]).toBe(1009);
+  });
+
+  it('a WebSocket the application paused before wrapping it is resumed when the stream is read, as in ws', async () => {
+    const { server, client: ws } = await connectPair();
+    server.pause();
+    ws.send('hello');
+    await delay(50 * MS);
+    const duplex = createWebSocketStream(server);
+    const [chunk] = await nextEvent<[Buffer]>(duplex, 'data');
+    expect(String(chunk)).toBe('hello');
+    expect(server.isPaused).toBe(false);
+  });
 });
 
 describe('wsClientError', () => {
