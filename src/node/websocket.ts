@@ -602,7 +602,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     // once for every peer that negotiated permessage-deflate). Client frames must be
     // masked with a fresh key each, so a client sends the payload as usual.
     if (this.#settings!.connection.isServer) connection.sendPrepared(message);
-    else connection.sendData(message.isBinary, message.payload, true, false);
+    else connection.sendMessage(message.isBinary, message.payload, true, message.shouldCompress);
   }
   /** Over `maxBackpressure`: the message is not queued. */
   #drop(cb: ((error?: Error | null) => void) | undefined): SendStatus {

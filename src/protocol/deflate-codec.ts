@@ -17,6 +17,10 @@
  * process with a round trip; where it is missing or misbehaves every message takes
  * the public asynchronous path (stream `write` + `flush`), as do messages above
  * `syncLimit`, so that one large message does not block the event loop for long.
+ * Inflating is bounded by its output too: deflate expands at most 1032 times, so when
+ * `maxPayload` allows more than `syncInflateOutput` (1 MiB) only inputs that cannot
+ * inflate beyond it run on the calling thread (1016 bytes and less); a 64 KiB input of
+ * deflated zeros would otherwise take tens of milliseconds to inflate to 63 MiB there.
  * Asynchronous jobs share a process-wide limiter (default 10 at once).
  *
  * Order. Calls on one codec complete in the order made: the Connection pauses its
@@ -53,6 +57,10 @@ const EMPTY = Buffer.alloc(0);
 
 /** Default largest message processed on the calling thread, in bytes. */
 export const DEFAULT_SYNC_LIMIT = 64 * 1024;
+/** Most output an inflate may make on the calling thread by default (see the header). */
+const DEFAULT_SYNC_INFLATE_OUTPUT = 1024 * 1024;
+/** Deflate's largest expansion: 258 bytes from a 2-bit code, less block overhead (zlib's technical notes). */
+const MAX_DEFLATE_RATIO = 1032;
 
 /** Receives the result of a compression or decompression. `data` is owned by the callee. */
 export type CodecCallback = (error: WebSocketError | null, data: Buffer) => void;
@@ -100,6 +108,12 @@ export interface CodecOptions {
    * thread pool. 0 sends everything to the thread pool. Default 64 KiB.
    */
   syncLimit?: number;
+  /**
+   * Largest output an inflate may make on the calling thread: with a `maxPayload` above
+   * it, inputs that could inflate past it (deflate expands at most 1032 times) go to the
+   * thread pool. Default 1 MiB.
+   */
+  syncInflateOutput?: number;
 }
 
 /** zlib options for compressing with at most `bits` of window. */
@@ -125,6 +139,7 @@ interface CodecConfig {
   /** This end's window bits (as agreed). */
   ownBits: number;
   syncLimit: number;
+  syncInflateOutput: number;
   limiter: Limiter;
   deflateOptions: ZlibOptions;
   /** Compresses each message from an empty window (no context takeover on this side). */
@@ -152,10 +167,11 @@ function configFor(params: DeflateParams, options: CodecOptions): CodecConfig {
   const memLevel = options.memLevel ?? 8;
   const threshold = options.threshold ?? DEFAULT_THRESHOLD;
   const syncLimit = isSyncZlibAvailable() ? (options.syncLimit ?? DEFAULT_SYNC_LIMIT) : -1;
+  const syncInflateOutput = options.syncInflateOutput ?? DEFAULT_SYNC_INFLATE_OUTPUT;
   const concurrency = options.concurrencyLimit ?? DEFAULT_CONCURRENCY_LIMIT;
   const maxContexts = options.maxDeflateContexts ?? DEFAULT_MAX_DEFLATE_CONTEXTS;
   const deflateKey = `deflate/${ownBits}/${level}/${memLevel}`;
-  const key = `${deflateKey}/${peerBits}/${compressFresh}/${inflateFresh}/${threshold}/${syncLimit}/${concurrency}/${maxContexts}`;
+  const key = `${deflateKey}/${peerBits}/${compressFresh}/${inflateFresh}/${threshold}/${syncLimit}/${syncInflateOutput}/${concurrency}/${maxContexts}`;
   let config = configs.get(key);
   if (config === undefined) {
     const zlibOptions = deflateOptions(ownBits, level, memLevel);
@@ -164,6 +180,7 @@ function configFor(params: DeflateParams, options: CodecOptions): CodecConfig {
       threshold,
       ownBits,
       syncLimit,
+      syncInflateOutput,
       limiter: limiterFor(concurrency),
       deflateOptions: zlibOptions,
       compressFresh,
@@ -331,7 +348,8 @@ export class PerMessageDeflate implements MessageCodec, EngineOwner {
     const config = this.#config;
     const limit = maxPayload > 0 ? maxPayload : Infinity;
     const isShared = config.inflateFresh;
-    if (data.length <= config.syncLimit) {
+    const bound = config.syncInflateOutput;
+    if (data.length <= config.syncLimit && (limit <= bound || data.length * MAX_DEFLATE_RATIO <= bound)) {
       const engine = isShared ? sharedEngine(config.sharedInflateKey, () => new InflateRaw(config.inflateOptions)) : this.#inflater();
       let output: Buffer;
       try {

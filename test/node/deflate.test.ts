@@ -488,8 +488,11 @@ describe('prepared messages (broadcast)', () => {
     );
     const client = new WebSocket(url);
     await opened(client);
+    const before = client.socket!.bytesWritten;
     client.send(prepare(jsonText(2 * KiB, 3)));
     expect(await received).toBe(jsonText(2 * KiB, 3));
+    // Compressed, as an ordinary send of the same text would be.
+    expect(client.socket!.bytesWritten - before).toBeLessThan(KiB);
   });
 });
 

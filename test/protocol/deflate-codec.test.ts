@@ -254,6 +254,27 @@ describe('maxPayload applies while inflating', () => {
     expect(result.error?.closeCode).toBe(1009);
   });
 
+  it('with a maxPayload over 1 MiB, only inputs that cannot inflate past 1 MiB run on the calling thread', () => {
+    // 63 KiB of deflated zeros inflate to 64 MiB: tens of milliseconds of zlib.
+    const bomb = zeros(64 * MiB);
+    expect(bomb.length).toBeLessThanOrEqual(64 * KiB);
+    const small = deflateRawSync(Buffer.from('x'.repeat(5000)), { finishFlush: constants.Z_SYNC_FLUSH });
+    expect(small.length).toBeLessThan(1016);
+    /** Whether the codec called back within the call (the calling thread) or later (the thread pool). */
+    const calledBackAtOnce = (data: Buffer, maxPayload: number): boolean => {
+      const { server } = codecPair(params());
+      let called = false;
+      server.decompress(data, maxPayload, () => (called = true));
+      server.close(); // a job on the thread pool is dropped
+      return called;
+    };
+    expect(calledBackAtOnce(bomb, 100 * MiB)).toBe(false);
+    expect(calledBackAtOnce(bomb, 0)).toBe(false);
+    expect(calledBackAtOnce(small, 100 * MiB)).toBe(true);
+    // Within a limit of 1 MiB the output is bounded anyway: the calling thread, and 1009.
+    expect(calledBackAtOnce(bomb, MiB)).toBe(true);
+  });
+
   it('0 means no limit', async () => {
     const { server } = codecPair(params());
     expect((await inflate(server, zeros(8 * MiB), 0)).length).toBe(8 * MiB);
