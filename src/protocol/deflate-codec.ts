@@ -303,9 +303,12 @@ export class PerMessageDeflate implements MessageCodec, EngineOwner {
         this.#jobs--;
         if (isShared || error !== null) engine.close();
         if (this.#isClosed) return;
-        if (error !== null) callback(new InternalError('compression failed', { cause: error }), EMPTY);
-        else callback(null, this.#endCompress(engine, isShared, output, isFinal));
-        this.#compressions.release();
+        try {
+          if (error !== null) callback(new InternalError('compression failed', { cause: error }), EMPTY);
+          else callback(null, this.#endCompress(engine, isShared, output, isFinal));
+        } finally {
+          this.#compressions.release();
+        }
       });
     });
   }
@@ -377,8 +380,12 @@ export class PerMessageDeflate implements MessageCodec, EngineOwner {
         // A stream that ended cannot take more input: the next message gets a new one.
         if (isShared || ended || error !== null) engine.close();
         if (this.#isClosed) return;
-        callback(error === null ? null : decompressError(error), output);
-        this.#decompressions.release();
+        try {
+          callback(error === null ? null : decompressError(error), output);
+        } finally {
+          // Also when a listener down the line threw: later messages still inflate.
+          this.#decompressions.release();
+        }
       });
     });
   }
