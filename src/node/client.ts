@@ -420,10 +420,14 @@ export function connectClient(
     clearTimeout(timer);
     socket.off('error', onError);
     socket.off('close', onClose);
+    socket.off('end', onClose);
     socket.off('data', onData);
   };
   socket.on('error', onError);
   socket.on('close', onClose);
+  // A socket made with allowHalfOpen (createConnection) stays open after the server's
+  // FIN: its end is the end of the handshake too.
+  socket.on('end', onClose);
   socket.on('data', onData);
   socket.write(request);
 }

@@ -569,6 +569,18 @@ describe('handshake failures: error naming the cause, then close 1006', () => {
     expect((error as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
   });
 
+  it('a server that ends the connection before answering fails the handshake at once, also on a half-open socket', async () => {
+    const { port } = await startRawServer((socket) => socket.end());
+    const started = Date.now();
+    const ws = client(`ws://127.0.0.1:${port}`, undefined, {
+      handshakeTimeout: 5000 * MS,
+      createConnection: (options: { host?: string; port?: number }) => connectNet({ host: options.host, port: options.port!, allowHalfOpen: true }),
+    });
+    const { error } = await expectFailure(ws);
+    expect(error.message).toMatch(/closed before the opening handshake completed/);
+    expect(Date.now() - started).toBeLessThan(2000 * MS);
+  });
+
   it('handshakeTimeout: a server that accepts TCP but never answers', async () => {
     const { port, sockets } = await startRawServer(() => {});
     const started = Date.now();
