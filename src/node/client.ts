@@ -97,7 +97,7 @@ export class UpgradeClientRequest {
   readonly #headers = new Map<string, { name: string; value: string | string[] }>();
 
   /** @internal */
-  constructor(url: URL, headers: Iterable<readonly [string, string | string[]]>) {
+  constructor(url: URL, headers: Iterable<readonly [string, HeaderValue | ReadonlyArray<HeaderValue>]>) {
     this.path = (url.pathname || '/') + url.search;
     this.host = url.host;
     this.protocol = url.protocol;
@@ -405,7 +405,7 @@ export function connectClient(
       return;
     }
     const nextOptions = redirectOptions(options, url, next);
-    const nextRequest = new UpgradeClientRequest(next, Object.entries(nextOptions.headers ?? {}).map(([name, value]) => [name, Array.isArray(value) ? value.map(String) : String(value)]));
+    const nextRequest = new UpgradeClientRequest(next, Object.entries(nextOptions.headers ?? {}));
     // As in ws: (url, request), the request about to go to the new location.
     ws.emit('redirect', next.href, nextRequest, head);
     // A 'redirect' listener may have called close() or terminate().

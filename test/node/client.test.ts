@@ -393,6 +393,17 @@ describe('followRedirects', () => {
     return { port, heads };
   }
 
+  /** A raw server answering its first upgrade with `status` and `Location: location`, and the next ones with a 101, keeping their heads. */
+  async function startRedirectOnce(location: string, status: number) {
+    const heads: string[] = [];
+    const { port } = await startRawServer((socket, head, key) => {
+      heads.push(head);
+      if (heads.length === 1) socket.end(`HTTP/1.1 ${status} Moved\r\nLocation: ${location}\r\nContent-Length: 0\r\n\r\n`);
+      else socket.write(switchingProtocols(key));
+    });
+    return { port, heads };
+  }
+
   it('follows a redirect to where it points, with a redirect event first', async () => {
     const { wss, url: target } = await startServer();
     const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
@@ -423,12 +434,7 @@ describe('followRedirects', () => {
   });
 
   it('a relative Location is resolved against the URL that was redirected', async () => {
-    const heads: string[] = [];
-    const { port } = await startRawServer((socket, head, key) => {
-      heads.push(head);
-      if (heads.length === 1) socket.end('HTTP/1.1 307 Temporary Redirect\r\nLocation: new?y=2\r\nContent-Length: 0\r\n\r\n');
-      else socket.write(switchingProtocols(key));
-    });
+    const { port, heads } = await startRedirectOnce('new?y=2', 307);
     const ws = client(`ws://127.0.0.1:${port}/dir/start`, undefined, { followRedirects: true });
     const [url] = await nextEvent<[string]>(ws, 'redirect');
     expect(url).toBe(`ws://127.0.0.1:${port}/dir/new?y=2`);
@@ -455,12 +461,7 @@ describe('followRedirects', () => {
   });
 
   it("a 'redirect' listener gets (url, request) as in ws, and the headers it sets or removes go to the new location", async () => {
-    const heads: string[] = [];
-    const { port } = await startRawServer((socket, head, key) => {
-      heads.push(head);
-      if (heads.length === 1) socket.end('HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n');
-      else socket.write(switchingProtocols(key));
-    });
+    const { port, heads } = await startRedirectOnce('/next', 302);
     const ws = client(`ws://127.0.0.1:${port}/first`, undefined, { followRedirects: true, headers: { 'X-Drop': 'a', 'X-Keep': 'b' } });
     const seen: unknown[] = [];
     ws.on('redirect', (url, request, response) => {
