@@ -8,11 +8,12 @@
  *
  * Invariants:
  * - parsing and negotiation return or throw `HandshakeError` only: 400 on the server
- *   (`parseExtensions`, `negotiate`), 400 or 101 on the client (`parseExtensions` of the
- *   response is the handshake's 400 there, `acceptResponse` fails with 101);
+ *   (`parseExtensions`; `negotiate` declines a malformed offer instead), 400 or 101 on
+ *   the client (`parseExtensions` of the response is the handshake's 400 there,
+ *   `acceptResponse` fails with 101);
  * - time is linear: no call takes more than 50 ms (see `timed`) on values of up to
  *   200 000 characters;
- * - an accepted offer was a valid one: its agreed window bits are integers within
+ * - an accepted offer was a well-formed one: its agreed window bits are integers within
  *   8–15, never more than the offer or the options allow; the response header parses
  *   back to one permessage-deflate element without a repeated parameter, and says
  *   `server_no_context_takeover` exactly when the server will not take over context,
@@ -201,17 +202,29 @@ function checkAccepted(header: string, params: DeflateParams, options: PerMessag
   invariant(fits, () => `no offer allows ${JSON.stringify(params)} (response ${header})`);
 }
 
+/**
+ * An offer RFC 7692 §7 lets a server accept: known parameters, none repeated, window
+ * values 8 to 15 in decimal without a leading zero (`client_max_window_bits` may have none).
+ */
+function wellFormedOffer(offer: ReturnType<typeof parseExtensions>[number]): boolean {
+  const names = offer.params.map(([name]) => name);
+  if (new Set(names).size !== names.length) return false;
+  const bits = (value: string | true): boolean => value !== true && /^(?:[89]|1[0-5])$/.test(value);
+  return offer.params.every(([name, value]) => {
+    if (name === 'server_no_context_takeover' || name === 'client_no_context_takeover') return value === true;
+    if (name === 'server_max_window_bits') return bits(value);
+    if (name === 'client_max_window_bits') return value === true || bits(value);
+    return false;
+  });
+}
+
 function checkResult(input: DeflateParamsInput, result: unknown): void {
   switch (input.fn) {
     case 'negotiate': {
       if (result === null) return;
       const accepted = result as NonNullable<ReturnType<typeof negotiate>>;
-      checkAccepted(accepted.header, accepted.params, input.options, parseExtensions(input.header));
-      // Every permessage-deflate offer was valid: no repeated parameter in any.
-      for (const offer of parseExtensions(input.header).filter((o) => o.name === EXTENSION_NAME)) {
-        const names = offer.params.map(([name]) => name);
-        invariant(new Set(names).size === names.length, () => `an offer repeating a parameter was not refused: ${input.header.slice(0, 200)}`);
-      }
+      // Malformed offers are declined (RFC 7692 §7): the accepted one is well formed.
+      checkAccepted(accepted.header, accepted.params, input.options, parseExtensions(input.header).filter(wellFormedOffer));
       break;
     }
     case 'acceptResponse': {

@@ -169,9 +169,11 @@ function parseWindowBits(value: string): number | undefined {
 
 /**
  * Checks the parameters of one permessage-deflate element. `isOffer` selects the rules
- * for an offer (client to server) or a response (server to client).
+ * for an offer (client to server) or a response (server to client). Returns what is
+ * wrong with it as a message when it is malformed: the server declines such an offer,
+ * the client fails on such a response.
  */
-function readRequest(extension: ExtensionOffer, isOffer: boolean, fail: (message: string) => HandshakeError): DeflateRequest {
+function readRequest(extension: ExtensionOffer, isOffer: boolean): DeflateRequest | string {
   const request: DeflateRequest = {
     serverNoContextTakeover: false,
     clientNoContextTakeover: false,
@@ -183,13 +185,13 @@ function readRequest(extension: ExtensionOffer, isOffer: boolean, fail: (message
   for (const [name, value] of extension.params) {
     // RFC 7692 §7: an offer or response with "multiple extension parameters with the
     // same name" is declined by the server / fails the connection on the client.
-    if (seen.has(name)) throw fail(`permessage-deflate ${what} repeats parameter "${name}"`);
+    if (seen.has(name)) return `permessage-deflate ${what} repeats parameter "${name}"`;
     seen.add(name);
     switch (name) {
       case 'server_no_context_takeover':
       case 'client_no_context_takeover':
         // RFC 7692 §7.1.1.1/§7.1.1.2: "This extension parameter has no value."
-        if (value !== true) throw fail(`permessage-deflate parameter "${name}" takes no value, got "${value}"`);
+        if (value !== true) return `permessage-deflate parameter "${name}" takes no value, got "${value}"`;
         if (name === 'server_no_context_takeover') request.serverNoContextTakeover = true;
         else request.clientNoContextTakeover = true;
         break;
@@ -197,7 +199,7 @@ function readRequest(extension: ExtensionOffer, isOffer: boolean, fail: (message
         // RFC 7692 §7.1.2.1: a decimal value from 8 to 15, in offers and responses alike.
         const bits = value === true ? undefined : parseWindowBits(value);
         if (bits === undefined) {
-          throw fail(`permessage-deflate parameter "${name}" must be an integer from 8 to 15, got ${value === true ? 'no value' : `"${value}"`}`);
+          return `permessage-deflate parameter "${name}" must be an integer from 8 to 15, got ${value === true ? 'no value' : `"${value}"`}`;
         }
         request.serverMaxWindowBits = bits;
         break;
@@ -211,14 +213,14 @@ function readRequest(extension: ExtensionOffer, isOffer: boolean, fail: (message
         }
         const bits = value === true ? undefined : parseWindowBits(value);
         if (bits === undefined) {
-          throw fail(`permessage-deflate parameter "${name}" must be an integer from 8 to 15, got ${value === true ? 'no value' : `"${value}"`}`);
+          return `permessage-deflate parameter "${name}" must be an integer from 8 to 15, got ${value === true ? 'no value' : `"${value}"`}`;
         }
         request.clientMaxWindowBits = bits;
         break;
       }
       default:
         // RFC 7692 §7: "an extension parameter not defined for use in an offer/response".
-        throw fail(`permessage-deflate ${what} has unknown parameter "${name}"`);
+        return `permessage-deflate ${what} has unknown parameter "${name}"`;
     }
   }
   return request;
@@ -269,28 +271,28 @@ function acceptOffer(offer: DeflateRequest, options: ResolvedDeflateOptions): Ne
 }
 
 /**
- * Server side: chooses among the client's offers (RFC 7692 §5, §7). Every
- * permessage-deflate offer is checked first; then the first one that this server can
- * satisfy is accepted. Other extensions are ignored.
+ * Server side: chooses among the client's offers (RFC 7692 §5, §7): the first
+ * permessage-deflate offer that is well formed and that this server can satisfy is
+ * accepted. A malformed offer (an unknown or repeated parameter, or a value that is not
+ * allowed) is declined like one the server cannot satisfy, as §7 requires ("A server
+ * MUST decline an extension negotiation offer ... if"), and the next one is tried.
+ * Other extensions are ignored.
  *
- * @param offers The parsed `Sec-WebSocket-Extensions` of the request, in order.
+ * @param offers The parsed `Sec-WebSocket-Extensions` of the request, in order (a
+ *   header that does not follow RFC 6455 §9.1's grammar fails in `parseExtensions`).
  * @param options The server's permessage-deflate options (`true` for the defaults).
  * @returns The agreed parameters and the response header value, or null when no
  *   offer was acceptable (answer without the extension: compression stays off).
- * @throws {HandshakeError} 400 when a permessage-deflate offer is malformed: an
- *   unknown or repeated parameter, or a value that is not allowed.
  * @example
  * const deflate = negotiate(parseExtensions('permessage-deflate; client_max_window_bits'), true);
  * // { params: { ..., serverMaxWindowBits: 15, clientMaxWindowBits: 15 }, header: 'permessage-deflate' }
  */
 export function negotiate(offers: readonly ExtensionOffer[], options: true | PerMessageDeflateOptions): NegotiatedDeflate | null {
   const resolved = resolveDeflateOptions(options);
-  const fail = (message: string): HandshakeError => new HandshakeError(400, `Sec-WebSocket-Extensions: ${message}`);
-  const requests: DeflateRequest[] = [];
   for (const offer of offers) {
-    if (offer.name === EXTENSION_NAME) requests.push(readRequest(offer, true, fail));
-  }
-  for (const request of requests) {
+    if (offer.name !== EXTENSION_NAME) continue;
+    const request = readRequest(offer, true);
+    if (typeof request === 'string') continue; // malformed: declined
     const accepted = acceptOffer(request, resolved);
     if (accepted !== null) return accepted;
   }
@@ -341,7 +343,8 @@ export function acceptResponse(extensions: readonly ExtensionOffer[], options: t
   if (matches.length === 0) return null;
   // One offer was made, so at most one acceptance can answer it.
   if (matches.length > 1) throw fail('server accepted permessage-deflate more than once');
-  const response = readRequest(matches[0]!, false, fail);
+  const response = readRequest(matches[0]!, false);
+  if (typeof response === 'string') throw fail(response);
 
   // RFC 7692 §7.1.1.1: the server accepts server_no_context_takeover by including it;
   // included unasked, it is a hint the client can always honour.

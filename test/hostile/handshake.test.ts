@@ -200,9 +200,9 @@ describe('inputs of past advisories', () => {
     await underAttack({ perMessageDeflate: true }, async ({ port }) => {
       for (const value of ['constructor', '__proto__', 'hasOwnProperty; toString', 'permessage-deflate; constructor', 'valueOf, __proto__; constructor=1']) {
         const response = await rawRequest(port, requestWithLines([`Sec-WebSocket-Extensions: ${value}`]));
-        const expected = value.startsWith('permessage-deflate') ? 400 : 101; // an unknown permessage-deflate parameter is refused
-        expect([value, response.status]).toEqual([value, expected]);
-        if (expected === 101) expect(response.headers['sec-websocket-extensions']).toBeUndefined();
+        // Unknown extensions are ignored; a permessage-deflate offer with an unknown parameter is declined.
+        expect([value, response.status]).toEqual([value, 101]);
+        expect(response.headers['sec-websocket-extensions']).toBeUndefined();
       }
     });
   });

@@ -197,10 +197,26 @@ describe('negotiation over sockets', () => {
     'permessage-deflate; foo=bar',
     'permessage-deflate; client_no_context_takeover; client_no_context_takeover',
     'permessage-deflate; server_max_window_bits',
-    'permessage-deflate, permessage-deflate; client_max_window_bits=020',
-  ])('the server answers a malformed offer with 400: %s', async (offer) => {
-    const { port } = await volleyServer({ perMessageDeflate: true });
+    'permessage-deflate; client_max_window_bits=020, permessage-deflate; x',
+  ])('the server declines a malformed offer (RFC 7692 §7) and the connection goes on uncompressed: %s', async (offer) => {
+    const { port, wss } = await volleyServer({ perMessageDeflate: true });
+    const onConnection = nextEvent<[WebSocket]>(wss, 'connection');
     const raw = await rawClient(port, offer);
+    expect(raw.status).toBe(101);
+    expect(raw.headers['sec-websocket-extensions']).toBeUndefined();
+    expect((await onConnection)[0].extensions).toBe('');
+  });
+
+  it('the server accepts a valid offer that follows a malformed one', async () => {
+    const { port } = await volleyServer({ perMessageDeflate: true });
+    const raw = await rawClient(port, 'permessage-deflate; server_max_window_bits=7, permessage-deflate; client_max_window_bits');
+    expect(raw.status).toBe(101);
+    expect(raw.headers['sec-websocket-extensions']).toBe('permessage-deflate');
+  });
+
+  it('the server answers 400 to an extension header that breaks RFC 6455 §9.1 grammar', async () => {
+    const { port } = await volleyServer({ perMessageDeflate: true });
+    const raw = await rawClient(port, 'permessage-deflate; =15');
     expect(raw.status).toBe(400);
     await within(raw.closed, 'the socket to close');
   });
