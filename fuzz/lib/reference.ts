@@ -6,8 +6,8 @@
  *
  * It applies the checks in the order the library documents for its parser: first what
  * the first two bytes say (RSV bits, opcode, control-frame rules, continuation state,
- * MASK against the role), then the length (64-bit MSB, 2^53−1, `maxPayload` with the
- * per-fragment overhead), then the payload (UTF-8 of text, fail-fast, across fragments;
+ * MASK against the role), then the length (64-bit MSB, 2^53−1, `maxPayload` for the
+ * payload, then for the fragments after the first at `fragmentOverhead` each), then the payload (UTF-8 of text, fail-fast, across fragments;
  * the close payload). A stream that ends inside a frame yields the events before it,
  * and an error if the bytes already received cannot be valid (fail-fast UTF-8).
  */
@@ -47,7 +47,8 @@ export function decodeStream(stream: Uint8Array, options: ReferenceOptions): Wir
   // The open data message.
   let messageOpcode = 0;
   let compressed = false;
-  let charge = 0;
+  let received = 0; // payload bytes of the message's earlier frames
+  let continuations = 0; // its frames after the first
   let parts: Buffer[] = [];
   let decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -100,13 +101,15 @@ export function decodeStream(stream: Uint8Array, options: ReferenceOptions): Wir
     }
 
     if (!isControl) {
-      const next = charge + length + (opcode === 0 ? overhead : 0);
-      if (next > maxPayload) return fail(1009, ErrorCode.MessageTooBig);
-      charge = next;
-      if (opcode !== 0) {
+      if (received + length > maxPayload) return fail(1009, ErrorCode.MessageTooBig);
+      if (opcode === 0) {
+        continuations++;
+        if (continuations * overhead > maxPayload) return fail(1009, ErrorCode.MessageTooBig);
+      } else {
         messageOpcode = opcode;
         compressed = rsv1;
       }
+      received += length;
     }
 
     let mask: Uint8Array | null = null;
@@ -164,7 +167,8 @@ export function decodeStream(stream: Uint8Array, options: ReferenceOptions): Wir
         events.push({ type: 'message', data: Buffer.concat(parts), isBinary: messageOpcode === 2, isCompressed: compressed });
         messageOpcode = 0;
         compressed = false;
-        charge = 0;
+        received = 0;
+        continuations = 0;
         parts = [];
         decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
       }

@@ -87,7 +87,7 @@ export interface WebSocketOptions {
   closeTimeout?: number;
   /** Answer pings automatically. Default true. */
   autoPong?: boolean;
-  /** Bytes charged against maxPayload per fragment after the first. Default 64. */
+  /** What each fragment after a message's first counts against maxPayload, apart from the payload (at most maxPayload / fragmentOverhead of them). Default 64; 0 for no bound. */
   fragmentOverhead?: number;
   /** Source of client masking keys (tests). Default: the CSPRNG. */
   generateMask?: MaskGenerator;

@@ -80,7 +80,7 @@ export interface ConnectionOptions {
   role: 'server' | 'client';
   /** Largest message in bytes; 0 means no limit. Default 1 MiB. */
   maxPayload?: number;
-  /** Bytes charged against maxPayload per fragment after the first. Default 64. */
+  /** What each fragment after a message's first counts against maxPayload, apart from the payload (see DEFAULT_FRAGMENT_OVERHEAD). Default 64. */
   fragmentOverhead?: number;
   /** Source of masking keys for client frames; default the CSPRNG. */
   generateMask?: MaskGenerator;

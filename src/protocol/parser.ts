@@ -27,11 +27,13 @@ import { Utf8Validator } from './utf8.js';
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /**
- * Default bytes charged against `maxPayload` for every frame of a message after its
- * first. A peer sending a message as millions of tiny fragments costs the receiver far
- * more than the payload bytes (one header each, one piece each); charging each extra
- * fragment makes such floods hit `maxPayload` early, while a legitimate message in
- * 64-byte fragments still fits a limit twice its size (Autobahn 9.3/9.4).
+ * Default bytes a fragment after a message's first counts against `maxPayload`, apart
+ * from its payload: a message may have at most `maxPayload / fragmentOverhead`
+ * fragments after its first (16 384 under the default 1 MiB). A peer sending a message
+ * as millions of tiny fragments costs the receiver far more than the payload bytes (one
+ * header each, one piece each); the bound makes such floods fail early, while the
+ * payload itself is held to `maxPayload` exactly: a message of `maxPayload` bytes in
+ * 64-byte fragments fits (Autobahn 9.3/9.4).
  */
 export const DEFAULT_FRAGMENT_OVERHEAD = 64;
 
@@ -56,7 +58,7 @@ export interface ParserOptions {
   role: 'server' | 'client';
   /** Largest message in bytes; 0 means no limit. Default 1 MiB. */
   maxPayload?: number;
-  /** Bytes charged per fragment after the first; see DEFAULT_FRAGMENT_OVERHEAD. */
+  /** What a fragment after the first counts against maxPayload; see DEFAULT_FRAGMENT_OVERHEAD. */
   fragmentOverhead?: number;
   /** Whether RSV1 may be set on the first frame of a data message (permessage-deflate). */
   allowRsv1?: boolean;
@@ -127,7 +129,8 @@ export class FrameParser {
   #messageOpcode = 0; // 0: no message open
   #isCompressed = false;
   #messageLength = 0;
-  #messageCharge = 0;
+  /** Frames of the message after its first. */
+  #continuations = 0;
   /** The message's first piece; most messages have only this one (no array per message). */
   #firstPart: Buffer | null = null;
   /** Its further pieces, if any. */
@@ -400,30 +403,27 @@ export class FrameParser {
   /** Enforces maxPayload from the length field, before any payload byte is buffered. */
   #checkLength(): boolean {
     if (this.#opcode >= Opcode.Close) return true; // control frames: at most 125 bytes
-    const length = this.#payloadLength;
-    // Fragments after the first are charged an overhead (see DEFAULT_FRAGMENT_OVERHEAD).
-    const charge =
-      this.#messageCharge + length + (this.#opcode === Opcode.Continuation ? this.#fragmentOverhead : 0);
-    if (charge > this.#maxPayload) {
-      const total = this.#messageLength + length;
+    const total = this.#messageLength + this.#payloadLength;
+    if (total > this.#maxPayload) {
+      this.#fail(new MessageTooBigError(`payload of ${total} bytes exceeds maxPayload ${this.#maxPayload}`));
+      return false;
+    }
+    if (this.#opcode !== Opcode.Continuation) {
+      this.#messageOpcode = this.#opcode;
+      return true;
+    }
+    // Fragments after the first count fragmentOverhead each (see DEFAULT_FRAGMENT_OVERHEAD).
+    const continuations = this.#continuations + 1;
+    if (continuations * this.#fragmentOverhead > this.#maxPayload) {
       this.#fail(
         new MessageTooBigError(
-          total > this.#maxPayload
-            ? `payload of ${total} bytes exceeds maxPayload ${this.#maxPayload}`
-            : `message of ${total} bytes in ${this.#fragmentCount() + 1} fragments exceeds maxPayload ${this.#maxPayload} with ${this.#fragmentOverhead} bytes charged per fragment`,
+          `message of ${total} bytes in ${continuations + 1} fragments exceeds maxPayload ${this.#maxPayload} with ${this.#fragmentOverhead} bytes counted per fragment after the first`,
         ),
       );
       return false;
     }
-    this.#messageCharge = charge;
-    if (this.#opcode !== Opcode.Continuation) this.#messageOpcode = this.#opcode;
+    this.#continuations = continuations;
     return true;
-  }
-
-  #fragmentCount(): number {
-    return this.#fragmentOverhead > 0
-      ? Math.round((this.#messageCharge - this.#messageLength) / this.#fragmentOverhead) + 1
-      : (this.#firstPart === null ? 0 : 1) + (this.#moreParts?.length ?? 0);
   }
 
   /** Consumes payload bytes. Returns false when more input is needed or parsing stopped. */
@@ -533,7 +533,7 @@ export class FrameParser {
     this.#pinnedBytes = 0;
     this.#messageOpcode = 0;
     this.#messageLength = 0;
-    this.#messageCharge = 0;
+    this.#continuations = 0;
     this.#isCompressed = false;
     this.#inHandler = true;
     this.#handler.onMessage(data, isBinary, isCompressed);

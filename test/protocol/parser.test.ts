@@ -179,33 +179,59 @@ describe('maxPayload: enforced from the length field, before buffering', () => {
     expect(events.map((event) => event[0])).toEqual(['ping', 'message']);
   });
 
-  it(`charges ${DEFAULT_FRAGMENT_OVERHEAD} bytes per fragment after the first by default`, () => {
+  it(`counts ${DEFAULT_FRAGMENT_OVERHEAD} bytes per fragment after the first by default, apart from the payload`, () => {
     expect(DEFAULT_FRAGMENT_OVERHEAD).toBe(64);
-    // 3 fragments of 10 bytes: 10 + (10 + 64) + (10 + 64) = 158 bytes charged.
-    const fits = recordingParser({ role: 'server', maxPayload: 158 });
+    // 3 fragments of 10 bytes: 2 after the first, 2 × 64 = 128 bytes against maxPayload.
+    const fits = recordingParser({ role: 'server', maxPayload: 128 });
     fits.parser.receive(clientFrame(Opcode.Binary, filler(10, 1), { fin: false }));
     fits.parser.receive(clientFrame(Opcode.Continuation, filler(10, 2), { fin: false }));
     fits.parser.receive(clientFrame(Opcode.Continuation, filler(10, 3)));
     expect(fits.events.map((event) => event[0])).toEqual(['message']);
 
-    const tooBig = recordingParser({ role: 'server', maxPayload: 157 });
+    const tooBig = recordingParser({ role: 'server', maxPayload: 127 });
     tooBig.parser.receive(clientFrame(Opcode.Binary, filler(10, 1), { fin: false }));
     tooBig.parser.receive(clientFrame(Opcode.Continuation, filler(10, 2), { fin: false }));
+    expect(tooBig.events).toEqual([]);
     tooBig.parser.receive(clientFrame(Opcode.Continuation, filler(10, 3)));
     expect(tooBig.events).toEqual([['error', 1009, ErrorCode.MessageTooBig]]);
-    expect(tooBig.errors[0]!.message).toBe('message of 30 bytes in 3 fragments exceeds maxPayload 157 with 64 bytes charged per fragment');
+    expect(tooBig.errors[0]!.message).toBe('message of 30 bytes in 3 fragments exceeds maxPayload 127 with 64 bytes counted per fragment after the first');
+  });
+
+  it('holds the payload of a fragmented message to maxPayload exactly, as ws does', () => {
+    // 1000 bytes in fragments of 100 (a stream writing its chunks), then an empty final one.
+    const frames = (total: number) => [
+      ...Array.from({ length: total / 100 }, (_, i) => clientFrame(i === 0 ? Opcode.Binary : Opcode.Continuation, filler(100, i), { fin: false })),
+      clientFrame(Opcode.Continuation, ''),
+    ];
+    const fits = recordingParser({ role: 'server', maxPayload: 1000, fragmentOverhead: 64 });
+    for (const frame of frames(1000)) fits.parser.receive(frame);
+    expect(fits.events.map((event) => [event[0], (event[1] as Buffer).length])).toEqual([['message', 1000]]);
+
+    const over = recordingParser({ role: 'server', maxPayload: 999, fragmentOverhead: 64 });
+    for (const frame of frames(1000)) over.parser.receive(frame);
+    expect(over.events).toEqual([['error', 1009, ErrorCode.MessageTooBig]]);
+    expect(over.errors[0]!.message).toBe('payload of 1000 bytes exceeds maxPayload 999');
   });
 
   it('honours the fragmentOverhead option', () => {
-    const { parser, events } = recordingParser({ role: 'server', maxPayload: 30, fragmentOverhead: 5 });
+    const { parser, events } = recordingParser({ role: 'server', maxPayload: 30, fragmentOverhead: 10 });
     parser.receive(clientFrame(Opcode.Binary, filler(10, 1), { fin: false }));
     parser.receive(clientFrame(Opcode.Continuation, filler(10, 2)));
-    expect(events.map((event) => event[0])).toEqual(['message']); // 10 + 15 = 25
-    parser.receive(clientFrame(Opcode.Binary, filler(10, 1), { fin: false }));
-    parser.receive(clientFrame(Opcode.Continuation, filler(10, 2), { fin: false }));
-    expect(events.length).toBe(1); // 10 + 15 = 25 so far
-    parser.receive(clientFrame(Opcode.Continuation, filler(5, 3)));
-    expect(events.at(-1)).toEqual(['error', 1009, ErrorCode.MessageTooBig]); // 10 + 15 + 10 = 35
+    expect(events.map((event) => event[0])).toEqual(['message']);
+    // Empty fragments count too: three after the first fit 30, a fourth does not.
+    parser.receive(clientFrame(Opcode.Binary, '', { fin: false }));
+    for (let i = 0; i < 3; i++) parser.receive(clientFrame(Opcode.Continuation, '', { fin: false }));
+    expect(events.length).toBe(1);
+    parser.receive(clientFrame(Opcode.Continuation, ''));
+    expect(events.at(-1)).toEqual(['error', 1009, ErrorCode.MessageTooBig]);
+  });
+
+  it('fragmentOverhead 0 leaves the number of fragments unbounded', () => {
+    const { parser, events } = recordingParser({ role: 'server', maxPayload: 10, fragmentOverhead: 0 });
+    parser.receive(clientFrame(Opcode.Text, '', { fin: false }));
+    for (let i = 0; i < 50_000; i++) parser.receive(clientFrame(Opcode.Continuation, '', { fin: false }));
+    parser.receive(clientFrame(Opcode.Continuation, 'abc'));
+    expect(events.map((event) => [event[0], String(event[1])])).toEqual([['message', 'abc']]);
   });
 
   /** A message of `count` masked fragments of `size` bytes each, as one buffer (all-zero key). */
@@ -221,11 +247,10 @@ describe('maxPayload: enforced from the length field, before buffering', () => {
     return bytes;
   }
 
-  it('4 MiB in 64-byte fragments (8 MiB charged) passes with maxPayload 16 MiB, and exactly at the charged size', () => {
+  it('4 MiB in 64-byte fragments (Autobahn 9.3.1) passes with maxPayload 4 MiB exactly', () => {
     const count = (4 * 1024 * 1024) / 64;
     const bytes = fragmentedMessage(count, 64);
-    const charged = 4 * 1024 * 1024 + 64 * (count - 1);
-    for (const maxPayload of [16 * 1024 * 1024, charged]) {
+    for (const maxPayload of [16 * 1024 * 1024, 4 * 1024 * 1024]) {
       const { parser, events } = recordingParser({ role: 'server', maxPayload });
       parser.receive(Buffer.from(bytes));
       expect(events.length).toBe(1);
@@ -234,12 +259,12 @@ describe('maxPayload: enforced from the length field, before buffering', () => {
       expect((data as Buffer).length).toBe(4 * 1024 * 1024);
       expect((data as Buffer)[64 * 1000]).toBe(1000 & 0xff);
     }
-    const { parser, events } = recordingParser({ role: 'server', maxPayload: charged - 1 });
+    const { parser, events } = recordingParser({ role: 'server', maxPayload: 4 * 1024 * 1024 - 1 });
     parser.receive(Buffer.from(bytes));
     expectSame(events, [['error', 1009, ErrorCode.MessageTooBig]]);
   });
 
-  it('a flood of 1-byte fragments hits 1009 after 16 132 fragments (16 KiB of payload) under the default 1 MiB', () => {
+  it('a flood of 1-byte fragments hits 1009 after 16 385 fragments (16 KiB of payload) under the default 1 MiB', () => {
     const { parser, events } = recordingParser({ role: 'server' });
     const first = clientFrame(Opcode.Binary, 'x', { fin: false });
     const next = clientFrame(Opcode.Continuation, 'x', { fin: false });
@@ -249,8 +274,8 @@ describe('maxPayload: enforced from the length field, before buffering', () => {
       parser.receive(Buffer.from(next));
       if (events.length === 0) accepted++;
     }
-    // Charged after n fragments: n + 64 (n - 1) bytes; 1 MiB is exceeded at n = 16 133.
-    expect(accepted).toBe(16132);
+    // 1 MiB / 64 = 16 384 fragments after the first.
+    expect(accepted).toBe(16385);
     expectSame(events, [['error', 1009, ErrorCode.MessageTooBig]]);
   });
 
