@@ -16,7 +16,12 @@
  *   (RFC 9112 §2.2 allows, but does not require, accepting a bare LF);
  * - obsolete line folding, whitespace before the colon, header names that are not
  *   tokens and control characters in values are rejected (RFC 9112 §5.1, §5.2);
- * - empty lines before a request line are skipped (RFC 9112 §2.2 SHOULD).
+ * - empty lines before a request line are skipped (RFC 9112 §2.2 SHOULD);
+ * - a request whose body length is ambiguous is rejected (RFC 9112 §6.3), as node:http
+ *   rejects it: `Content-Length` other than one line of digits, `Transfer-Encoding`
+ *   with `Content-Length`, or a `Transfer-Encoding` whose last coding is not chunked.
+ *   What follows an upgrade's head is read as WebSocket frames, so a proxy in front
+ *   must not be able to read a different request out of the same bytes.
  *
  * Request faults are `HandshakeError` 400 (414 for a long request line, 431 for too
  * many or too large headers). Response faults are `HandshakeError` with the received
@@ -403,6 +408,7 @@ abstract class HeadParser<Parsed extends HeadFields> {
     // line is checked on its own, to say what is wrong with the first bad one.
     HEADER_LINES.lastIndex = headersStart;
     const linesAreValid = HEADER_LINES.test(text) && HEADER_LINES.lastIndex === text.length;
+    const framing: BodyFraming | null = this.#kind === 'request' ? { contentLengths: 0, contentLength: '', transferEncoding: undefined } : null;
     for (let line = 2; ; line++) {
       start = end + 2;
       end = text.indexOf('\r', start);
@@ -410,7 +416,9 @@ abstract class HeadParser<Parsed extends HeadFields> {
       if (end === start) break;
       if (unchecked && line - 1 > this.#maxHeaders) return null;
       if (!linesAreValid) this.#checkHeaderLine(text, start, end, line, fields);
+      if (framing !== null) readFraming(text, start, end, framing);
     }
+    if (framing !== null) this.#checkFraming(framing);
     // Names and values are cut from the text only when read (see Head).
     return this.build(fields, text, headersStart);
   }
@@ -442,6 +450,23 @@ abstract class HeadParser<Parsed extends HeadFields> {
     }
   }
 
+  /** RFC 9112 §6.3: the body length of a request must be unambiguous, else 400. */
+  #checkFraming(framing: BodyFraming): void {
+    const { contentLengths, contentLength, transferEncoding } = framing;
+    if (transferEncoding !== undefined) {
+      if (contentLengths > 0) throw this.#malformed('both Transfer-Encoding and Content-Length');
+      const codings = transferEncoding.split(',');
+      const last = codings[codings.length - 1]!.replace(/^[\t ]+|[\t ]+$/g, '');
+      if (last.toLowerCase() !== 'chunked') {
+        throw this.#malformed(`Transfer-Encoding must end with chunked, got ${JSON.stringify(transferEncoding.slice(0, 64))}`);
+      }
+    }
+    if (contentLengths > 1) throw this.#malformed('more than one Content-Length');
+    if (contentLengths === 1 && !/^[0-9]+$/.test(contentLength)) {
+      throw this.#malformed(`Content-Length must be digits, got ${JSON.stringify(contentLength.slice(0, 64))}`);
+    }
+  }
+
   #tooLarge(message: string): HandshakeError {
     return new HandshakeError(this.#kind === 'request' ? 431 : 0, message);
   }
@@ -461,6 +486,45 @@ abstract class HeadParser<Parsed extends HeadFields> {
   protected abstract parseStartLine(text: string, start: number, end: number): { httpVersion: string; status?: number };
   /** Makes the head of `text`, whose header lines start at `headersStart`. */
   protected abstract build(fields: { httpVersion: string }, text: string, headersStart: number): Parsed;
+}
+
+/** The headers of a request that say how long its body is (RFC 9112 §6.3). */
+interface BodyFraming {
+  /** `Content-Length` lines seen. */
+  contentLengths: number;
+  /** The value of the first, without surrounding whitespace. */
+  contentLength: string;
+  /** `Transfer-Encoding` values, lines joined with ", ". */
+  transferEncoding: string | undefined;
+}
+
+const CONTENT_LENGTH = 'content-length';
+const TRANSFER_ENCODING = 'transfer-encoding';
+
+/**
+ * Notes the header line of `text` from `start` to `end` (its CR) in `framing` when it
+ * is a `Content-Length` or `Transfer-Encoding`. Lines of other names are passed over
+ * at the cost of a comparison or two.
+ */
+function readFraming(text: string, start: number, end: number, framing: BodyFraming): void {
+  const first = text.charCodeAt(start) | 0x20;
+  let length: number;
+  if (first === 0x63) length = CONTENT_LENGTH.length;
+  else if (first === 0x74) length = TRANSFER_ENCODING.length;
+  else return;
+  if (text.charCodeAt(start + length) !== 0x3a) return;
+  const name = text.slice(start, start + length).toLowerCase();
+  if (name !== CONTENT_LENGTH && name !== TRANSFER_ENCODING) return;
+  let valueStart = start + length + 1;
+  let valueEnd = end;
+  while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
+  while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
+  const value = text.slice(valueStart, valueEnd);
+  if (name === CONTENT_LENGTH) {
+    if (framing.contentLengths++ === 0) framing.contentLength = value;
+  } else {
+    framing.transferEncoding = framing.transferEncoding === undefined ? value : `${framing.transferEncoding}, ${value}`;
+  }
 }
 
 /** `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 §2.3), as `"1.1"`; else `null`. */

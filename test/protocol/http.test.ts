@@ -152,6 +152,13 @@ describe('RFC 9112 §3 request head', () => {
     expect(request(`GET / ${version}\r\n\r\n`)!.httpVersion).toBe(expected);
   });
 
+  it('accepts a body of unambiguous length: one Content-Length of digits, or a Transfer-Encoding ending with chunked', () => {
+    expect(request('GET / HTTP/1.1\r\nContent-Length:  007 \r\n\r\n')!.headers['content-length']).toBe('007');
+    expect(request('GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: CHUNKED\t\r\n\r\n')).not.toBeNull();
+    // A response's framing is not checked: the client reads no body after a 101.
+    expect(response('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n')!.status).toBe(403);
+  });
+
   it('accepts any token as method and an absolute-form or asterisk target', () => {
     expect(request('POST http://a/b HTTP/1.1\r\n\r\n')!.target).toBe('http://a/b');
     expect(request('OPTIONS * HTTP/1.1\r\n\r\n')!.method).toBe('OPTIONS');
@@ -181,6 +188,13 @@ describe('RFC 9112 §3 request head', () => {
       ['a NUL in a value', 'GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n'],
       ['a DEL in a value', 'GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n'],
       ['an escape in a value', 'GET / HTTP/1.1\r\nX: \x1b[31m\r\n\r\n'],
+      // RFC 9112 §6.3: a body whose length is ambiguous.
+      ['Transfer-Encoding with Content-Length', 'GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n'],
+      ['two Content-Length lines', 'GET / HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n'],
+      ['a Content-Length list', 'GET / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n'],
+      ['a Content-Length that is not digits', 'GET / HTTP/1.1\r\nCONTENT-LENGTH: 0x1\r\n\r\n'],
+      ['an empty Content-Length', 'GET / HTTP/1.1\r\nContent-Length:\r\n\r\n'],
+      ['a Transfer-Encoding not ending with chunked', 'GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\ntransfer-encoding: gzip\r\n\r\n'],
     ])('%s', (_label, head) => {
       const error = handshakeError(() => request(head));
       expect(error.status).toBe(400);

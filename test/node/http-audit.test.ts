@@ -1,0 +1,93 @@
+/**
+ * The server's own port reads upgrade requests with Volley's parser (src/protocol/http.ts);
+ * behind node:http, as with `ws`, llhttp reads them. The same bytes are sent to both here:
+ * a Volley server on its own port, and `ws` attached to a node:http server. Requests
+ * node:http refuses must be refused on the own port too, and `req` must show the fields
+ * of an `IncomingMessage` as node:http fills them.
+ */
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer as PeerWebSocketServer } from 'ws';
+import type { UpgradeRequest } from '../../src/index.js';
+import { closeAll, listen, nextEvent, rawConnect, startServer, track, type RawResponse } from './helpers.js';
+
+afterEach(closeAll);
+
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+
+/** An upgrade request with `extra` header lines (each ending with CRLF) after the usual ones. */
+function upgradeHead(extra = '', requestLine = 'GET /chat?room=1 HTTP/1.1'): string {
+  return `${requestLine}\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+}
+
+interface Endpoint {
+  port: number;
+  /** The `req` of the next connection. */
+  nextRequest(): Promise<UpgradeRequest | IncomingMessage>;
+}
+
+/** A Volley server on its own port. */
+async function ownPort(): Promise<Endpoint> {
+  const { wss, port } = await startServer({ heartbeat: false });
+  return { port, nextRequest: async () => (await nextEvent<[unknown, UpgradeRequest]>(wss, 'connection'))[1] };
+}
+
+/** `ws` attached to a node:http server: what code that moves from `ws` saw. */
+async function nodeHttp(): Promise<Endpoint> {
+  const http = createHttpServer((req, res) => res.writeHead(404).end());
+  const wss = track(new PeerWebSocketServer({ server: http }), (server) => {
+    for (const ws of server.clients) ws.terminate();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const port = await listen(http);
+  return { port, nextRequest: async () => (await nextEvent<[unknown, IncomingMessage]>(wss, 'connection'))[1] };
+}
+
+/** Sends `bytes` to `port` and reads the response. */
+async function send(port: number, bytes: string | Buffer): Promise<RawResponse> {
+  const raw = await rawConnect(port);
+  raw.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  return raw.readResponse();
+}
+
+/** Sends an upgrade request to both servers: their statuses. */
+async function statuses(bytes: string | Buffer): Promise<{ own: number; node: number }> {
+  const [own, node] = await Promise.all([ownPort(), nodeHttp()]);
+  return { own: (await send(own.port, bytes)).status, node: (await send(node.port, bytes)).status };
+}
+
+/** The `req` each server gives its connection for the same bytes. */
+async function requests(bytes: string | Buffer): Promise<{ own: UpgradeRequest; node: IncomingMessage }> {
+  const [own, node] = await Promise.all([ownPort(), nodeHttp()]);
+  const ownRequest = own.nextRequest();
+  expect((await send(own.port, bytes)).status).toBe(101);
+  const nodeRequest = node.nextRequest();
+  expect((await send(node.port, bytes)).status).toBe(101);
+  return { own: (await ownRequest) as UpgradeRequest, node: (await nodeRequest) as IncomingMessage };
+}
+
+describe('own port and node:http, for the same bytes', () => {
+  it('a body announced by Content-Length alone is taken as node:http takes it', async () => {
+    expect(await statuses(upgradeHead('Content-Length: 0\r\n'))).toEqual({ own: 101, node: 101 });
+  });
+
+  // RFC 9112 §6.3: a request whose body length is ambiguous MUST be answered 400. Read as
+  // an upgrade, its bytes after the head would be taken as WebSocket frames, however a
+  // proxy in front framed them.
+  it.each([
+    ['Transfer-Encoding and Content-Length', 'Transfer-Encoding: chunked\r\nContent-Length: 5\r\n'],
+    ['two different Content-Lengths', 'Content-Length: 0\r\nContent-Length: 5\r\n'],
+    ['two equal Content-Lengths', 'Content-Length: 0\r\nContent-Length: 0\r\n'],
+    ['a Content-Length list', 'Content-Length: 0, 0\r\n'],
+    ['a Content-Length that is not digits', 'Content-Length: abc\r\n'],
+    ['a signed Content-Length', 'Content-Length: +0\r\n'],
+    ['a negative Content-Length', 'content-length: -1\r\n'],
+    ['chunked not the last transfer coding', 'TRANSFER-ENCODING: chunked, gzip\r\n'],
+  ])('a request with %s is answered 400, as by node:http', async (_, extra) => {
+    expect(await statuses(`${upgradeHead(extra)}0\r\n\r\n`)).toEqual({ own: 400, node: 400 });
+  });
+
+  it('a request whose Transfer-Encoding does not end with chunked is answered 400 (RFC 9112 §6.3; node:http upgrades it)', async () => {
+    expect(await statuses(upgradeHead('Transfer-Encoding: gzip\r\n'))).toEqual({ own: 400, node: 101 });
+  });
+});
