@@ -568,8 +568,9 @@ export class RequestHeadParser extends HeadParser<RequestHead> {
     if (i === start || text.charCodeAt(i) !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
     this.#method = i - start === 3 && text.startsWith('GET', start) ? 'GET' : text.slice(start, i);
     const targetStart = ++i;
-    // Visible ASCII and obs-text; whitespace and control bytes end or break the target.
-    while (i < end && text.charCodeAt(i) > SP && text.charCodeAt(i) !== 0x7f) i++;
+    // Visible ASCII (RFC 9112 §3.2, RFC 3986: other bytes are percent-encoded, as
+    // node:http requires); whitespace, control bytes and bytes above 0x7e end or break it.
+    while (i < end && text.charCodeAt(i) > SP && text.charCodeAt(i) < 0x7f) i++;
     if (i === targetStart || text.charCodeAt(i) !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
     this.#target = text.slice(targetStart, i);
     const httpVersion = parseVersion(text, i + 1, end);

@@ -90,4 +90,11 @@ describe('own port and node:http, for the same bytes', () => {
   it('a request whose Transfer-Encoding does not end with chunked is answered 400 (RFC 9112 §6.3; node:http upgrades it)', async () => {
     expect(await statuses(upgradeHead('Transfer-Encoding: gzip\r\n'))).toEqual({ own: 400, node: 101 });
   });
+
+  it('a request-target with bytes that are not ASCII (unencoded UTF-8) is answered 400, as by node:http', async () => {
+    expect(await statuses(upgradeHead('', 'GET /caf\xc3\xa9 HTTP/1.1'))).toEqual({ own: 400, node: 400 });
+    const { own, node } = await requests(upgradeHead('', 'GET /caf%C3%A9?q=%20 HTTP/1.1'));
+    expect(own.url).toBe('/caf%C3%A9?q=%20');
+    expect(own.url).toBe(node.url);
+  });
 });

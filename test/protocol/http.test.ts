@@ -176,6 +176,7 @@ describe('RFC 9112 §3 request head', () => {
       ['trailing space after the version', 'GET / HTTP/1.1 \r\n\r\n'],
       ['a tab as separator', 'GET\t/ HTTP/1.1\r\n\r\n'],
       ['a control byte in the target', 'GET /\x01 HTTP/1.1\r\n\r\n'],
+      ['a byte above 0x7e in the target', 'GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n'],
       ['a non-token method', 'G(T / HTTP/1.1\r\n\r\n'],
       ['a header without colon', 'GET / HTTP/1.1\r\nHost a\r\n\r\n'],
       ['space before the colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n'],
