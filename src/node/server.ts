@@ -17,7 +17,7 @@ import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessa
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
-import { RequestHeadParser, checkRequestLimits, headerRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
+import { RequestHeadParser, checkRequestLimits, distinctHeaderRecord, incomingHeaderRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, kAttach, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PreparedMessage } from '../pubsub/prepared.js';
@@ -905,10 +905,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
 
 /**
  * A request this server read itself. Like Node's `IncomingMessage`, it builds `headers`
- * from `rawHeaders` when first read, and `rawHeaders` are cut from the head's text when
- * first read: the upgrade is validated from the head's lines in place (`visitHeaders`),
- * so a handshake whose hooks never look at the headers makes strings only of the few
- * it needs.
+ * (with node:http's rules for repeated names: see `incomingHeaderRecord`) and
+ * `headersDistinct` from `rawHeaders` when first read, and `rawHeaders` are cut from the
+ * head's text when first read: the upgrade is validated from the head's lines in place
+ * (`visitHeaders`), so a handshake whose hooks never look at the headers makes strings
+ * only of the few it needs.
  */
 class ReadRequest implements UpgradeRequest {
   method: string;
@@ -918,6 +919,7 @@ class ReadRequest implements UpgradeRequest {
   readonly #head: RequestHead;
   #rawHeaders: string[] | undefined;
   #headers: Record<string, string | string[] | undefined> | undefined;
+  #headersDistinct: Record<string, string[] | undefined> | undefined;
 
   constructor(head: RequestHead, socket: Socket) {
     this.method = head.method;
@@ -936,11 +938,19 @@ class ReadRequest implements UpgradeRequest {
   }
 
   get headers(): Record<string, string | string[] | undefined> {
-    return (this.#headers ??= headerRecord(this.rawHeaders));
+    return (this.#headers ??= incomingHeaderRecord(this.rawHeaders));
   }
 
   set headers(headers: Record<string, string | string[] | undefined>) {
     this.#headers = headers;
+  }
+
+  get headersDistinct(): Record<string, string[] | undefined> {
+    return (this.#headersDistinct ??= distinctHeaderRecord(this.rawHeaders));
+  }
+
+  set headersDistinct(headers: Record<string, string[] | undefined>) {
+    this.#headersDistinct = headers;
   }
 
   /** The header lines as received (see `HeaderVisitor`). */

@@ -129,6 +129,64 @@ export function headerRecord(rawHeaders: readonly string[]): Record<string, stri
 }
 
 /**
+ * Names of which node:http's `IncomingMessage` keeps only the first value in `headers`
+ * (it drops the later lines, as it does for these in every Node.js version since 0.x).
+ */
+const FIRST_VALUE_ONLY: ReadonlySet<string> = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/**
+ * The header record of `rawHeaders` as node:http's `IncomingMessage.headers` builds it:
+ * values by lower-case name; repeated `Set-Cookie` lines in an array, repeated `Cookie`
+ * lines joined with `"; "` (RFC 9113 §8.2.3), the first value only of the names above,
+ * other repeated names joined with `", "`. No inherited keys, as `headerRecord`.
+ */
+export function incomingHeaderRecord(rawHeaders: readonly string[]): Record<string, string | string[]> {
+  const headers = Object.create(NO_INHERITED_KEYS) as Record<string, string | string[]>;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const key = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    const previous = headers[key];
+    if (previous === undefined) headers[key] = key === 'set-cookie' ? [value] : value;
+    else if (typeof previous !== 'string') previous.push(value);
+    else if (key === 'cookie') headers[key] = `${previous}; ${value}`;
+    else if (!FIRST_VALUE_ONLY.has(key)) headers[key] = `${previous}, ${value}`;
+  }
+  return headers;
+}
+
+/** Every value of `rawHeaders` by lower-case name, as node:http's `IncomingMessage.headersDistinct`. */
+export function distinctHeaderRecord(rawHeaders: readonly string[]): Record<string, string[]> {
+  const headers = Object.create(null) as Record<string, string[]>;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const key = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    const previous = headers[key];
+    if (previous === undefined) headers[key] = [value];
+    else previous.push(value);
+  }
+  return headers;
+}
+
+/**
  * Receives the header lines of a head one by one, as offsets into the head's text
  * (`visitHeaders`): name from `nameStart` to `nameEnd`, value (without surrounding
  * whitespace) from `valueStart` to `valueEnd`. Nothing is cut out of the text unless

@@ -97,4 +97,33 @@ describe('own port and node:http, for the same bytes', () => {
     expect(own.url).toBe('/caf%C3%A9?q=%20');
     expect(own.url).toBe(node.url);
   });
+
+  it('req.headers and req.headersDistinct are built from repeated lines as node:http builds them', async () => {
+    const lines = [
+      ['Cookie', 'a=1'],
+      ['cookie', 'b=2'],
+      ['Set-Cookie', 'x=1'],
+      ['Set-Cookie', 'y=2'],
+      ['User-Agent', 'first'],
+      ['User-Agent', 'second'],
+      ['Authorization', 'Bearer first'],
+      ['authorization', 'Bearer second'],
+      ['Content-Type', 'text/plain'],
+      ['Content-Type', 'text/html'],
+      ['Referer', 'http://a/'],
+      ['Referer', 'http://b/'],
+      ['X-Forwarded-For', '10.0.0.1'],
+      ['X-Forwarded-For', '10.0.0.2'],
+      ['Origin', 'http://a'],
+      ['Accept-Language', 'en'],
+      ['ACCEPT-LANGUAGE', 'fr'],
+    ];
+    const { own, node } = await requests(upgradeHead(lines.map(([name, value]) => `${name}: ${value}\r\n`).join('')));
+    expect(own.rawHeaders).toEqual(node.rawHeaders);
+    expect({ ...own.headers }).toEqual({ ...node.headers });
+    expect(own.headers.cookie).toBe('a=1; b=2');
+    expect(own.headers['set-cookie']).toEqual(['x=1', 'y=2']);
+    expect(own.headers.authorization).toBe('Bearer first');
+    expect({ ...(own as unknown as IncomingMessage).headersDistinct }).toEqual({ ...node.headersDistinct });
+  });
 });
