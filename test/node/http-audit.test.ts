@@ -126,4 +126,13 @@ describe('own port and node:http, for the same bytes', () => {
     expect(own.headers.authorization).toBe('Bearer first');
     expect({ ...(own as unknown as IncomingMessage).headersDistinct }).toEqual({ ...node.headersDistinct });
   });
+
+  it('req.connection (the socket), req.httpVersionMajor and req.httpVersionMinor are there, as in IncomingMessage', async () => {
+    const { own, node } = await requests(upgradeHead());
+    const ownRequest = own as unknown as IncomingMessage;
+    expect(ownRequest.connection).toBe(own.socket);
+    expect(ownRequest.connection.remoteAddress).toBe(node.connection.remoteAddress);
+    expect([ownRequest.httpVersionMajor, ownRequest.httpVersionMinor]).toEqual([node.httpVersionMajor, node.httpVersionMinor]);
+    expect([own.method, own.url, own.httpVersion]).toEqual([node.method, node.url, node.httpVersion]);
+  });
 });
