@@ -8,8 +8,8 @@
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer as PeerWebSocketServer } from 'ws';
-import type { UpgradeRequest } from '../../src/index.js';
-import { closeAll, listen, nextEvent, rawConnect, startServer, track, type RawResponse } from './helpers.js';
+import type { UpgradeRequest, WebSocket } from '../../src/index.js';
+import { closeAll, delay, listen, nextEvent, rawConnect, startServer, track, within, type RawResponse } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -136,3 +136,52 @@ describe('own port and node:http, for the same bytes', () => {
     expect([own.method, own.url, own.httpVersion]).toEqual([node.method, node.url, node.httpVersion]);
   });
 });
+
+describe('own port, the request split at every byte', () => {
+  it('gives the same req as node:http, and the frame sent with the head to the WebSocket', async () => {
+    const head = `\r\n${upgradeHead('X-A: 1\r\nx-a:2\r\nCookie: a=1\r\nCookie: b=2\r\n', 'GET /a?b=%20 HTTP/1.1')}`;
+    // A masked text frame "hi" with mask 01 02 03 04.
+    const bytes = Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2])]);
+    const { node } = await requests(head);
+    const fields = (req: UpgradeRequest | IncomingMessage) => [req.method, req.url, req.httpVersion, { ...req.headers }, req.rawHeaders];
+    const { wss, port } = await startServer({ heartbeat: false });
+    for (let cut = 1; cut < bytes.length; cut++) {
+      // The message may come in the same tick as the connection: listen at once.
+      const message = new Promise<[UpgradeRequest, string]>((resolve) => {
+        wss.once('connection', (ws: WebSocket, req: UpgradeRequest) => ws.once('message', (data) => resolve([req, String(data)])));
+      });
+      const raw = await rawConnect(port);
+      raw.write(bytes.subarray(0, cut));
+      await delay(1);
+      raw.write(bytes.subarray(cut));
+      expect((await raw.readResponse()).status).toBe(101);
+      const [req, text] = await within(message, `the message, cut at byte ${cut}`);
+      expect(fields(req)).toEqual(fields(node));
+      expect(text).toBe('hi');
+      raw.socket.destroy();
+    }
+  });
+});
+
+// Deliberate differences (README, "Differences from ws"): the own port refuses what
+// RFC 6455 §4.2.1 refuses, and answers requests that are not upgrades itself.
+describe('own port and node:http with ws, where they differ on purpose', () => {
+  it.each([
+    ['an HTTP/1.0 upgrade', upgradeHead('', 'GET / HTTP/1.0'), 400],
+    ['an upgrade without Host', upgradeHead().replace('Host: example.com\r\n', ''), 400],
+    ['an HTTP/2.0 upgrade', upgradeHead('', 'GET / HTTP/2.0'), 505],
+  ])('%s: ws upgrades it, the own port answers %i', async (_, head, status) => {
+    expect(await statuses(head)).toEqual({ own: status, node: 101 });
+  });
+
+  it('a request that is not an upgrade is answered 426 for GET, 405 with Allow: GET for other methods', async () => {
+    const { port } = await ownPort();
+    const get = await send(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect([get.status, get.headers.upgrade]).toEqual([426, 'websocket']);
+    for (const method of ['HEAD', 'OPTIONS', 'POST']) {
+      const response = await send(port, `${method} / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody`);
+      expect([response.status, response.headers.allow]).toEqual([405, 'GET']);
+    }
+  });
+});
+
