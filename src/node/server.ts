@@ -915,10 +915,6 @@ class ReadRequest implements UpgradeRequest {
   method: string;
   url: string;
   httpVersion: string;
-  /** 1 for HTTP/1.1, as `IncomingMessage.httpVersionMajor`. */
-  httpVersionMajor: number;
-  /** 1 for HTTP/1.1, as `IncomingMessage.httpVersionMinor`. */
-  httpVersionMinor: number;
   socket: Socket;
   readonly #head: RequestHead;
   #rawHeaders: string[] | undefined;
@@ -929,11 +925,19 @@ class ReadRequest implements UpgradeRequest {
     this.method = head.method;
     this.url = head.target;
     this.httpVersion = head.httpVersion;
-    // The parser takes versions of one digit each, "DIGIT.DIGIT".
-    this.httpVersionMajor = head.httpVersion.charCodeAt(0) - 0x30;
-    this.httpVersionMinor = head.httpVersion.charCodeAt(2) - 0x30;
     this.socket = socket;
     this.#head = head;
+  }
+
+  // The parser takes versions of one digit each, "DIGIT.DIGIT".
+  /** 1 for HTTP/1.1, as `IncomingMessage.httpVersionMajor`. */
+  get httpVersionMajor(): number {
+    return this.httpVersion.charCodeAt(0) - 0x30;
+  }
+
+  /** 1 for HTTP/1.1, as `IncomingMessage.httpVersionMinor`. */
+  get httpVersionMinor(): number {
+    return this.httpVersion.charCodeAt(2) - 0x30;
   }
 
   /** `socket`, under the older name `IncomingMessage` still has (code from `ws` reads `req.connection.remoteAddress`). */
