@@ -268,7 +268,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#onRequestClose = function () {
       server.#endRead(this);
     };
-    const modes = Number(options.port !== undefined) + Number(options.server !== undefined) + Number(options.noServer === true);
+    // As in ws: a `port` of null, a falsy `server` or `noServer` count as not given.
+    const modes = Number(options.port != null) + Number(Boolean(options.server)) + Number(Boolean(options.noServer));
     if (modes !== 1) {
       throw new TypeError('exactly one of the "port", "server" or "noServer" options must be given');
     }
@@ -295,7 +296,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#handshakeTimeout = timeout > 0 && timeout <= MAX_TIMER_DELAY ? timeout : 0;
     const metrics = this.#metrics;
     if (metrics !== null) this.#topics.onPublish = (result) => metrics.observePublish(result.sent + result.backpressure);
-    if (options.port !== undefined) {
+    if (options.port != null) {
       const listener = createNetServer({ noDelay: true }, (socket) => this.#readRequest(socket));
       this.#listener = listener;
       listener.on('listening', () => {
@@ -309,7 +310,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       listener.on('error', (error) => this.emit('error', error));
       if (callback) this.once('listening', callback);
       listener.listen(options.port, options.host, options.backlog);
-    } else if (options.server !== undefined) {
+    } else if (options.server) {
       const server = options.server;
       this.#httpServer = server;
       let attached = attachedServers.get(server);

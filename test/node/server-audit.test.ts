@@ -1,0 +1,77 @@
+/**
+ * The WebSocketServer next to ws's: each scenario runs against `ws` and against Volley
+ * over real sockets, and the two must behave alike (or differ as the README says).
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as wsLib from 'ws';
+import * as Volley from '../../src/index.js';
+import { closeAll, delay, listen, nextEvent, rawRequest, track, upgradeRequest, within } from './helpers.js';
+
+afterEach(closeAll);
+
+type Impl = { name: 'ws' | 'volley'; WebSocketServer: any; WebSocket: any };
+const impls: Impl[] = [
+  { name: 'ws', WebSocketServer: wsLib.WebSocketServer, WebSocket: wsLib.WebSocket },
+  { name: 'volley', WebSocketServer: Volley.WebSocketServer, WebSocket: Volley.WebSocket },
+];
+
+/** Runs `scenario` for ws and for Volley, and returns what each gave, by name. */
+async function both<T>(scenario: (impl: Impl) => Promise<T> | T): Promise<{ ws: T; volley: T }> {
+  const results: Record<string, T> = {};
+  for (const impl of impls) results[impl.name] = await scenario(impl);
+  return results as { ws: T; volley: T };
+}
+
+/** Closes a server of either library: its clients terminated, then `close(cb)`. */
+function trackWss(wss: any): any {
+  return track(wss, async (server: any) => {
+    for (const ws of server.clients ?? []) ws.terminate();
+    await within(new Promise<void>((resolve) => server.close(() => resolve())), 'the server to close');
+  });
+}
+
+/** An http server on 127.0.0.1 whose upgrades `onUpgrade` handles. */
+async function httpServer(onUpgrade?: (req: IncomingMessage, socket: Socket, head: Buffer) => void): Promise<{ server: HttpServer; port: number }> {
+  const server = createHttpServer();
+  if (onUpgrade !== undefined) server.on('upgrade', onUpgrade);
+  const port = await listen(server);
+  return { server, port };
+}
+
+/** The status of the answer to an upgrade request for `path`, and what came after that answer within 100 ms. */
+async function upgrade(port: number, path = '/'): Promise<{ status: number; after: string }> {
+  const { status, raw } = await rawRequest(port, upgradeRequest({ path }));
+  await delay(100);
+  return { status, after: raw.buffer.toString('latin1') };
+}
+
+describe('constructor options, as ws reads them', () => {
+  it('a port of null, a null server or a falsy noServer count as not given; a truthy noServer counts', async () => {
+    const cases: Array<(server: HttpServer) => Record<string, unknown>> = [
+      (server) => ({ port: null, server }),
+      () => ({ server: null, noServer: true }),
+      () => ({ noServer: 1 }),
+      (server) => ({ server, port: null, noServer: false }),
+      () => ({ port: null, noServer: true }),
+      () => ({ noServer: false }),
+      (server) => ({ port: 0, server }),
+      (server) => ({ server, noServer: true }),
+    ];
+    const http = createHttpServer();
+    const results = await both(({ WebSocketServer }) =>
+      cases.map((options) => {
+        try {
+          const wss = new WebSocketServer(options(http));
+          wss.close();
+          return 'ok';
+        } catch (error) {
+          return (error as Error).constructor.name;
+        }
+      }),
+    );
+    expect(results.ws).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'TypeError', 'TypeError', 'TypeError']);
+    expect(results.volley).toEqual(results.ws);
+  });
+});
