@@ -161,6 +161,12 @@ const REFUSAL_LINGER = 1_000;
 const attachedServers: WeakMap<object, WebSocketServer<any>[]> = ((globalThis as Record<symbol, unknown>)[Symbol.for('volley.attachedServers')] ??=
   new WeakMap()) as WeakMap<object, WebSocketServer<any>[]>;
 
+/**
+ * The sockets an upgrade was started on, by any server of any copy of this package: a
+ * second `handleUpgrade` of one of them throws, as in ws.
+ */
+const upgradedSockets: WeakSet<Socket> = ((globalThis as Record<symbol, unknown>)[Symbol.for('volley.upgradedSockets')] ??= new WeakSet()) as WeakSet<Socket>;
+
 /** What follows a request that arrived whole and alone in its chunk. */
 const NO_BYTES = Buffer.alloc(0);
 
@@ -392,8 +398,14 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * Completes an upgrade: validates the request, runs `authenticate` and
    * `handleProtocols`, answers 101 and calls `callback` with the new WebSocket. A
    * request that fails is answered with an HTTP error and never reaches `callback`.
+   *
+   * @throws {Error} when an upgrade was already started on `socket` (two servers, or a
+   *   server and an `upgrade` listener, answering one request), as in ws.
    */
   handleUpgrade(req: UpgradeRequest | IncomingMessage, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>): void {
+    if (upgradedSockets.has(socket)) {
+      throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
+    }
     socket.on('error', destroySocket);
     this.#upgrade(req as UpgradeRequest, socket, head, callback, false);
   }
@@ -404,6 +416,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * already, and validated from their head as received (see ReadRequest).
    */
   #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, readHere: boolean): void {
+    upgradedSockets.add(socket);
     if (this.#state !== RUNNING) {
       this.#reject(socket, 503, 'the server is shutting down');
       return;

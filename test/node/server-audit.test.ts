@@ -75,3 +75,29 @@ describe('constructor options, as ws reads them', () => {
     expect(results.volley).toEqual(results.ws);
   });
 });
+
+describe('handleUpgrade', () => {
+  it('called twice with one socket: the second call throws, as in ws; one 101 is written', async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const wss = trackWss(new WebSocketServer({ noServer: true }));
+      const calls: string[] = [];
+      const { port } = await httpServer((req, socket, head) => {
+        wss.handleUpgrade(req, socket, head, () => calls.push('first'));
+        try {
+          wss.handleUpgrade(req, socket, head, () => calls.push('second'));
+        } catch (error) {
+          calls.push(`throws: ${(error as Error).message}`);
+        }
+      });
+      const { status, after } = await upgrade(port);
+      return { status, secondResponse: after.includes('HTTP/1.1'), calls };
+    });
+    expect(results.ws).toEqual({
+      status: 101,
+      secondResponse: false,
+      calls: ['first', 'throws: server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration'],
+    });
+    expect(results.volley).toEqual(results.ws);
+  });
+
+});
