@@ -395,9 +395,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   }
 
   /**
-   * Completes an upgrade: validates the request, runs `authenticate` and
-   * `handleProtocols`, answers 101 and calls `callback` with the new WebSocket. A
-   * request that fails is answered with an HTTP error and never reaches `callback`.
+   * Completes an upgrade: checks its path (`shouldHandle`, 400 otherwise, as in ws),
+   * validates the request, runs `authenticate` and `handleProtocols`, answers 101 and
+   * calls `callback` with the new WebSocket. A request that fails is answered with an
+   * HTTP error and never reaches `callback`.
    *
    * @throws {Error} when an upgrade was already started on `socket` (two servers, or a
    *   server and an `upgrade` listener, answering one request), as in ws.
@@ -407,6 +408,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
     }
     socket.on('error', destroySocket);
+    // As in ws: `path` (or a subclass's shouldHandle) holds for noServer too.
+    if (!this.shouldHandle(req)) {
+      this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
+      return;
+    }
     this.#upgrade(req as UpgradeRequest, socket, head, callback, false);
   }
 

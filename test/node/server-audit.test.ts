@@ -100,4 +100,32 @@ describe('handleUpgrade', () => {
     expect(results.volley).toEqual(results.ws);
   });
 
+  it('with noServer, a request for a path other than `path` is answered 400, as in ws', async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const wss = trackWss(new WebSocketServer({ noServer: true, path: '/ws' }));
+      let connections = 0;
+      const { port } = await httpServer((req, socket, head) => wss.handleUpgrade(req, socket, head, () => connections++));
+      const other = await upgrade(port, '/other');
+      const right = await upgrade(port, '/ws?x=1');
+      return { other: other.status, right: right.status, connections };
+    });
+    expect(results.ws).toEqual({ other: 400, right: 101, connections: 1 });
+    expect(results.volley).toEqual(results.ws);
+  });
+
+  it('a shouldHandle of a subclass decides for handleUpgrade too, as in ws', async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const Base: new (options: object) => any = WebSocketServer;
+      class Only extends Base {
+        shouldHandle(req: { url?: string }): boolean {
+          return req.url === '/mine';
+        }
+      }
+      const wss = trackWss(new Only({ noServer: true }));
+      const { port } = await httpServer((req, socket, head) => wss.handleUpgrade(req, socket, head, () => {}));
+      return [(await upgrade(port, '/mine')).status, (await upgrade(port, '/theirs')).status];
+    });
+    expect(results.ws).toEqual([101, 400]);
+    expect(results.volley).toEqual(results.ws);
+  });
 });
