@@ -227,11 +227,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   #shutdown: Promise<void> | null = null;
   /** Called when a connection closes or an upgrade ends, while shutdown waits. */
   #onChange: (() => void) | null = null;
+  /** Emits 'close' once the last tracked connection has closed (a closed server without a listener of its own, as in ws). */
+  #finishWhenEmpty: (() => void) | null = null;
   readonly #onClose = (ws: WebSocket<any>, code: number) => {
     this.#connections.delete(ws);
     this.#topics.unsubscribeAll(ws);
     this.#metrics?.observeClose(code);
     this.#onChange?.();
+    if (this.#finishWhenEmpty !== null && this.#connections.size === 0) {
+      process.nextTick(this.#finishWhenEmpty);
+      this.#finishWhenEmpty = null;
+    }
   };
   readonly #deflateOptions: ResolvedDeflateOptions | null;
   /** What every connection of this server shares (its options are read once, here). */
@@ -843,6 +849,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * With a callback (the `ws` signature): stops accepting connections and closes the
    * server's own listener (an attached http server is left running). Open connections
    * are not closed, as in `ws`: close them, or use the graceful form or `terminate`.
+   * As in `ws`, 'close' is emitted (and `callback` called) once they have all closed
+   * (at once with `clientTracking: false` and no listener of its own), and `callback`
+   * gets an error when the server was closed already.
    */
   close(callback: (error?: Error) => void): void;
   /**
@@ -891,11 +900,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   }
 
   #closeListener(callback: (error?: Error) => void): void {
-    this.once('close', () => callback());
-    if (this.#state !== RUNNING) {
-      if (this.#state === CLOSED) process.nextTick(() => callback());
+    if (this.#state === CLOSED) {
+      process.nextTick(() => callback(new Error('The server is not running')));
       return;
     }
+    this.once('close', () => callback());
+    if (this.#state !== RUNNING) return;
     this.#state = CLOSING;
     void this.#release();
   }
@@ -917,7 +927,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#state = CLOSED;
       this.emit('close');
     };
+    // The own listener closes once its connections have; otherwise, as in ws, 'close'
+    // waits for the tracked connections.
     if (this.#listener !== null) this.#listener.close(() => finish());
+    else if (this.#connections === this.clients && this.clients.size > 0) this.#finishWhenEmpty = finish;
     else process.nextTick(finish);
     return closed;
   }

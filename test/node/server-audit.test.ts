@@ -129,3 +129,56 @@ describe('handleUpgrade', () => {
     expect(results.volley).toEqual(results.ws);
   });
 });
+
+describe('close(callback)', () => {
+  for (const mode of ['server', 'noServer'] as const) {
+    it(`with ${mode}: 'close' and the callback wait for the open connections to close, as in ws; the http server stays up`, async () => {
+      const results = await both(async ({ WebSocketServer, WebSocket }) => {
+        const http = createHttpServer();
+        const wss = trackWss(new WebSocketServer(mode === 'server' ? { server: http } : { noServer: true }));
+        if (mode === 'noServer') http.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws: any) => wss.emit('connection', ws, req)));
+        const port = await listen(http);
+        const log: string[] = [];
+        const connection = nextEvent(wss, 'connection');
+        const client = track(new WebSocket(`ws://127.0.0.1:${port}`), (ws: any) => ws.terminate());
+        await nextEvent(client, 'open');
+        await connection;
+        wss.on('close', () => log.push(`close event, clients ${wss.clients.size}`));
+        wss.close((error?: Error) => log.push(`callback ${error?.message}`));
+        await delay(100);
+        log.push('client closes');
+        client.close();
+        await nextEvent(client, 'close');
+        await delay(50);
+        log.push(`http server listening: ${http.listening}`);
+        return log;
+      });
+      expect(results.ws).toEqual(['client closes', 'close event, clients 0', 'callback undefined', 'http server listening: true']);
+      expect(results.volley).toEqual(results.ws);
+    });
+  }
+
+  it('with noServer and clientTracking false: at once, as in ws', async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const wss = new WebSocketServer({ noServer: true, clientTracking: false });
+      const log: string[] = [];
+      wss.on('close', () => log.push('close event'));
+      wss.close((error?: Error) => log.push(`callback ${error?.message}`));
+      await delay(20);
+      return log;
+    });
+    expect(results.ws).toEqual(['close event', 'callback undefined']);
+    expect(results.volley).toEqual(results.ws);
+  });
+
+  it('on a server closed already: the callback gets an error, as in ws', async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const wss = new WebSocketServer({ noServer: true });
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      const error = await within(new Promise<Error | undefined>((resolve) => wss.close(resolve)), 'the second callback');
+      return error?.message;
+    });
+    expect(results.ws).toBe('The server is not running');
+    expect(results.volley).toBe(results.ws);
+  });
+});

@@ -682,23 +682,27 @@ describe('clients and events', () => {
     expect(called).toBe(true);
   });
 
-  it('close() stops accepting but leaves open connections open; attached http servers keep running', async () => {
+  it('close(cb) stops accepting but leaves open connections open, and calls cb once they have closed; attached http servers keep running', async () => {
     const http = createHttpServer((_req, res) => res.end('still here'));
     const port = await listen(http);
     const wss = trackServer(new WebSocketServer({ server: http }));
     const connection = nextEvent<[WebSocket]>(wss, 'connection');
     const ws = await openClient(`ws://127.0.0.1:${port}`);
     const [server] = await connection;
-    await within(new Promise<void>((resolve) => wss.close(() => resolve())), 'the server to close');
+    let serverClosed = false;
+    const wssClosed = new Promise<void>((resolve) => wss.close(() => resolve())).then(() => (serverClosed = true));
     // The open connection still works.
     const reply = nextEvent(ws, 'message');
     server.send('after close');
     expect(String((await reply)[0])).toBe('after close');
     const plain = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(plain.body).toBe('still here');
+    // As in ws, 'close' waits for the open connections.
+    expect(serverClosed).toBe(false);
     const closed = nextEvent(ws, 'close');
     server.close(1001);
     expect((await closed)[0]).toBe(1001);
+    await within(wssClosed, 'the server to close');
   });
 
 });
