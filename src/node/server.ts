@@ -269,7 +269,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   /** Refused sockets, answered and ended, that are read until their client closes (see #endAndLinger). */
   readonly #lingering = new Set<Socket>();
   /** What `#accept` makes connections of (the `WebSocket` option). */
-  readonly #WebSocketClass: new (url: null) => WebSocket<any>;
+  readonly #WebSocketClass: new (url: null, protocols: undefined, options: Readonly<ServerOptions<Data>>) => WebSocket<any>;
 
   constructor(options: ServerOptions<Data>, callback?: () => void) {
     super();
@@ -608,7 +608,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.off('error', destroySocket);
     socket.write(response);
     this.#admission?.upgraded(socket);
-    const ws = new this.#WebSocketClass(null) as WebSocket<Data>;
+    // With ws's arguments: a subclass may read the server's options from the third.
+    const ws = new this.#WebSocketClass(null, undefined, this.options) as WebSocket<Data>;
     ws.data = data;
     const metrics = this.#metrics;
     ws[kAttach](

@@ -182,3 +182,27 @@ describe('close(callback)', () => {
     expect(results.volley).toBe(results.ws);
   });
 });
+
+describe('the WebSocket option', () => {
+  it("a subclass is constructed with ws's arguments: (null, undefined, the server's options)", async () => {
+    const results = await both(async ({ WebSocketServer, WebSocket }) => {
+      const seen: unknown[] = [];
+      const Base: new (...args: any[]) => any = WebSocket;
+      class Tagged extends Base {
+        constructor(address: null, protocols: undefined, options: { tag?: string }) {
+          super(address, protocols, options);
+          seen.push([address, protocols, options?.tag]);
+        }
+      }
+      const wss = trackWss(new WebSocketServer({ port: 0, host: '127.0.0.1', WebSocket: Tagged, tag: 'mine' }));
+      await nextEvent(wss, 'listening');
+      const connection = nextEvent(wss, 'connection');
+      const client = track(new WebSocket(`ws://127.0.0.1:${wss.address().port}`), (ws: any) => ws.terminate());
+      const [ws] = await connection;
+      await nextEvent(client, 'open');
+      return { seen, tagged: ws instanceof Tagged };
+    });
+    expect(results.ws).toEqual({ seen: [[null, undefined, 'mine']], tagged: true });
+    expect(results.volley).toEqual(results.ws);
+  });
+});
