@@ -352,10 +352,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     }
   }
 
-  /** The bound address of the server's own listener (or of the attached server). */
+  /** The bound address of the server's own listener (or of the attached server); null once closed. */
   address(): AddressInfo | string | null {
     if (this.#listener !== null) return this.#listener.address();
     const server = this.#httpServer as HttpServer | null;
+    // As in ws: once closed, a server attached to an http server has no address.
+    if (server !== null && this.#released) return null;
     if (server !== null && typeof server.address === 'function') return server.address();
     throw new Error('the server is in noServer mode: it has no address');
   }

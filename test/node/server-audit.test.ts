@@ -206,3 +206,41 @@ describe('the WebSocket option', () => {
     expect(results.volley).toEqual(results.ws);
   });
 });
+
+describe('address()', () => {
+  it('in each mode, before listening, listening and after close(cb), as in ws', async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const read = (wss: any): unknown => {
+        try {
+          const address = wss.address();
+          return address === null ? null : typeof address;
+        } catch (error) {
+          return `throws ${(error as Error).constructor.name}`;
+        }
+      };
+      const http = createHttpServer();
+      const attached = new WebSocketServer({ server: http });
+      const before = read(attached);
+      await listen(http);
+      const listening = read(attached);
+      await new Promise<void>((resolve) => attached.close(() => resolve()));
+      const own = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await nextEvent(own, 'listening');
+      const ownListening = read(own);
+      await new Promise<void>((resolve) => own.close(() => resolve()));
+      const noServer = new WebSocketServer({ noServer: true });
+      const noServerAddress = read(noServer);
+      noServer.close();
+      return { before, listening, afterClose: read(attached), ownListening, ownAfterClose: read(own), noServerAddress };
+    });
+    expect(results.ws).toEqual({
+      before: null,
+      listening: 'object',
+      afterClose: null,
+      ownListening: 'object',
+      ownAfterClose: null,
+      noServerAddress: 'throws Error',
+    });
+    expect(results.volley).toEqual(results.ws);
+  });
+});
