@@ -244,3 +244,93 @@ describe('address()', () => {
     expect(results.volley).toEqual(results.ws);
   });
 });
+
+/** The status of the answer to `request` on a server of its own, made with `options`, and whether a connection was made. */
+async function answer(impl: Impl, request: string, options: Record<string, unknown> = {}): Promise<{ status: number; connected: boolean; errors: string[] }> {
+  const wss = trackWss(new impl.WebSocketServer({ port: 0, host: '127.0.0.1', ...options }));
+  const errors: string[] = [];
+  let connected = false;
+  wss.on('error', (error: Error) => errors.push(error.message));
+  wss.on('connection', (ws: any) => {
+    connected = true;
+    ws.terminate();
+  });
+  await nextEvent(wss, 'listening');
+  const { status, raw } = await rawRequest(wss.address().port, request);
+  await delay(50);
+  raw.socket.destroy();
+  return { status, connected, errors };
+}
+
+describe('differences left as they are (observed)', () => {
+  it('handleProtocols choosing a subprotocol the client did not offer: ws answers 101 with it; Volley 500 and an error event (RFC 6455 §4.2.2)', async () => {
+    const request = upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': 'a, b' } });
+    const results = await both((impl) => answer(impl, request, { handleProtocols: () => 'c' }));
+    expect(results.ws).toEqual({ status: 101, connected: true, errors: [] });
+    expect(results.volley).toEqual({ status: 500, connected: false, errors: ['handleProtocols chose "c", which the client did not offer'] });
+  });
+
+  it('own port, an HTTP/1.0 upgrade request: ws upgrades it; Volley answers 400 (RFC 6455 §4.1: HTTP/1.1 or later)', async () => {
+    const results = await both((impl) => answer(impl, upgradeRequest({ version: '1.0' })));
+    expect(results.ws.status).toBe(101);
+    expect(results.volley.status).toBe(400);
+  });
+
+  it('own port, no Host header: ws upgrades it; Volley answers 400 (RFC 6455 §4.1, RFC 9112 §3.2)', async () => {
+    const results = await both((impl) => answer(impl, upgradeRequest({ headers: { Host: null } })));
+    expect(results.ws.status).toBe(101);
+    expect(results.volley.status).toBe(400);
+  });
+
+  it('Upgrade: "websocket, foo": ws answers 400; Volley upgrades (RFC 6455 §4.2.1: the field contains "websocket")', async () => {
+    const results = await both((impl) => answer(impl, upgradeRequest({ headers: { Upgrade: 'websocket, foo' } })));
+    expect(results.ws.status).toBe(400);
+    expect(results.volley.status).toBe(101);
+  });
+
+  it('perMessageDeflate.clientMaxWindowBits with an offer without client_max_window_bits: ws answers 400; Volley upgrades without the extension (RFC 7692 §7.1.2.2)', async () => {
+    const request = upgradeRequest({ headers: { 'Sec-WebSocket-Extensions': 'permessage-deflate' } });
+    const results = await both((impl) => answer(impl, request, { perMessageDeflate: { clientMaxWindowBits: 10 } }));
+    expect(results.ws.status).toBe(400);
+    expect(results.volley.status).toBe(101);
+  });
+
+  it('Sec-WebSocket-Protocol with an empty list element ("a,,b"): ws answers 400; Volley ignores it (RFC 9110 §5.6.1)', async () => {
+    const request = upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': 'a,,b' } });
+    const results = await both((impl) => answer(impl, request));
+    expect(results.ws.status).toBe(400);
+    expect(results.volley.status).toBe(101);
+  });
+
+  it("close(cb) on a closed server: ws emits 'close' again; Volley does not", async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const wss = new WebSocketServer({ noServer: true });
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      let closeEvents = 0;
+      wss.on('close', () => closeEvents++);
+      await new Promise((resolve) => wss.close(resolve));
+      await delay(10);
+      return closeEvents;
+    });
+    expect(results).toEqual({ ws: 1, volley: 0 });
+  });
+
+  it('clientTracking: false: ws has no clients (undefined); Volley an empty Set', async () => {
+    const results = await both(({ WebSocketServer }) => {
+      const wss = new WebSocketServer({ noServer: true, clientTracking: false });
+      wss.close();
+      return wss.clients instanceof Set ? `Set of ${wss.clients.size}` : String(wss.clients);
+    });
+    expect(results).toEqual({ ws: 'undefined', volley: 'Set of 0' });
+  });
+
+  it('wss.options: ws fills in its defaults; Volley keeps the options as given', async () => {
+    const results = await both(({ WebSocketServer }) => {
+      const wss = new WebSocketServer({ noServer: true });
+      wss.close();
+      return { maxPayload: wss.options.maxPayload, clientTracking: wss.options.clientTracking, path: wss.options.path };
+    });
+    expect(results.ws).toEqual({ maxPayload: 104857600, clientTracking: true, path: null });
+    expect(results.volley).toEqual({ maxPayload: undefined, clientTracking: undefined, path: undefined });
+  });
+});
