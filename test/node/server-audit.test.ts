@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as wsLib from 'ws';
 import * as Volley from '../../src/index.js';
-import { closeAll, delay, listen, nextEvent, rawRequest, track, upgradeRequest, within } from './helpers.js';
+import { closeAll, delay, listen, nextEvent, rawConnect, rawRequest, track, upgradeRequest, within } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -300,6 +300,22 @@ describe('differences left as they are (observed)', () => {
     const results = await both((impl) => answer(impl, request));
     expect(results.ws.status).toBe(400);
     expect(results.volley.status).toBe(101);
+  });
+
+  it('close(cb) while an asynchronous verifyClient is pending: ws answers 503 when it accepts; Volley destroys the socket unanswered', async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const http = createHttpServer();
+      const wss = trackWss(new WebSocketServer({ server: http, verifyClient: (_info: unknown, cb: (ok: boolean) => void) => setTimeout(() => cb(true), 50) }));
+      const port = await listen(http);
+      const raw = await rawConnect(port);
+      raw.write(upgradeRequest());
+      await delay(20);
+      wss.close(() => {});
+      await raw.waitClosed();
+      return raw.buffer.toString('latin1').split('\r\n')[0];
+    });
+    expect(results.ws).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(results.volley).toBe('');
   });
 
   it("close(cb) on a closed server: ws emits 'close' again; Volley does not", async () => {
