@@ -18,7 +18,7 @@ import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, distinctHeaderRecord, incomingHeaderRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
-import { SharedSettings, WebSocket, kAttach, type SendData, type WebSocketOptions } from './websocket.js';
+import { SharedSettings, WebSocket, kAttach, markUpgrade, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PreparedMessage } from '../pubsub/prepared.js';
 import { TopicRegistry, broadcast, type Except, type PublishOptions } from '../pubsub/topics.js';
@@ -160,12 +160,6 @@ const REFUSAL_LINGER = 1_000;
  */
 const attachedServers: WeakMap<object, WebSocketServer<any>[]> = ((globalThis as Record<symbol, unknown>)[Symbol.for('volley.attachedServers')] ??=
   new WeakMap()) as WeakMap<object, WebSocketServer<any>[]>;
-
-/**
- * The sockets an upgrade was started on, by any server of any copy of this package: a
- * second `handleUpgrade` of one of them throws, as in ws.
- */
-const upgradedSockets: WeakSet<Socket> = ((globalThis as Record<symbol, unknown>)[Symbol.for('volley.upgradedSockets')] ??= new WeakSet()) as WeakSet<Socket>;
 
 /** What follows a request that arrived whole and alone in its chunk. */
 const NO_BYTES = Buffer.alloc(0);
@@ -412,7 +406,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    *   server and an `upgrade` listener, answering one request), as in ws.
    */
   handleUpgrade(req: UpgradeRequest | IncomingMessage, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>): void {
-    if (upgradedSockets.has(socket)) {
+    if (!markUpgrade(socket)) {
       throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
     }
     socket.on('error', destroySocket);
@@ -430,7 +424,6 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * already, and validated from their head as received (see ReadRequest).
    */
   #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, readHere: boolean): void {
-    upgradedSockets.add(socket);
     if (this.#state !== RUNNING) {
       this.#reject(socket, 503, 'the server is shutting down');
       return;

@@ -192,8 +192,21 @@ const ARRAYBUFFER = 1 << BINARY_TYPE_SHIFT;
 const FRAGMENTS = 2 << BINARY_TYPE_SHIFT;
 
 /** The socket's WebSocket, for the shared socket listeners. */
-const kWebSocket = Symbol('volley.websocket');
-type SocketWithWebSocket = Socket & { [kWebSocket]?: WebSocket<any> };
+// Registered (Symbol.for): every copy of this package loaded in the process (its ESM and
+// CommonJS builds, say) sees the mark, so two of them cannot take over one socket.
+const kWebSocket = Symbol.for('volley.websocket');
+/** The WebSocket a socket carries; null while its upgrade is under way (see `markUpgrade`). */
+type SocketWithWebSocket = Socket & { [kWebSocket]?: WebSocket<any> | null };
+
+/**
+ * @internal Marks `socket` as taken by an upgrade. Returns false when it was already,
+ * by an upgrade under way or done (by any server, of any copy of this package).
+ */
+export function markUpgrade(socket: Socket): boolean {
+  if ((socket as SocketWithWebSocket)[kWebSocket] !== undefined) return false;
+  (socket as SocketWithWebSocket)[kWebSocket] = null;
+  return true;
+}
 
 const readyStateNames = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
 const EMPTY = Buffer.alloc(0);
