@@ -19,6 +19,8 @@ import { parseTokenList } from '../protocol/headers.js';
 export interface TokenRequest {
   url?: string;
   headers: Record<string, string | string[] | undefined>;
+  /** The header lines as received (names, values), where `headers` may have dropped repeats. */
+  rawHeaders?: readonly string[];
 }
 
 /** A place a token can travel. */
@@ -40,9 +42,25 @@ const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  */
 export function bearerToken(req: TokenRequest): string | null {
   const header = req.headers.authorization;
-  if (typeof header !== 'string') return null;
+  if (typeof header !== 'string' || isRepeated(req.rawHeaders, 'authorization')) return null;
   const match = BEARER.exec(header);
   return match === null ? null : match[1]!;
+}
+
+/**
+ * Whether `rawHeaders` has more than one `name` line. node:http keeps only the first
+ * `Authorization` in `headers` (as `IncomingMessage` does on the server's own port):
+ * two credentials in one request are ambiguous (a proxy may have checked the other
+ * one), so the raw lines decide.
+ */
+function isRepeated(rawHeaders: readonly string[] | undefined, name: string): boolean {
+  if (rawHeaders === undefined) return false;
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const line = rawHeaders[i]!;
+    if (line.length === name.length && line.toLowerCase() === name && ++seen > 1) return true;
+  }
+  return false;
 }
 
 /**

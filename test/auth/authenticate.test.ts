@@ -67,6 +67,15 @@ describe('refused tokens → 401 before any 101', () => {
     expect(response.headers['www-authenticate']).toBe('Bearer');
   });
 
+  it.each([false, true])('two Authorization lines → 401, though each token is valid (attached to node:http: %s)', async (attached) => {
+    const { port, connections } = await authServer(hsOptions, attached);
+    // Two spellings of the name: two lines. node:http (and the own port's req) keep only the first in req.headers.
+    const response = await rawUpgrade(port, { headers: { Authorization: `Bearer ${signJwt(claims(), hsKey)}`, authorization: `Bearer ${signJwt({ ...claims(), sub: 'bob' }, hsKey)}` } });
+    expect(response.status).toBe(401);
+    expect(response.headers['www-authenticate']).toBe('Bearer');
+    expect(connections).toHaveLength(0);
+  });
+
   it('a token in two places → 400 invalid_request (RFC 6750 §2: one method only)', async () => {
     const { port } = await authServer();
     const token = signJwt(claims(), hsKey);

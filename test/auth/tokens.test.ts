@@ -25,6 +25,12 @@ describe('bearerToken', () => {
   it('a repeated header (a list) → null', () => {
     expect(bearerToken(req({ authorization: ['Bearer a', 'Bearer b'] }))).toBeNull();
   });
+
+  it('a repeated header that headers kept one of (node:http keeps the first) → null, from rawHeaders', () => {
+    const rawHeaders = ['Host', 'example.com', 'Authorization', 'Bearer a', 'authorization', 'Bearer b'];
+    expect(bearerToken({ headers: { authorization: 'Bearer a' }, rawHeaders })).toBeNull();
+    expect(bearerToken({ headers: { authorization: 'Bearer a' }, rawHeaders: rawHeaders.slice(0, 4) })).toBe('a');
+  });
 });
 
 describe('queryToken', () => {
