@@ -329,6 +329,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
           this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
           return;
         }
+        // Servers attached with the same path: the first one attached answers (ws would
+        // have each answer, and the second throw out of the 'upgrade' event).
+        for (const peer of peers) {
+          if (peer === this) break;
+          if (peer.shouldHandle(req)) return;
+        }
         this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
       };
       const onListening = () => this.emit('listening');

@@ -725,6 +725,28 @@ describe('odd requests and throwing hooks: always answered, never a crash', () =
     await other.raw.waitClosed();
   });
 
+  it('two servers attached with the same path: the first one attached answers, and nothing throws', async () => {
+    const http = createHttpServer();
+    const port = await listen(http);
+    const first = trackServer(new WebSocketServer({ server: http }));
+    const second = trackServer(new WebSocketServer({ server: http }));
+    const got: string[] = [];
+    first.on('connection', (ws: WebSocket) => (got.push('first'), echo(ws)));
+    second.on('connection', () => got.push('second'));
+    for (let i = 0; i < 3; i++) {
+      const ws = await openClient(`ws://127.0.0.1:${port}/any`);
+      const reply = nextEvent(ws, 'message');
+      ws.send('hello');
+      expect(String((await reply)[0])).toBe('hello');
+    }
+    expect(got).toEqual(['first', 'first', 'first']);
+    // Once the first is closed, the second answers.
+    await first.close();
+    await openClient(`ws://127.0.0.1:${port}/any`);
+    await until(() => got.length === 4, 'the second server to get the connection');
+    expect(got.at(-1)).toBe('second');
+  });
+
   it('an attached server leaves other paths to an upgrade listener that is not a WebSocketServer', async () => {
     const http = createHttpServer();
     const port = await listen(http);
