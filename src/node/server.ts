@@ -434,6 +434,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#reject(socket, 503, 'the server is shutting down');
       return;
     }
+    if (!readHere) {
+      // Requests read by node:http (or given to handleUpgrade) get the same head limits
+      // as those this server reads itself, and at the same point: on the own port the
+      // parser enforces them before admission, so a head over them is never counted.
+      try {
+        checkRequestLimits(request, this.options);
+      } catch (error) {
+        this.#refuseInvalid(socket, request, error);
+        return;
+      }
+    }
     // Caps, handshake rate and origin: before anything is allocated for the connection.
     let refusal;
     try {
@@ -450,19 +461,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     let info;
     let deflate: NegotiatedDeflate | null = null;
     try {
-      // Requests read by node:http (or given to handleUpgrade) get the same head limits
-      // as those this server reads itself; on the own port the parser enforced them.
-      if (!readHere) checkRequestLimits(request, this.options);
       info = readHere ? validateUpgradeHead(request) : validateUpgradeRequest(request);
       if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
-      // As in ws: with a 'wsClientError' listener, the listener answers an invalid upgrade.
-      if (error instanceof HandshakeError && this.listenerCount('wsClientError') > 0) {
-        this.#metrics?.observeHandshakeRejected(error.status);
-        this.emit('wsClientError', error, socket, request);
-        return;
-      }
-      this.#rejectWith(socket, error);
+      this.#refuseInvalid(socket, request, error);
       return;
     }
     const verifyClient = this.options.verifyClient;
@@ -480,6 +482,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     const next = (): void => this.#choose(request, socket, head, info.key, info.protocols, deflate, callback);
     if (isPromiseLike(verdict)) this.#whenSettled(socket, verdict, 'verifyClient', next);
     else next();
+  }
+
+  /** Answers an upgrade request that failed validation (or the head limits). */
+  #refuseInvalid(socket: Socket, request: UpgradeRequest, error: unknown): void {
+    // As in ws: with a 'wsClientError' listener, the listener answers an invalid upgrade.
+    if (error instanceof HandshakeError && this.listenerCount('wsClientError') > 0) {
+      this.#metrics?.observeHandshakeRejected(error.status);
+      this.emit('wsClientError', error, socket, request);
+      return;
+    }
+    this.#rejectWith(socket, error);
   }
 
   /** The request is valid and verified: chooses the subprotocol, then authenticates and accepts. */
