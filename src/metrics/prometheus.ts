@@ -91,7 +91,7 @@ export function metricFamilies(snapshot: MetricsSnapshot, labels: Record<string,
     one('connections_opened_total', 'WebSocket connections accepted.', 'counter', snapshot.connections.opened),
     {
       name: `${p}connections_closed_total`,
-      help: 'WebSocket connections closed, by the close code reported (1005: none received, 1006: abnormal).',
+      help: 'WebSocket connections closed, by close code: the one their close event reported (1005: none received, 1006: abnormal), or the code the server sent when it failed the connection.',
       type: 'counter',
       samples: closeCodes,
     },

@@ -49,7 +49,11 @@ export interface MetricsSnapshot {
     /** Bytes of frames written to them (frame headers included). */
     sent: number;
   };
-  /** Closed connections by the code their `close` event reported (1005, 1006 included). */
+  /**
+   * Closed connections by the code their `close` event reported (1005, 1006 included),
+   * except that a connection the server failed (1002, 1008, 1009, ...) counts under the
+   * code it sent, though its `close` event reports 1006.
+   */
   closeCodes: Record<number, number>;
   /** Ping round-trip times reported by the heartbeat. */
   pingRtt: RttSummary;
@@ -104,7 +108,7 @@ export class MetricsRecorder {
     this.#rejected.set(status, (this.#rejected.get(status) ?? 0) + 1);
   }
 
-  /** A connection closed; `code` is what its `close` event reports. */
+  /** A connection closed; `code` is what its `close` event reports, or the code the server failed it with. */
   observeClose(code: number): void {
     this.connectionsClosed++;
     this.#closeCodes.set(code, (this.#closeCodes.get(code) ?? 0) + 1);

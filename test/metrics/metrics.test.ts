@@ -103,6 +103,10 @@ describe('wss.metrics()', () => {
     chatty.send('two'); // over the rate limit: 1008
     await until(() => wss.metrics().connections.closed === 2, 'both closed');
     expect(wss.metrics().closeCodes).toEqual({ 1008: 1, 1009: 1 });
+    // The exposition says so too: its HELP must not promise the code the close event reported (1006 here).
+    const closedFamily = parseExposition(renderMetrics(wss)).get('volley_connections_closed_total')!;
+    expect(closedFamily.samples.map((sample) => sample.labels.code)).toEqual(['1008', '1009']);
+    expect(closedFamily.help).toMatch(/code the server sent/);
   });
 
   it('a snapshot is a copy', async () => {
