@@ -144,7 +144,8 @@ export function verifyJwt<Claims extends JwtClaims = JwtClaims>(token: string, o
 export interface JwtAuthenticatorOptions<Data> extends VerifyJwtOptions, ExtractTokenOptions {
   /**
    * Turns the verified claims into `ws.data`. Default: the claims themselves (whose
-   * `exp` `closeOnTokenExpiry: true` reads).
+   * `exp` `closeOnTokenExpiry: true` reads, plus `clockTolerance`; an object built here
+   * carries no tolerance: give `closeOnTokenExpiry` a function for it).
    */
   map?: (claims: JwtClaims, req: UpgradeRequest, source: TokenSource) => Data | Promise<Data>;
 }
@@ -171,10 +172,11 @@ export function jwtAuthenticator<Data = JwtClaims>(options: JwtAuthenticatorOpti
     const found = extractToken(req as TokenRequest, extract);
     if (found === null) throw new TokenError('missing', 'an access token is required', config.realm);
     const claims = verifyCompiled(found.token, config);
-    if (map !== undefined) return map(claims, req, found.source);
     // closeOnTokenExpiry: true closes at exp plus the skew this check allowed, so that a
-    // token accepted within the tolerance is not closed the moment it is accepted.
+    // token accepted within the tolerance is not closed the moment it is accepted (also
+    // when `map` returns the claims themselves).
     if (config.tolerance > 0) Object.defineProperty(claims, kClockTolerance, { value: config.tolerance });
+    if (map !== undefined) return map(claims, req, found.source);
     return claims as Data;
   };
 }

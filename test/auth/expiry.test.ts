@@ -73,6 +73,19 @@ describe('through sockets', () => {
     expect(client.readyState).toBe(1);
   });
 
+  it('the same through a map that returns the claims: closed at exp + tolerance, not at once', async () => {
+    const exp = Math.floor(Date.now() / 1000) - 1; // expired a second ago
+    const { url, wss } = await startServer<JwtClaims>({
+      authenticate: jwtAuthenticator({ algorithms: ['HS256'], secret: SECRET, clockTolerance: 30, map: async (claims) => claims }),
+      closeOnTokenExpiry: true,
+    });
+    const connection = nextEvent<[WebSocket<JwtClaims>]>(wss, 'connection');
+    const client = await openClient(url, [], { headers: { Authorization: `Bearer ${signJwt({ sub: 'a', exp }, { alg: 'HS256', secret: SECRET })}` } });
+    expect((await connection)[0].tokenExpiresAt).toBe((exp + 30) * 1000);
+    await delay(200 * MS);
+    expect(client.readyState).toBe(1);
+  });
+
   it('re-authentication in band moves the deadline: the connection stays open', async () => {
     let firstDeadline = 0;
     const { url, wss } = await startServer({
