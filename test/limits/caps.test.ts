@@ -159,6 +159,17 @@ describe('maxHandshakesPerIp: requests refused before admission are not counted'
   });
 });
 
+describe('maxHandshakesPerIp: plain HTTP requests', () => {
+  it('own port: a plain request there counts (426); attached: node:http answers it and it does not', async () => {
+    const own = await cappedServer({ maxHandshakesPerIp: { handshakes: 1, per: 60_000 } });
+    expect((await rawUpgrade(own.port, { localAddress: '127.0.0.8', plain: true })).status).toBe(426);
+    expect((await rawUpgrade(own.port, from('127.0.0.8'))).status).toBe(429);
+    const attached = await cappedServer({ maxHandshakesPerIp: { handshakes: 1, per: 60_000 } }, true);
+    expect((await rawUpgrade(attached.port, { localAddress: '127.0.0.8', plain: true })).status).toBe(404);
+    expect((await rawUpgrade(attached.port, from('127.0.0.8'))).status).toBe(101);
+  });
+});
+
 describe('options', () => {
   it.each([
     [{ maxConnections: 0 }, RangeError],
