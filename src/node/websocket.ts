@@ -478,7 +478,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
     // Behind a Blob being read: in order, after it.
     const rare = this.#rare;
-    if (rare !== null && rare.held !== null) return this.#hold(rare, byteLengthOf(data), () => this.send(data, options, cb));
+    if (rare !== null && rare.held !== null) {
+      this.#hold(rare, byteLengthOf(data), () => this.send(data, options, cb));
+      return this.#heldStatus(rare);
+    }
     const settings = this.#settings!;
     const maxBackpressure = settings.maxBackpressure;
     if (maxBackpressure !== 0) {
@@ -539,7 +542,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   /**
    * A Blob is read first (asynchronously); what is sent, pinged or closed meanwhile
-   * waits behind it, in order, as in ws. Returns SENT: the message is queued.
+   * waits behind it, in order, as in ws. Returns SENT, or BACKPRESSURE when what is
+   * buffered (the Blob included) reaches the high-water mark: the message is queued.
    */
   #sendBlob(blob: Blob, options: SendOptions | undefined, cb: ((error?: Error | null) => void) | undefined): SendStatus {
     const rare = this.#rareFields();
@@ -574,17 +578,27 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
         });
       },
     );
-    return SendStatus.SENT;
+    return this.#heldStatus(rare);
   }
 
   /** Holds `op` behind the Blob being read; counts its bytes in bufferedAmount meanwhile. */
-  #hold(rare: Rare, bytes: number, op: () => void): SendStatus {
+  #hold(rare: Rare, bytes: number, op: () => void): void {
     rare.heldBytes += bytes;
     rare.held!.push(() => {
       rare.heldBytes -= bytes;
       op();
     });
-    return SendStatus.SENT;
+  }
+
+  /** `#status` for a message held behind a Blob (or the Blob itself): the held bytes count as buffered. */
+  #heldStatus(rare: Rare): SendStatus {
+    const socket = this.#socket!;
+    if (this.#queuedBytes + socket.writableLength + this.#connection!.queuedBytes + rare.heldBytes < socket.writableHighWaterMark) {
+      return SendStatus.SENT;
+    }
+    // Owed once what was held has been written (see _flush).
+    this.#flags |= NEED_DRAIN;
+    return SendStatus.BACKPRESSURE;
   }
 
   /** Calls `cb` once what was sent is written, or with the error if it was dropped. */

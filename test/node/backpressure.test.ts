@@ -62,6 +62,22 @@ describe('SendStatus', () => {
     expect(statuses).toEqual([queued(1), queued(2), queued(3), queued(4), 2, 2, 2]);
     expect(ws.droppedMessages).toBe(3);
   });
+
+  it('a Blob, and what is sent while it is read, report BACKPRESSURE at or above the high-water mark; drain follows', async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const client = await t.openClient(started.url);
+    const [ws] = await connection;
+    const received = t.collect(client, 3);
+    const highWaterMark = ws.socket!.writableHighWaterMark;
+    expect(ws.send(new Blob(['small']))).toBe(SendStatus.SENT);
+    expect(ws.send(new Blob([Buffer.alloc(highWaterMark + 1000)]))).toBe(SendStatus.BACKPRESSURE);
+    expect(ws.send('behind the Blob')).toBe(SendStatus.BACKPRESSURE); // held: bufferedAmount is over the mark
+    expect(ws.bufferedAmount).toBeGreaterThanOrEqual(highWaterMark);
+    await t.nextEvent(ws, 'drain');
+    const messages = await received;
+    expect(messages.map((data) => (typeof data === 'string' ? data : data.length))).toEqual([5, highWaterMark + 1000, 'behind the Blob']);
+  });
 });
 
 describe("policy 'drop' (the default)", () => {
