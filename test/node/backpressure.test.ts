@@ -113,6 +113,22 @@ describe("policy 'drop' (the default)", () => {
     expect(frames[accepted]!.payload.toString()).toBe('after drain');
   });
 
+  it('a message sent while a Blob is read is checked when it goes out: send has queued it, its callback and dropped report the drop', async () => {
+    const started = await t.startServer({ maxBackpressure: 64 * 1024 });
+    const { ws } = await silentPeer(started);
+    let droppedEvents = 0;
+    ws.on('dropped', () => droppedEvents++);
+    expect(ws.send(new Blob([Buffer.alloc(100 * 1024)]))).not.toBe(SendStatus.DROPPED); // nothing buffered yet
+    const callbackError = new Promise<Error | null | undefined>((resolve) => {
+      expect(ws.send('behind the Blob', (error) => resolve(error))).not.toBe(SendStatus.DROPPED); // held
+    });
+    expect(droppedEvents).toBe(0);
+    const error = await t.within(callbackError, 'the send callback');
+    expect((error as { code?: string } | null | undefined)?.code).toBe('WS_ERR_DROPPED');
+    expect(droppedEvents).toBe(1);
+    expect(ws.droppedMessages).toBe(1);
+  });
+
   it('a fragmented message whose first fragment is dropped is dropped whole: the peer never sees its other fragments', async () => {
     const started = await t.startServer({ maxBackpressure: 64 * 1024 });
     const { raw, ws } = await silentPeer(started);
