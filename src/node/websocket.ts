@@ -449,9 +449,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * - `SENT` (1): queued, and `bufferedAmount` is below the socket's high-water mark.
    * - `BACKPRESSURE` (0): queued, but the send buffer is full: stop sending until `drain`.
    * - `DROPPED` (2): not queued. Either more than `maxBackpressure` bytes are buffered
-   *   (the `dropped` event fires, `drain` follows once the buffer has emptied, and with
-   *   the `'close'` policy the connection starts closing with 1013), or the connection
-   *   is CLOSING or CLOSED. `cb`, if any, gets an error.
+   *   (the `dropped` event fires; with the `'drop'` policy `drain` follows once the
+   *   buffer has emptied, with `'close'` the connection starts closing with 1013
+   *   instead), or the connection is CLOSING or CLOSED. `cb`, if any, gets an error.
    *
    * Only BACKPRESSURE is falsy, so `if (!ws.send(x))` still reads as with `ws`'s
    * boolean. The fragments of a message sent with `fin: false` after its first are

@@ -233,6 +233,21 @@ describe("policy 'close'", () => {
     expect(code).toBe(1013);
   });
 
+  it('a drop emits dropped and closes; no drain follows, even once the peer has read everything', async () => {
+    const started = await t.startServer({ maxBackpressure: 64 * 1024, backpressurePolicy: 'close' });
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const client = await t.openClient(started.url);
+    const [ws] = await connection;
+    const events: string[] = [];
+    for (const event of ['dropped', 'drain', 'close']) ws.on(event, () => events.push(event));
+    const message = Buffer.alloc(100 * 1024);
+    expect([ws.send(message), ws.send(message)]).toEqual([SendStatus.BACKPRESSURE, SendStatus.DROPPED]);
+    const [code] = await t.nextEvent<[number]>(client, 'close');
+    expect(code).toBe(1013);
+    await t.until(() => events.includes('close'), 'the server side to close');
+    expect(events).toEqual(['dropped', 'close']);
+  });
+
   it('a peer that never reads again is cut off by the close timeout (close reports 1006)', async () => {
     const started = await t.startServer({ maxBackpressure: 64 * 1024, backpressurePolicy: 'close', closeTimeout: 200 * t.MS });
     const { ws } = await silentPeer(started);
