@@ -131,6 +131,14 @@ describe('server heartbeat', () => {
     expect(spy.mock.calls.map((call) => call[1])).toEqual([2500]); // 30 s and 10 s share 10 s; a quarter of it
   });
 
+  it('sweeps every 1/64 of the smallest time when the times have no useful common divisor, deadlines rounded to sweeps', async () => {
+    const spy = vi.spyOn(globalThis, 'setInterval');
+    const started = await t.startServer({ heartbeat: { interval: 30_001, timeout: 10_000 } });
+    await t.openClient(started.url);
+    await t.until(() => started.wss.clients.size === 1, 'the connection');
+    expect(spy.mock.calls.map((call) => call[1])).toEqual([156.25]); // not their GCD, 1 ms
+  });
+
   it('runs one timer per server, not one per connection', async () => {
     const spy = vi.spyOn(globalThis, 'setInterval');
     const started = await t.startServer({ heartbeat: { interval: INTERVAL, timeout: TIMEOUT } });
