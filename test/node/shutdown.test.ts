@@ -77,6 +77,25 @@ describe('wss.close(options): graceful shutdown', () => {
     expect((await silentClosed)[0]).toBe(1006);
   });
 
+  it('a connection the application paused reads nothing more: its client answers, but it is terminated at the deadline', async () => {
+    const started = await t.startServer();
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const client = await t.openClient(started.url);
+    const [ws] = await connection;
+    ws.pause();
+    let messages = 0;
+    ws.on('message', () => messages++);
+    client.send('sent before its close frame');
+    const serverClosed = t.nextEvent<[number]>(ws!, 'close');
+    const clientClosed = t.nextEvent<[number]>(client, 'close');
+    const since = Date.now();
+    await t.within(started.wss.close({ timeout: 300 * t.MS }), 'the shutdown');
+    expect(Date.now() - since).toBeGreaterThanOrEqual(300 * t.MS - 5);
+    expect((await clientClosed)[0]).toBe(1001); // it got the close frame and answered
+    expect((await serverClosed)[0]).toBe(1006); // the answer was never read
+    expect(messages).toBe(0);
+  });
+
   it('delivers every message a client sent before its close frame', async () => {
     const started = await t.startServer();
     const received = new Map<WebSocket, number>();
