@@ -148,6 +148,16 @@ function encode(data: PrepareData, options: PrepareOptions | undefined, allocate
   return new PreparedMessage(frame, header, isBinary, shouldCompress);
 }
 
+/**
+ * Throws the TypeError `prepare` would for `data` that cannot be a message, without
+ * framing it (a publish with no subscribers frames nothing, and must refuse the same).
+ * @internal
+ */
+export function checkMessageData(data: unknown): void {
+  if (typeof data === 'string' || data instanceof PreparedMessage) return;
+  toBytes(data as Exclude<PrepareData, string>);
+}
+
 function toBytes(data: Exclude<PrepareData, string>): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

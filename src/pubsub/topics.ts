@@ -12,7 +12,7 @@
  */
 import type { WebSocket } from '../node/websocket.js';
 import { SendStatus, type PublishResult } from '../node/send-status.js';
-import { prepareTransient, type PrepareData, type PrepareOptions, type PreparedMessage } from './prepared.js';
+import { checkMessageData, prepareTransient, type PrepareData, type PrepareOptions, type PreparedMessage } from './prepared.js';
 
 /** @internal On a connection: the topics it subscribes to (null for none yet). */
 export const kTopics = Symbol('volley.topics');
@@ -88,6 +88,8 @@ export class TopicRegistry {
   publish(topic: string, data: PrepareData | PreparedMessage, options: PublishOptions | undefined, except: Except | null): PublishResult {
     checkTopic(topic);
     const subscribers = this.#subscribers.get(topic);
+    // Without subscribers nothing is framed, but bad data is refused all the same.
+    if (subscribers === undefined) checkMessageData(data);
     const result = subscribers === undefined ? { sent: 0, backpressure: 0, dropped: 0 } : deliver(subscribers, prepareTransient(data, options), except);
     this.onPublish?.(result);
     return result;

@@ -73,6 +73,19 @@ describe('subscriptions', () => {
     expect(() => started.wss.publish(undefined as any, 'x')).toThrow(TypeError);
   });
 
+  it('data that cannot be a message is a TypeError, with or without subscribers', async () => {
+    const started = await t.startServer();
+    const { server } = await connected(started, 1);
+    server[0]!.subscribe('room');
+    for (const topic of ['room', 'empty']) {
+      expect(() => started.wss.publish(topic, 42 as any)).toThrow(TypeError);
+      expect(() => started.wss.publish(topic, { text: 'x' } as any)).toThrow(TypeError);
+      expect(() => started.wss.publish(topic, new Blob(['x']) as any)).toThrow(TypeError);
+    }
+    expect(() => started.wss.broadcast(42 as any)).toThrow(TypeError);
+    expect(started.wss.publish('empty', new Uint16Array(2))).toEqual({ sent: 0, backpressure: 0, dropped: 0 });
+  });
+
   it('subscriptions end with the connection', async () => {
     const started = await t.startServer();
     const { clients, server } = await connected(started, 2);
