@@ -403,6 +403,13 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     return this.#socket;
   }
   /**
+   * `socket` under the name ws gives it: code written for ws reads
+   * `ws._socket.remoteAddress`.
+   */
+  get _socket(): Socket | null {
+    return this.#socket;
+  }
+  /**
    * How binary messages reach `message` listeners: `nodebuffer` (Buffer, default),
    * `arraybuffer`, `fragments` (an array of Buffers) or `blob`.
    */

@@ -1,6 +1,6 @@
 /**
  * The parts of ws's API kept for code that moves from ws: `verifyClient`,
- * `createWebSocketStream`, `isPaused`, and the aliases on the WebSocket class
+ * `createWebSocketStream`, `isPaused`, `_socket`, and the aliases on the WebSocket class
  * (`WebSocket.Server` and the others), over real sockets.
  */
 import { EventEmitter, once } from 'node:events';
@@ -498,6 +498,19 @@ describe('isPaused', () => {
     expect(server.isPaused).toBe(true);
     server.resume();
     expect(server.isPaused).toBe(false);
+  });
+});
+
+describe('_socket', () => {
+  it("is the socket, on both sides, as ws's (code from ws reads ws._socket.remoteAddress)", async () => {
+    const started = await startServer();
+    const connection = nextEvent<[WebSocket]>(started.wss, 'connection');
+    const ws = await openClient(started.url);
+    const [server] = await connection;
+    expect(server._socket).toBe(server.socket);
+    expect(server._socket!.remoteAddress).toBe('127.0.0.1');
+    expect(server._socket!.remotePort).toBe(ws._socket!.localPort);
+    expect(ws._socket).toBe(ws.socket);
   });
 });
 
