@@ -12,3 +12,16 @@ export * from './parser.js';
 export * from './connection.js';
 export * from './deflate.js';
 export * from './deflate-codec.js';
+export * from './handshake.js';
+export {
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADERS,
+  DEFAULT_MAX_REQUEST_LINE_BYTES,
+  RequestHeadParser,
+  ResponseHeadParser,
+  parseRequestHead,
+  parseResponseHead,
+  type HeadLimits,
+  type RequestHead,
+  type ResponseHead,
+} from './http.js';

@@ -733,3 +733,20 @@ describe('RFC 6455 §4.1 client validates the server response', () => {
     );
   });
 });
+
+describe('volley/protocol exports the handshake', () => {
+  it('a transport of its own can run both opening handshakes from the subpath alone', async () => {
+    const core = await import('../../src/protocol/index.js');
+    const request = core.buildUpgradeRequest({ host: 'a.example', path: '/chat', key: RFC_KEY, protocols: ['chat'] });
+    const requestHead = core.parseRequestHead(Buffer.from(request))!;
+    const info = core.validateUpgradeHead(requestHead);
+    expect(info.key).toBe(RFC_KEY);
+    expect(info.protocols).toEqual(['chat']);
+    const response = core.buildAcceptResponse({ key: info.key, protocol: 'chat' });
+    const responseHead = core.parseResponseHead(Buffer.from(response))!;
+    expect(core.validateUpgradeResponse(responseHead, { key: RFC_KEY, protocols: ['chat'] })).toEqual({ protocol: 'chat', extensions: [] });
+    expect(core.computeAccept(RFC_KEY)).toBe(RFC_ACCEPT);
+    expect(typeof core.generateKey()).toBe('string');
+    expect(core.buildErrorResponse(400, 'bad')).toMatch(/^HTTP\/1\.1 400 /);
+  });
+});
