@@ -535,10 +535,10 @@ export class Connection implements ParserHandler {
 
   /**
    * Starts the closing handshake (RFC 6455 §7.1.2). Does nothing if a close frame was
-   * already sent. With no code, the close frame is empty and the peer sees 1005.
+   * already sent. With no code, the close frame is empty and the peer sees 1005; a
+   * reason without a code is sent with 1000, as the WHATWG `close()` does.
    *
    * @throws {RangeError} if `code` may not be sent or `reason` exceeds 123 bytes.
-   * @throws {TypeError} if a reason is given without a code.
    */
   close(code?: number, reason: string | Buffer = ''): void {
     const payload = encodeClosePayload(code, reason); // validate even when already closing
