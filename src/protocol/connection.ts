@@ -551,7 +551,8 @@ export class Connection implements ParserHandler {
    * violation the parser cannot see: nothing more is read; a close frame with `code`
    * follows what was already sent (messages still being compressed included), and the
    * transport is closed (by the server once the close frame is written, by the client
-   * when the peer closes it).
+   * when the peer closes it). Does nothing once the peer's close frame was received and
+   * answered: the closing handshake is complete, and the close stays clean.
    *
    * @throws {RangeError} if `code` may not be sent; the connection is then left unchanged.
    */
@@ -559,6 +560,8 @@ export class Connection implements ParserHandler {
     if (this.#state === ReadyState.CLOSED) return;
     // Validate before changing anything, so that a bad code cannot leave the parser stopped.
     const payload = encodeClosePayload(code, truncateReason(reason));
+    // Both close frames exchanged (ours may wait behind a compression): nothing to fail.
+    if (this.#closeReceived !== null && (this.#flags & CLOSE_SENT) !== 0) return;
     this.#flags |= FAILED;
     this.#parser?.stop();
     // Messages sent before the failure still go (as with close()): only input stops.

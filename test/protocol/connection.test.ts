@@ -568,6 +568,17 @@ describe('RFC 6455 §7.1.7 failing the connection', () => {
     b.fail(1011, 'x'.repeat(121) + '😀');
     expect(framesSent(b)[0]!.payload.subarray(2).toString()).toBe('x'.repeat(121));
   });
+
+  it('fail() once both close frames were exchanged changes nothing: the close stays clean', () => {
+    const conn = server();
+    feed(conn, clientFrame(Opcode.Close, closePayload(1000, 'bye')));
+    expectEvents(conn, [['closing', 1000, 'bye'], ['end']]);
+    expectFrameSent(conn, serverFrame(Opcode.Close, closePayload(1000, 'bye')));
+    conn.fail(1008, 'too late');
+    expectEvents(conn, []);
+    expectNothingSent(conn);
+    expect(conn.transportClosed()).toEqual({ code: 1000, reason: 'bye', wasClean: true });
+  });
 });
 
 describe('handlers', () => {
