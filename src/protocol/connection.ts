@@ -460,8 +460,11 @@ export class Connection implements ParserHandler {
       isDone = true;
       if (epoch !== sends.epoch) return; // discarded by a failure or the end of the transport
       if (error !== null) {
-        // The sends behind this one can never go: drop them, then fail.
+        // The sends behind this one can never go: drop them, then fail. A close frame
+        // among them (not written: it waited behind this one) goes too; the failure
+        // sends its own.
         this.#discardSends('compression failed');
+        this.#flags &= ~CLOSE_SENT;
         this.onError(error);
         return;
       }

@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Connection, ReadyState, type ConnectionHandler } from '../../src/protocol/connection.js';
-import { PerMessageDeflate, type CodecOptions } from '../../src/protocol/deflate-codec.js';
+import { PerMessageDeflate, type CodecCallback, type CodecOptions, type MessageCodec } from '../../src/protocol/deflate-codec.js';
 import type { DeflateParams } from '../../src/protocol/deflate.js';
+import { InternalError } from '../../src/protocol/errors.js';
 import { Opcode } from '../../src/protocol/frame.js';
 import { clientFrame, closeCodeOf, closePayload, decodeFrames, eventsOf, expectClosing, feed, fixedMask, framesSent, Rsv, type SentFrame } from './helpers.js';
 import { broadcastMessage, compress, inflate, jsonText, params, waitFor } from './deflate-helpers.js';
@@ -345,6 +346,31 @@ describe('order while zlib works on the thread pool', () => {
     await waitFor(() => (frames.push(...framesSent(conn)), conn.transportEnded), 'the end');
     expect(frames.map((f) => f.opcode)).toEqual([Opcode.Text, Opcode.Close]);
     expect(closeCodeOf(frames[1]!.payload)).toBe(1001);
+  });
+
+  it.each([
+    ['close()', (conn: Connection) => conn.close(1000, 'bye')],
+    ["the peer's close frame", (conn: Connection) => feed(conn, clientFrame(Opcode.Close, closePayload(1000, 'bye')))],
+  ])('a compression that fails drops the close frame queued by %s behind it: the failure sends its own, then the server ends', (_name, closeNow) => {
+    // A codec whose compression completes later, with an error.
+    let finish: CodecCallback | null = null;
+    const codec: MessageCodec = {
+      threshold: 0,
+      compress: (_data, _isFinal, callback) => void (finish = callback),
+      decompress: (data, _maxPayload, callback) => callback(null, data),
+      preparedFrame: (message) => message.frame,
+      close: () => {},
+    };
+    const conn = new Connection({ role: 'server', compression: codec });
+    conn.sendText('lost');
+    closeNow(conn);
+    conn.takeEvents();
+    expect(framesSent(conn)).toEqual([]);
+    finish!(new InternalError('zlib failed'), Buffer.alloc(0));
+    const frames = framesSent(conn);
+    expect(frames.map((f) => [f.opcode, closeCodeOf(f.payload)])).toEqual([[Opcode.Close, 1011]]);
+    expect(conn.transportEnded).toBe(true);
+    expect(conn.transportClosed().wasClean).toBe(false);
   });
 
   it('a transport gone during an inflate delivers nothing afterwards', async () => {
