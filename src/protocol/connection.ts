@@ -612,11 +612,12 @@ export class Connection implements ParserHandler {
     this.#discardSends('the connection closed first');
     this.#deflate?.codec.close();
     const received = this.#closeReceived;
-    // RFC 6455 §7.1.5: with no close frame received, the close code is 1006.
+    // RFC 6455 §7.1.5: with no close frame received, the close code is 1006. Clean
+    // only if our close frame was written (not still waiting behind a compression).
     this.#closeInfo =
       received === null
         ? { code: CloseCode.Abnormal, reason: '', wasClean: false }
-        : { code: received.code, reason: received.reason, wasClean: (this.#flags & (CLOSE_SENT | FAILED)) === CLOSE_SENT };
+        : { code: received.code, reason: received.reason, wasClean: (this.#flags & (CLOSE_WRITTEN | FAILED)) === CLOSE_WRITTEN };
     return this.#closeInfo;
   }
 

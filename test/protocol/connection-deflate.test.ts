@@ -373,6 +373,15 @@ describe('order while zlib works on the thread pool', () => {
     expect(conn.transportClosed().wasClean).toBe(false);
   });
 
+  it('a transport gone while the answer to the peer\'s close waits behind a compression: not a clean close', () => {
+    const { conn } = serverWithDeflate(params(), onThreadPool);
+    conn.sendText(jsonText(4000));
+    feed(conn, clientFrame(Opcode.Close, closePayload(1000)));
+    expect(conn.closeSent).toBe(true);
+    expect(framesSent(conn)).toEqual([]); // our close frame has not gone
+    expect(conn.transportClosed()).toEqual({ code: 1000, reason: '', wasClean: false });
+  });
+
   it('a transport gone during an inflate delivers nothing afterwards', async () => {
     const { conn, peer } = serverWithDeflate(params(), onThreadPool);
     feed(conn, await compressedFrames(peer, Opcode.Text, jsonText(4000)));
