@@ -362,8 +362,9 @@ export class Connection implements ParserHandler {
   /**
    * Calls `callback` once every message sent so far has been handed to
    * `handler.write`: at once, unless sends wait behind an asynchronous compression.
-   * If the connection fails or its transport closes first, those messages are dropped
-   * and `callback` gets an `InvalidStateError` saying so.
+   * If a compression fails or the transport closes first, those messages are dropped
+   * and `callback` gets an `InvalidStateError` saying so (a failure of the connection
+   * otherwise, `fail()` or the peer's protocol error, still sends them first).
    */
   whenSent(callback: (error?: Error) => void): void {
     const queue = this.#deflate === null ? null : this.#deflate.queue;
