@@ -13,6 +13,7 @@ export * from './connection.js';
 export * from './deflate.js';
 export * from './deflate-codec.js';
 export * from './handshake.js';
+export { formatExtensions, parseExtensions } from './headers.js';
 export {
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_HEADERS,

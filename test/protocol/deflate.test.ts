@@ -290,3 +290,19 @@ describe('both ends agree on the same parameters', () => {
     expect(format(parse(answer.header))).toBe(answer.header);
   });
 });
+
+describe('volley/protocol exports what the negotiation needs', () => {
+  it('a transport of its own negotiates permessage-deflate from the subpath alone', async () => {
+    const core = await import('../../src/protocol/index.js');
+    const key = core.generateKey();
+    const offer = core.formatExtensions([core.buildOffer(true)]);
+    expect(offer).toBe('permessage-deflate; client_max_window_bits');
+    const request = core.parseRequestHead(Buffer.from(core.buildUpgradeRequest({ host: 'a', path: '/', key, extensions: offer })))!;
+    const info = core.validateUpgradeHead(request);
+    const agreed = core.negotiate(info.extensions, true)!;
+    expect(core.negotiate(core.parseExtensions(offer), true)).toEqual(agreed);
+    const response = core.parseResponseHead(Buffer.from(core.buildAcceptResponse({ key, extensions: agreed.header })))!;
+    const { extensions } = core.validateUpgradeResponse(response, { key, protocols: [], extensionNames: ['permessage-deflate'] });
+    expect(core.acceptResponse(extensions, true)).toEqual(agreed.params);
+  });
+});
