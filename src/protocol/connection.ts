@@ -265,7 +265,7 @@ export class Connection implements ParserHandler {
     return this.#parser ?? this.#createParser();
   }
 
-  /** Whether a close frame has been sent. */
+  /** Whether a close frame has been sent, or queued behind a compression to be sent next. */
   get closeSent(): boolean {
     return (this.#flags & CLOSE_SENT) !== 0;
   }
