@@ -248,76 +248,104 @@ export interface EngineOwner {
   readonly isCompressing: boolean;
 }
 
+/** An engine held between messages, and the pool (configuration) it was made for. */
+export interface Held {
+  engine: Engine;
+  pool: EnginePool;
+}
+
 /**
  * Deflate engines kept between messages (context takeover), at most `limit` at once
- * for one configuration in the process: each holds about 256 KiB of zlib state (15-bit
- * window, memLevel 8), so without a bound idle connections would hold it forever.
+ * in the process: each holds about 256 KiB of zlib state (15-bit window, memLevel 8),
+ * so without a bound idle connections would hold it forever. Pools of different
+ * configurations (window size, level, memLevel) with the same limit share it: one
+ * server's connections that agreed different windows count against one cap.
  * Past the limit, a connection that needs an engine takes the least recently used
- * one, reset: that connection's next message starts from an empty window. The peer
+ * one, reset (or, when that one was made for another configuration, closed and
+ * replaced): that connection's next message starts from an empty window. The peer
  * cannot tell: a message compressed from an empty window is valid whether or not
  * context takeover was agreed, which only allows referring to earlier messages.
  * Taking an engine costs a reset (about 10 µs); creating one costs 100 µs or more.
  */
 export class EnginePool {
-  /** Owners and their engines, least recently used first (Map keeps insertion order). */
-  readonly #owners = new Map<EngineOwner, Engine>();
+  /** Owners and their engines across the pools sharing the limit, least recently used first (Map keeps insertion order). */
+  readonly #owners: Map<EngineOwner, Held>;
 
   constructor(
     readonly limit: number,
     readonly create: () => Engine,
-  ) {}
+    owners: Map<EngineOwner, Held> = new Map(),
+  ) {
+    this.#owners = owners;
+  }
 
   /** The owner's engine, now the most recently used; created or taken over if it has none. */
   acquire(owner: EngineOwner): Engine {
     const owners = this.#owners;
-    let engine = owners.get(owner);
-    if (engine !== undefined && engine.isUsable) {
+    const held = owners.get(owner);
+    if (held !== undefined && held.pool === this && held.engine.isUsable) {
       owners.delete(owner);
-      owners.set(owner, engine);
-      return engine;
+      owners.set(owner, held);
+      return held.engine;
     }
-    owners.delete(owner);
-    engine = undefined;
+    if (held !== undefined) {
+      owners.delete(owner);
+      if (held.pool !== this) held.engine.close();
+    }
+    let engine: Engine | undefined;
     if (owners.size >= this.limit) {
       for (const [oldest, candidate] of owners) {
         if (oldest.isCompressing) continue;
         owners.delete(oldest);
-        if (!candidate.isUsable) continue;
-        candidate.reset();
-        engine = candidate;
+        if (!candidate.engine.isUsable) continue;
+        if (candidate.pool === this) {
+          candidate.engine.reset();
+          engine = candidate.engine;
+        } else {
+          candidate.engine.close(); // made for another configuration
+        }
         break;
       }
     }
     engine ??= this.create();
-    owners.set(owner, engine);
+    owners.set(owner, { engine, pool: this });
     return engine;
   }
 
   /** Forgets the owner's context: its next message starts from an empty window. */
   reset(owner: EngineOwner): void {
-    this.#owners.get(owner)?.reset();
+    const held = this.#owners.get(owner);
+    if (held?.pool === this) held.engine.reset();
   }
 
   /** The owner is gone (its connection closed): its engine is freed. */
   release(owner: EngineOwner): void {
-    const engine = this.#owners.get(owner);
-    if (engine === undefined) return;
+    const held = this.#owners.get(owner);
+    if (held === undefined || held.pool !== this) return;
     this.#owners.delete(owner);
-    engine.close();
+    held.engine.close();
   }
 
-  /** Engines currently held (for tests and metrics). */
+  /** Engines of this configuration currently held (for tests and metrics). */
   get size(): number {
-    return this.#owners.size;
+    let size = 0;
+    for (const held of this.#owners.values()) if (held.pool === this) size++;
+    return size;
   }
 }
 
 const pools = new Map<string, EnginePool>();
+/** The owners of every pool with a given limit: the limit holds across configurations. */
+const ownersByLimit = new Map<number, Map<EngineOwner, Held>>();
 
-/** The process-wide pool for one deflate configuration (`key`) and limit. */
+/** The process-wide pool for one deflate configuration (`key`) and limit; pools with the same limit share it. */
 export function enginePool(key: string, limit: number, create: () => Engine): EnginePool {
   const poolKey = `${key}/${limit}`;
   let pool = pools.get(poolKey);
-  if (pool === undefined) pools.set(poolKey, (pool = new EnginePool(limit, create)));
+  if (pool === undefined) {
+    let owners = ownersByLimit.get(limit);
+    if (owners === undefined) ownersByLimit.set(limit, (owners = new Map()));
+    pools.set(poolKey, (pool = new EnginePool(limit, create, owners)));
+  }
   return pool;
 }

@@ -390,6 +390,19 @@ describe('deflate contexts kept between messages are capped (maxDeflateContexts)
     for (const data of [hex('f2 48 cd c9 c9 07 00'), hex('f2 00 11 00 00'), third]) expect((await inflate(a.server, data)).toString()).toBe('Hello');
   });
 
+  it('the cap is per process, not per window size: connections that agreed different windows share it', async () => {
+    const options = { maxDeflateContexts: 1, level: 4 }; // a configuration of its own
+    const a = codecPair(params(), options);
+    const b = codecPair(params({ clientMaxWindowBits: 10 }), options);
+    await compress(a.client, 'Hello');
+    expect(toHex(await compress(a.client, 'Hello'))).toBe('f2 00 11 00 00'); // context kept
+    await compress(b.client, 'Hello'); // the one context of the process goes to b
+    expect(toHex(await compress(a.client, 'Hello'))).toBe('f2 48 cd c9 c9 07 00'); // from an empty window
+    expect(toHex(await compress(b.client, 'Hello'))).toBe('f2 48 cd c9 c9 07 00'); // and b's went back to a
+    a.client.close();
+    b.client.close();
+  });
+
   it('the pool gives an owner its own engine back, takes the oldest idle one at the limit, and frees engines of closed owners', () => {
     let created = 0;
     const pool = new EnginePool(2, () => (created++, new Engine(new DeflateRaw())));
