@@ -295,6 +295,29 @@ describe('differences left as they are (observed)', () => {
     expect(results.volley.status).toBe(101);
   });
 
+  it('malformed permessage-deflate offers: ws answers 400, or reads a value like "010" as the number; Volley declines each (RFC 7692 §7)', async () => {
+    const offers = [
+      'permessage-deflate; foo',
+      'permessage-deflate; server_no_context_takeover; server_no_context_takeover',
+      'permessage-deflate; server_max_window_bits=16',
+      'permessage-deflate; server_max_window_bits=010',
+      'permessage-deflate; client_max_window_bits=09',
+    ];
+    const results = await both(async (impl) => {
+      const wss = trackWss(new impl.WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: true }));
+      await nextEvent(wss, 'listening');
+      const answers: string[] = [];
+      for (const offer of offers) {
+        const { status, headers, raw } = await rawRequest(wss.address().port, upgradeRequest({ headers: { 'Sec-WebSocket-Extensions': offer } }));
+        raw.socket.destroy();
+        answers.push(`${status} ${headers['sec-websocket-extensions'] ?? '-'}`);
+      }
+      return answers;
+    });
+    expect(results.ws).toEqual(['400 -', '400 -', '400 -', '101 permessage-deflate; server_max_window_bits=10', '101 permessage-deflate; client_max_window_bits=9']);
+    expect(results.volley).toEqual(['101 -', '101 -', '101 -', '101 -', '101 -']);
+  });
+
   it('Sec-WebSocket-Protocol with an empty list element ("a,,b"): ws answers 400; Volley ignores it (RFC 9110 §5.6.1)', async () => {
     const request = upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': 'a,,b' } });
     const results = await both((impl) => answer(impl, request));
