@@ -20,7 +20,7 @@
  * - `end` only on the server, once, after both close frames or a failure;
  * - `readyState` and `closeExpected()` follow the close handshake; `transportClosed()`
  *   returns the same valid `CloseInfo` every time (1006 without a close frame, else its
- *   code and reason; `wasClean` only after both close frames and no failure), then
+ *   code and reason; `wasClean` only after both close frames and no failure before them), then
  *   nothing is read or written any more;
  * - messages never exceed `maxPayload`; the parser holds at most 125 bytes between calls.
  */
@@ -308,6 +308,8 @@ export function checkConnection(input: ConnectionInput): void {
         // A closed connection ignores fail(); otherwise a bad code throws before anything changes.
         if (transportClosed) return { frame: null };
         if (!isAllowedOnWire(action.code)) return { throws: 'RangeError' };
+        // Both close frames exchanged: the closing handshake is complete, nothing to fail.
+        if (closeReceived !== null && closeSent) return { frame: null };
         reading = false;
         failed = true;
         expectEnd();
