@@ -1,25 +1,27 @@
 /**
- * The handshake API under test, from its modules (the protocol index does not
- * re-export the handshake layer).
+ * The handshake API under test: as `volley/protocol` exports it, and the header-list
+ * helpers it does not export.
  */
-export { HandshakeError, InvalidStateError } from '../../src/protocol/errors.js';
-export {
-  buildAcceptResponse,
-  buildErrorResponse,
-  buildUpgradeRequest,
-  validateUpgradeHead,
-  validateUpgradeRequest,
-  validateUpgradeResponse,
-  type IncomingHeaders,
-} from '../../src/protocol/handshake.js';
-export { MAX_LIST_ITEMS, formatExtensions, isToken, parseExtensions, parseProtocolList, parseTokenList, type ExtensionOffer } from '../../src/protocol/headers.js';
 export {
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_HEADERS,
   DEFAULT_MAX_REQUEST_LINE_BYTES,
+  HandshakeError,
+  InvalidStateError,
   RequestHeadParser,
   ResponseHeadParser,
+  buildAcceptResponse,
+  buildErrorResponse,
+  buildUpgradeRequest,
+  formatExtensions,
+  parseExtensions,
+  validateUpgradeHead,
+  validateUpgradeRequest,
+  validateUpgradeResponse,
+  type ExtensionOffer,
   type HeadLimits,
+  type IncomingHeaders,
   type RequestHead,
   type ResponseHead,
-} from '../../src/protocol/http.js';
+} from '../../src/protocol/index.js';
+export { MAX_LIST_ITEMS, isToken, parseProtocolList, parseTokenList } from '../../src/protocol/headers.js';
