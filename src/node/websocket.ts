@@ -487,7 +487,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const rare = this.#rare;
     if (rare !== null && rare.held !== null) {
       this.#hold(rare, byteLengthOf(data), () => this.send(data, options, cb));
-      return this.#heldStatus(rare);
+      return this.#status(rare.heldBytes);
     }
     const settings = this.#settings!;
     const maxBackpressure = settings.maxBackpressure;
@@ -585,7 +585,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
         });
       },
     );
-    return this.#heldStatus(rare);
+    return this.#status(rare.heldBytes);
   }
 
   /** Holds `op` behind the Blob being read; counts its bytes in bufferedAmount meanwhile. */
@@ -595,17 +595,6 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       rare.heldBytes -= bytes;
       op();
     });
-  }
-
-  /** `#status` for a message held behind a Blob (or the Blob itself): the held bytes count as buffered. */
-  #heldStatus(rare: Rare): SendStatus {
-    const socket = this.#socket!;
-    if (this.#queuedBytes + socket.writableLength + this.#connection!.queuedBytes + rare.heldBytes < socket.writableHighWaterMark) {
-      return SendStatus.SENT;
-    }
-    // Owed once what was held has been written (see _flush).
-    this.#flags |= NEED_DRAIN;
-    return SendStatus.BACKPRESSURE;
   }
 
   /** Calls `cb` once what was sent is written, or with the error if it was dropped. */
@@ -723,9 +712,14 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     (this.#callbacks ??= []).push(cb);
   }
 
-  #status(): SendStatus {
+  /**
+   * SENT while what is buffered (queued here, in the socket, behind a compression, and
+   * `heldBytes` behind a Blob being read) is below the socket's high-water mark; else
+   * BACKPRESSURE, and `drain` is owed (see _flush).
+   */
+  #status(heldBytes = 0): SendStatus {
     const socket = this.#socket!;
-    if (this.#queuedBytes + socket.writableLength + this.#connection!.queuedBytes < socket.writableHighWaterMark) return SendStatus.SENT;
+    if (this.#queuedBytes + socket.writableLength + this.#connection!.queuedBytes + heldBytes < socket.writableHighWaterMark) return SendStatus.SENT;
     this.#flags |= NEED_DRAIN;
     return SendStatus.BACKPRESSURE;
   }
