@@ -326,7 +326,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       const onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer) => {
         if (!this.shouldHandle(req)) {
           if (!this.#answersUnhandled(peers, server.listeners('upgrade').length, req)) return;
-          this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
+          this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`, undefined, req);
           return;
         }
         // Servers attached with the same path: the first one attached answers (ws would
@@ -418,7 +418,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.on('error', destroySocket);
     // As in ws: `path` (or a subclass's shouldHandle) holds for noServer too.
     if (!this.shouldHandle(req)) {
-      this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
+      this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`, undefined, req);
       return;
     }
     this.#upgrade(req as UpgradeRequest, socket, head, callback, false);
@@ -431,7 +431,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    */
   #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, readHere: boolean): void {
     if (this.#state !== RUNNING) {
-      this.#reject(socket, 503, 'the server is shutting down');
+      this.#reject(socket, 503, 'the server is shutting down', undefined, request);
       return;
     }
     if (!readHere) {
@@ -451,11 +451,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       refusal = this.#admission?.admit(request, socket) ?? null;
     } catch (error) {
       // An `origins` predicate or `trustProxy` function threw: 500, as for other hooks.
-      this.#rejectWith(socket, error);
+      this.#rejectWith(socket, error, request);
       return;
     }
     if (refusal !== null) {
-      this.#rejectWith(socket, refusal);
+      this.#rejectWith(socket, refusal, request);
       return;
     }
     let info;
@@ -476,7 +476,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     try {
       verdict = askVerifyClient(verifyClient, request);
     } catch (error) {
-      this.#rejectWith(socket, error);
+      this.#rejectWith(socket, error, request);
       return;
     }
     const next = (): void => this.#choose(request, socket, head, info.key, info.protocols, deflate, callback);
@@ -492,7 +492,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.emit('wsClientError', error, socket, request);
       return;
     }
-    this.#rejectWith(socket, error);
+    this.#rejectWith(socket, error, request);
   }
 
   /** The request is valid and verified: chooses the subprotocol, then authenticates and accepts. */
@@ -518,7 +518,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
           protocol = chosen;
         }
       } catch (error) {
-        this.#rejectWith(socket, error);
+        this.#rejectWith(socket, error, request);
         return;
       }
     } else if (protocols.length > 0 && this.options.handleProtocols === undefined) {
@@ -534,7 +534,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     try {
       result = authenticate(request);
     } catch (error) {
-      this.#rejectWith(socket, error);
+      this.#rejectWith(socket, error, request);
       return;
     }
     if (!isPromiseLike(result)) {
@@ -668,17 +668,18 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     return `${lines.join('\r\n')}\r\n\r\n`;
   }
 
-  #rejectWith(socket: Socket, error: unknown): void {
+  #rejectWith(socket: Socket, error: unknown, request?: { method?: string }): void {
     if (error instanceof HandshakeError) {
-      this.#reject(socket, error.status, error.message, error.headers);
+      this.#reject(socket, error.status, error.message, error.headers, request);
     } else {
       // Not a deliberate rejection: a bug in a hook. Say nothing about it on the wire.
-      this.#reject(socket, 500, 'internal server error');
+      this.#reject(socket, 500, 'internal server error', undefined, request);
       if (this.listenerCount('error') > 0) this.emit('error', error);
     }
   }
 
-  #reject(socket: Socket, status: number, message: string, headers?: Record<string, string>): void {
+  /** `request`, when known: the answer to a HEAD request has no body (RFC 9110 §9.3.2). */
+  #reject(socket: Socket, status: number, message: string, headers?: Record<string, string>, request?: { method?: string }): void {
     if (socket.destroyed) return;
     let response: string;
     try {
@@ -687,6 +688,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       status = 500;
       response = buildErrorResponse(500, 'internal server error');
     }
+    if (request?.method === 'HEAD') response = response.slice(0, response.indexOf('\r\n\r\n') + 4);
     this.#metrics?.observeHandshakeRejected(status);
     // The peer may reset the connection while the answer is written: that error must
     // not escape as an uncaught exception (the own-port paths have removed theirs).
@@ -777,7 +779,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     if (rest.length > 0) socket.pause();
     const req = new ReadRequest(head, socket);
     if (!this.shouldHandle(req)) {
-      this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`);
+      this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`, undefined, req);
       return;
     }
     this.#upgrade(req, socket, rest, (ws) => this.emit('connection', ws, req), true);

@@ -8,7 +8,7 @@
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer as PeerWebSocketServer } from 'ws';
-import type { UpgradeRequest, WebSocket } from '../../src/index.js';
+import { WebSocketServer, type UpgradeRequest, type WebSocket } from '../../src/index.js';
 import { closeAll, delay, listen, nextEvent, rawConnect, startServer, track, within, type RawResponse } from './helpers.js';
 
 afterEach(closeAll);
@@ -178,9 +178,30 @@ describe('own port and node:http with ws, where they differ on purpose', () => {
     const { port } = await ownPort();
     const get = await send(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n');
     expect([get.status, get.headers.upgrade]).toEqual([426, 'websocket']);
-    for (const method of ['HEAD', 'OPTIONS', 'POST']) {
+    for (const method of ['OPTIONS', 'POST']) {
       const response = await send(port, `${method} / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody`);
       expect([response.status, response.headers.allow]).toEqual([405, 'GET']);
+    }
+  });
+
+  it('the answer to HEAD has no body (RFC 9110 §9.3.2), on the own port and behind node:http', async () => {
+    const own = await ownPort();
+    const http = createHttpServer((req, res) => res.writeHead(404).end());
+    track(new WebSocketServer({ server: http, heartbeat: false }), (wss) => wss.terminate());
+    const attached = { port: await listen(http) };
+    const upgrade = upgradeHead('', 'HEAD /chat HTTP/1.1');
+    for (const [port, bytes] of [
+      [own.port, 'HEAD / HTTP/1.1\r\nHost: a\r\n\r\n'],
+      [own.port, upgrade],
+      [attached.port, upgrade],
+    ] as const) {
+      const raw = await rawConnect(port);
+      raw.write(bytes);
+      await raw.waitEnd();
+      const text = raw.buffer.toString('latin1');
+      expect(text).toMatch(/^HTTP\/1\.1 405 /);
+      expect(text).toMatch(/\r\nAllow: GET\r\n/i);
+      expect(text.indexOf('\r\n\r\n') + 4).toBe(text.length);
     }
   });
 });
