@@ -868,7 +868,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * are not closed, as in `ws`: close them, or use the graceful form or `terminate`.
    * As in `ws`, 'close' is emitted (and `callback` called) once they have all closed
    * (at once with `clientTracking: false` and no listener of its own), and `callback`
-   * gets an error when the server was closed already.
+   * gets an error when the server was closed already. Upgrades in progress are answered
+   * 503, as in `ws`, once their request is read or their hook settles.
    */
   close(callback: (error?: Error) => void): void;
   /**
@@ -913,6 +914,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#heartbeat.stop();
     for (const ws of this.#connections) ws.terminate();
     for (const socket of this.#pending) socket.destroy();
+    for (const socket of this.#lingering) socket.destroy();
     return this.#release();
   }
 
@@ -924,22 +926,30 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.once('close', () => callback());
     if (this.#state !== RUNNING) return;
     this.#state = CLOSING;
-    void this.#release();
+    // As in ws, upgrades in progress are answered 503 (when their request is read, or
+    // their verifyClient or authenticate settles) rather than cut off.
+    void this.#release(false);
   }
 
-  /** Detaches, destroys upgrades in progress, closes the own listener; resolves on 'close'. */
-  #release(): Promise<void> {
+  /**
+   * Detaches and closes the own listener; resolves on 'close'. `destroyPending`: upgrades
+   * in progress and refusals still being written are destroyed; otherwise they end on
+   * their own (answered 503, or at their timeouts) and the own listener waits for them.
+   */
+  #release(destroyPending = true): Promise<void> {
     if (this.#state === CLOSED) return Promise.resolve();
     const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
     if (this.#released) return closed;
     this.#released = true;
     this.#detach?.();
     this.#detach = null;
-    for (const socket of this.#pending) socket.destroy();
-    this.#pending.clear();
-    if (this.#readTimer !== null) clearTimeout(this.#readTimer);
-    this.#readTimer = null;
-    for (const socket of this.#lingering) socket.destroy();
+    if (destroyPending) {
+      for (const socket of this.#pending) socket.destroy();
+      this.#pending.clear();
+      if (this.#readTimer !== null) clearTimeout(this.#readTimer);
+      this.#readTimer = null;
+      for (const socket of this.#lingering) socket.destroy();
+    }
     const finish = () => {
       this.#state = CLOSED;
       this.emit('close');

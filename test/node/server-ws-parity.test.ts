@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as wsLib from 'ws';
 import * as Volley from '../../src/index.js';
-import { closeAll, delay, listen, nextEvent, rawConnect, rawRequest, track, upgradeRequest, within } from './helpers.js';
+import { closeAll, delay, listen, nextEvent, rawConnect, rawRequest, track, until, upgradeRequest, within } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -181,6 +181,51 @@ describe('close(callback)', () => {
     expect(results.ws).toBe('The server is not running');
     expect(results.volley).toBe(results.ws);
   });
+
+  it('close(cb) while an asynchronous verifyClient is pending: both answer 503 when it accepts', async () => {
+    const results = await both(async ({ WebSocketServer }) => {
+      const http = createHttpServer();
+      const wss = trackWss(new WebSocketServer({ server: http, verifyClient: (_info: unknown, cb: (ok: boolean) => void) => setTimeout(() => cb(true), 50) }));
+      const port = await listen(http);
+      const raw = await rawConnect(port);
+      raw.write(upgradeRequest());
+      await delay(20);
+      wss.close(() => {});
+      await raw.waitClosed();
+      return raw.buffer.toString('latin1').split('\r\n')[0];
+    });
+    expect(results).toEqual({ ws: 'HTTP/1.1 503 Service Unavailable', volley: 'HTTP/1.1 503 Service Unavailable' });
+  });
+
+  it('on its own port, close(cb) answers 503 to a request still arriving and to an authenticate still pending, then closes its listener', async () => {
+    let release: () => void = () => {};
+    const wss = trackWss(
+      new Volley.WebSocketServer({
+        port: 0,
+        host: '127.0.0.1',
+        heartbeat: false,
+        authenticate: () => new Promise<void>((resolve) => (release = resolve)),
+      }),
+    );
+    await nextEvent(wss, 'listening');
+    const port = wss.address().port;
+    const authenticating = await rawConnect(port);
+    authenticating.write(upgradeRequest());
+    const arriving = await rawConnect(port);
+    const request = upgradeRequest();
+    arriving.write(request.slice(0, 20));
+    await delay(30);
+    let closed = false;
+    wss.close(() => (closed = true));
+    await delay(30);
+    expect([closed, authenticating.received, arriving.received]).toEqual([false, 0, 0]);
+    arriving.write(request.slice(20));
+    expect((await arriving.readResponse()).status).toBe(503);
+    release();
+    expect((await authenticating.readResponse()).status).toBe(503);
+    await Promise.all([arriving.waitClosed(), authenticating.waitClosed()]);
+    await until(() => closed, 'the close callback');
+  });
 });
 
 describe('the WebSocket option', () => {
@@ -323,22 +368,6 @@ describe('differences left as they are (observed)', () => {
     const results = await both((impl) => answer(impl, request));
     expect(results.ws.status).toBe(400);
     expect(results.volley.status).toBe(101);
-  });
-
-  it('close(cb) while an asynchronous verifyClient is pending: ws answers 503 when it accepts; Volley destroys the socket unanswered', async () => {
-    const results = await both(async ({ WebSocketServer }) => {
-      const http = createHttpServer();
-      const wss = trackWss(new WebSocketServer({ server: http, verifyClient: (_info: unknown, cb: (ok: boolean) => void) => setTimeout(() => cb(true), 50) }));
-      const port = await listen(http);
-      const raw = await rawConnect(port);
-      raw.write(upgradeRequest());
-      await delay(20);
-      wss.close(() => {});
-      await raw.waitClosed();
-      return raw.buffer.toString('latin1').split('\r\n')[0];
-    });
-    expect(results.ws).toBe('HTTP/1.1 503 Service Unavailable');
-    expect(results.volley).toBe('');
   });
 
   it("close(cb) on a closed server: ws emits 'close' again; Volley does not", async () => {

@@ -241,7 +241,7 @@ describe('wss.close(callback): the ws signature', () => {
 });
 
 describe('wss.close(callback) with an upgrade in progress', () => {
-  it('drops a client whose authenticate is pending, without a 101, as before', async () => {
+  it('answers a client whose authenticate is pending 503 once it settles, never 101, as ws does', async () => {
     let release!: (value: unknown) => void;
     const started = await t.startServer({ authenticate: () => new Promise((resolve) => (release = resolve)) });
     let connections = 0;
@@ -250,11 +250,25 @@ describe('wss.close(callback) with an upgrade in progress', () => {
     raw.write(t.upgradeRequest());
     await t.until(() => release !== undefined, 'authenticate to be called');
     const closed = new Promise<void>((resolve) => started.wss.close(() => resolve()));
-    await raw.waitClosed();
+    await t.delay(20 * t.MS);
+    expect(raw.received).toBe(0);
     release(null);
+    expect((await raw.readResponse()).status).toBe(503);
+    await raw.waitClosed();
     await t.within(closed, 'the close callback');
-    expect(raw.buffer.length).toBe(0);
     expect(connections).toBe(0);
+  });
+
+  it('destroys it when terminate() follows', async () => {
+    const started = await t.startServer({ authenticate: () => new Promise(() => {}) });
+    const raw = await t.rawConnect(started.port);
+    raw.write(t.upgradeRequest());
+    await t.delay(20 * t.MS);
+    const closed = new Promise<void>((resolve) => started.wss.close(() => resolve()));
+    await t.within(started.wss.terminate(), 'terminate');
+    await raw.waitClosed();
+    await t.within(closed, 'the close callback');
+    expect(raw.received).toBe(0);
   });
 });
 
