@@ -114,7 +114,12 @@ export function deliver(recipients: Iterable<WebSocket<any>>, message: PreparedM
   let dropped = 0;
   const exceptOne = except !== null && !(except instanceof Set) ? except : null;
   const exceptSet = except instanceof Set ? (except as ReadonlySet<WebSocket<any>>) : null;
+  // A 'dropped' listener (emitted within send) that unsubscribes and subscribes its
+  // connection again moves it to the end of the set, where the loop would meet it again,
+  // and again: at most as many visits as there were recipients when the publish began.
+  let left = recipients instanceof Set ? recipients.size : Infinity;
   for (const ws of recipients) {
+    if (left-- === 0) break;
     if (ws === exceptOne || ws.readyState !== OPEN || (exceptSet !== null && exceptSet.has(ws))) continue;
     let status: number;
     try {

@@ -189,6 +189,23 @@ describe('publish and broadcast', () => {
     expect(await whole).toEqual(['first half, second half', 'after']);
     expect(await other).toEqual(['published', 'after']);
   });
+
+  it("a 'dropped' listener that unsubscribes and subscribes its connection again is not visited again by the same publish", async () => {
+    const started = await t.startServer({ maxBackpressure: 64 });
+    const { server } = await connected(started, 2);
+    for (const ws of server) ws.subscribe('t');
+    let dropped = 0;
+    server[0]!.on('dropped', () => {
+      dropped++;
+      // Bounded, so that a publish that would loop forever ends and fails instead.
+      if (dropped > 5) return;
+      server[0]!.unsubscribe('t');
+      server[0]!.subscribe('t');
+    });
+    server[0]!.send('x'.repeat(100)); // queued in this tick: over the budget until written
+    expect(started.wss.publish('t', 'published')).toEqual({ sent: 1, backpressure: 0, dropped: 1 });
+    expect(dropped).toBe(1);
+  });
 });
 
 describe('prepare', () => {
