@@ -942,9 +942,15 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     socket.resume();
   }
 
-  /** @internal Client side: the handshake is under way. */
-  [kSetConnecting](url: string, socket: Socket | null): void {
-    this.#rareFields().url = url;
+  /**
+   * @internal Client side: the handshake is under way, over `socket` (null while an
+   * `agent` has not given one). `abort` stops a handshake that does not go through the
+   * socket alone (an agent's request); it is called when the handshake is aborted.
+   */
+  [kSetConnecting](url: string, socket: Socket | null, abort: (() => void) | null = null): void {
+    const rare = this.#rareFields();
+    rare.url = url;
+    rare.abortHandshake = abort;
     this.#socket = socket;
   }
 
@@ -956,6 +962,12 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const socket = this.#socket;
     this.#socket = null;
     socket?.destroy();
+    const rare = this.#rare;
+    if (rare !== null && rare.abortHandshake !== null) {
+      const abort = rare.abortHandshake;
+      rare.abortHandshake = null;
+      abort();
+    }
     // In a later tick, as ws does (browsers queue them as tasks): close() and terminate()
     // while CONNECTING must not run the listeners inside the call.
     process.nextTick(() => {
@@ -1321,6 +1333,8 @@ class Rare {
   extensions = '';
   /** Client side: the URL connected to. */
   url = '';
+  /** Client side, while CONNECTING through an `agent`: stops its request. */
+  abortHandshake: (() => void) | null = null;
   closeTimer: NodeJS.Timeout | null = null;
   rateLimiter: MessageLimiter | null = null;
   tokenExpiry: ExpiryTimer | null = null;
