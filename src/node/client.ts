@@ -2,8 +2,11 @@
  * The client side: `new WebSocket(url, protocols?, options?)` connects over node:net
  * (`ws:`, and `ws+unix:` to a Unix domain socket) or node:tls (`wss:`), sends the
  * opening handshake and reads the response itself, with a deadline for the whole
- * handshake, following redirects when asked to.
+ * handshake, following redirects when asked to. With an `agent`, node:http sends the
+ * handshake and reads the response (client-agent.ts); the response is validated here
+ * either way.
  */
+import type { Agent } from 'node:http';
 import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
 import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
@@ -22,6 +25,7 @@ import {
 } from './websocket.js';
 import { heartbeatSettings, watchClient, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import { MAX_TIMER_DELAY } from './timers.js';
+import { CLOSED_BEFORE_RESPONSE, requestThroughAgent } from './client-agent.js';
 
 /** Options of a client connection. */
 export interface ClientOptions extends WebSocketOptions {
@@ -69,6 +73,20 @@ export interface ClientOptions extends WebSocketOptions {
    * must return a `net.Socket` (or a `tls.TLSSocket`) that is connecting or connected.
    */
   createConnection?: (options: ConnectOptions) => Socket;
+  /**
+   * Sends the opening handshake through this agent, as `ws` does: with node:http's
+   * `request` (node:https's for `wss:`) given `agent`, so that it makes the connection.
+   * An `http.Agent` for `ws:`, an `https.Agent` for `wss:`, or a proxy agent
+   * (https-proxy-agent, socks-proxy-agent). The other options apply as without it; the TLS
+   * options, `family`, `localAddress` and `lookup` are given to the request, which gives
+   * them to the agent. `createConnection` is not used with an agent (as in `ws`, the
+   * agent makes the connection). Default: none (the client connects and reads the
+   * response itself).
+   *
+   * @example
+   * new WebSocket('wss://example.com/feed', { agent: new HttpsProxyAgent('http://proxy:3128') });
+   */
+  agent?: Agent;
   /** Offer permessage-deflate (RFC 7692), as browsers do: `true` (default) or options; false to not offer it. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /**
@@ -317,47 +335,29 @@ export function connectClient(
   } else {
     connectOptions = { host, port, family: options.family, localAddress: options.localAddress, lookup: options.lookup };
   }
-  const socket: Socket =
-    options.createConnection !== undefined
-      ? options.createConnection(connectOptions)
-      : isSecure
-        ? tlsConnect(connectOptions)
-        : netConnect(connectOptions as Parameters<typeof netConnect>[0]);
-  ws[kSetConnecting](url.href, socket);
-  socket.setNoDelay(true);
-
-  // As node:http's client: up to 2,000 header lines, within maxHeaderBytes.
-  const limits = { maxHeaderBytes: options.maxHeaderBytes, maxHeaders: CLIENT_MAX_HEADERS };
-  let parser = new ResponseHeadParser(limits);
+  /** What the handshake goes over: the socket, or node:http's request through the agent. */
+  let transport: { destroy(): unknown };
+  /** Removes the listeners the handshake has on the socket. */
+  let detach: (() => void) | undefined;
+  /** Armed once the connection is under way. */
+  let timer: NodeJS.Timeout | undefined;
   const fail = (error: Error) => {
     cleanup();
     ws[kAbortHandshake](error);
   };
-  // As in ws: 0 (or a delay beyond setTimeout's range) is no limit.
-  const limit = options.handshakeTimeout ?? DEFAULT_CLIENT_HANDSHAKE_TIMEOUT;
-  const timer = limit > 0 && limit <= MAX_TIMER_DELAY ? setTimeout(() => fail(new Error('Opening handshake has timed out')), limit) : undefined;
-  const onError = (error: Error) => fail(error);
-  const onClose = () => fail(new Error('the connection closed before the opening handshake completed'));
-  const onData = (chunk: Buffer) => {
-    let head;
-    try {
-      head = parser.push(chunk);
-      // RFC 9110 §15.2: interim responses (1xx but 101: 100 Continue, 103 Early Hints)
-      // may come before the final one; a client skips them.
-      while (head !== null && head.status >= 100 && head.status < 200 && head.status !== 101) {
-        const rest = parser.rest;
-        parser = new ResponseHeadParser(limits);
-        head = rest === undefined || rest.length === 0 ? null : parser.push(rest);
-      }
-    } catch (error) {
-      fail(error as Error);
-      return;
-    }
-    if (head === null) return;
+  const cleanup = () => {
+    clearTimeout(timer);
+    detach?.();
+  };
+  /**
+   * The final response: validated, then either followed (a redirect), failed, or the
+   * WebSocket opens over `socket` with `rest`, the bytes that came after the 101's head.
+   */
+  const onResponse = (head: ResponseHead, socket: Socket | null, rest: Buffer | null) => {
     const location = head.status >= 300 && head.status < 400 && options.followRedirects === true ? head.headers.location : undefined;
     if (typeof location === 'string') {
       cleanup();
-      socket.destroy();
+      transport.destroy();
       follow(location, head);
       return;
     }
@@ -374,12 +374,17 @@ export function connectClient(
       fail(error as Error);
       return;
     }
+    if (socket === null) {
+      // Only through an agent: a 101 that node:http did not take for an upgrade.
+      fail(new HandshakeError(101, 'the 101 response was not taken as an upgrade by node:http'));
+      return;
+    }
     cleanup();
     socket.pause();
     const settings = new SharedSettings('client', options);
     ws[kAttach](
       socket,
-      parser.rest ?? null,
+      rest,
       settings,
       selected.protocol,
       deflate === null ? '' : formatExtensions(selected.extensions),
@@ -416,19 +421,82 @@ export function connectClient(
       ws[kAbortHandshake](error as Error);
     }
   };
-  const cleanup = () => {
-    clearTimeout(timer);
-    socket.off('error', onError);
-    socket.off('close', onClose);
-    socket.off('end', onClose);
-    socket.off('data', onData);
-  };
-  socket.on('error', onError);
-  socket.on('close', onClose);
-  // A socket made with allowHalfOpen (createConnection) stays open after the server's
-  // FIN: its end is the end of the handshake too.
-  socket.on('end', onClose);
-  socket.on('data', onData);
-  socket.write(request);
-}
 
+  // Falsy is no agent: node:http takes `agent: false` for a connection of its own, which
+  // is what the client makes without one.
+  if (options.agent) {
+    const agentRequest = requestThroughAgent(
+      {
+        agent: options.agent,
+        isSecure,
+        connect: connectOptions,
+        target: path,
+        headers: headerLinesOf(request).flat(),
+        maxHeaderBytes: options.maxHeaderBytes,
+        maxHeaders: CLIENT_MAX_HEADERS,
+      },
+      {
+        // ws.socket while connecting, as without an agent; aborting destroys the request too.
+        socket: (socket) => ws[kSetConnecting](url.href, socket, abort),
+        // From the 101 on, the connection is the socket alone.
+        response: (head, socket, rest) => {
+          if (socket !== null) ws[kSetConnecting](url.href, socket);
+          onResponse(head, socket, rest);
+        },
+        error: (error) => fail(error),
+      },
+    );
+    const abort = () => agentRequest.destroy();
+    ws[kSetConnecting](url.href, null, abort);
+    transport = agentRequest;
+  } else {
+    const socket: Socket =
+      options.createConnection !== undefined
+        ? options.createConnection(connectOptions)
+        : isSecure
+          ? tlsConnect(connectOptions)
+          : netConnect(connectOptions as Parameters<typeof netConnect>[0]);
+    ws[kSetConnecting](url.href, socket);
+    socket.setNoDelay(true);
+    transport = socket;
+    // As node:http's client: up to 2,000 header lines, within maxHeaderBytes.
+    const limits = { maxHeaderBytes: options.maxHeaderBytes, maxHeaders: CLIENT_MAX_HEADERS };
+    let parser = new ResponseHeadParser(limits);
+    const onError = (error: Error) => fail(error);
+    const onClose = () => fail(new Error(CLOSED_BEFORE_RESPONSE));
+    const onData = (chunk: Buffer) => {
+      let head;
+      try {
+        head = parser.push(chunk);
+        // RFC 9110 §15.2: interim responses (1xx but 101: 100 Continue, 103 Early Hints)
+        // may come before the final one; a client skips them.
+        while (head !== null && head.status >= 100 && head.status < 200 && head.status !== 101) {
+          const rest = parser.rest;
+          parser = new ResponseHeadParser(limits);
+          head = rest === undefined || rest.length === 0 ? null : parser.push(rest);
+        }
+      } catch (error) {
+        fail(error as Error);
+        return;
+      }
+      if (head !== null) onResponse(head, socket, parser.rest ?? null);
+    };
+    detach = () => {
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.off('end', onClose);
+      socket.off('data', onData);
+    };
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    // A socket made with allowHalfOpen (createConnection) stays open after the server's
+    // FIN: its end is the end of the handshake too.
+    socket.on('end', onClose);
+    socket.on('data', onData);
+    socket.write(request);
+  }
+
+  // As in ws: 0 (or a delay beyond setTimeout's range) is no limit.
+  const limit = options.handshakeTimeout ?? DEFAULT_CLIENT_HANDSHAKE_TIMEOUT;
+  if (limit > 0 && limit <= MAX_TIMER_DELAY) timer = setTimeout(() => fail(new Error('Opening handshake has timed out')), limit);
+}
