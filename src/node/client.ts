@@ -437,7 +437,9 @@ export function connectClient(
       },
       {
         // ws.socket while connecting, as without an agent; aborting destroys the request too.
-        socket: (socket) => ws[kSetConnecting](url.href, socket, abort),
+        socket: (socket) => {
+          if (ws.readyState === WebSocket.CONNECTING) ws[kSetConnecting](url.href, socket, abort);
+        },
         // From the 101 on, the connection is the socket alone.
         response: (head, socket, rest) => {
           if (socket !== null) ws[kSetConnecting](url.href, socket);
