@@ -19,6 +19,7 @@ import {
   Op,
   client,
   closeAll,
+  delay,
   frame,
   listen,
   nextEvent,
@@ -271,6 +272,7 @@ describe('agent', () => {
     const messages: Array<[string, boolean]> = [];
     ws.on('message', (data: Buffer, isBinary: boolean) => messages.push([isBinary ? data.toString('hex') : String(data), isBinary]));
     await nextEvent(ws, 'open');
+    expect(agent.connections).toBe(1);
     await until(() => messages.length === 2, 'both messages');
     expect(messages).toEqual([
       ['first', false],
@@ -286,7 +288,20 @@ describe('agent', () => {
     ws.terminate();
     const { error } = await expectFailure(ws);
     expect(error.message).toBe('WebSocket was closed before the connection was established');
+    expect(agent.connections).toBe(1);
     await until(() => sockets[0]!.destroyed, 'the server sees the connection closed');
+  });
+
+  it('terminate() before the agent has given a socket: 1006, and the tunnel it then gives is closed', async () => {
+    const { port, sockets } = await startRawServer(() => {});
+    const proxy = await startProxy();
+    const ws = client(`ws://127.0.0.1:${port}/`, undefined, { agent: new TunnelAgent(proxy.port) });
+    ws.terminate();
+    const { error } = await expectFailure(ws);
+    expect(error.message).toBe('WebSocket was closed before the connection was established');
+    await until(() => proxy.targets.length === 1, 'the tunnel was asked for');
+    await delay(50 * MS);
+    expect(sockets.every((socket) => socket.destroyed)).toBe(true);
   });
 
   it('auth, headers and origin go through the agent as without it', async () => {
@@ -295,6 +310,7 @@ describe('agent', () => {
     const agent = track(new CountingAgent(), (a) => a.destroy());
     await openClient(url, undefined, { agent, auth: 'user:pass', headers: { 'X-Custom': 'yes' }, origin: 'https://example.com' });
     const [, req] = await connection;
+    expect(agent.connections).toBe(1);
     expect(req.headers.authorization).toBe(`Basic ${Buffer.from('user:pass').toString('base64')}`);
     expect(req.headers['x-custom']).toBe('yes');
     expect(req.headers.origin).toBe('https://example.com');
