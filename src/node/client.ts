@@ -40,7 +40,8 @@ export interface ClientOptions extends WebSocketOptions {
   /** Milliseconds for the whole opening handshake (connect, TLS, response). Default 10 000. */
   handshakeTimeout?: number;
   /**
-   * Options passed to `tls.connect` for `wss:` (`ca`, `rejectUnauthorized`, `servername`, ...).
+   * Options passed to `tls.connect` for `wss:` (`ca`, `rejectUnauthorized`, `servername`, ...);
+   * with an `agent`, to `https.request`, which gives them to the agent.
    * As in `ws`, the TLS options can also be given beside the others (`{ rejectUnauthorized: false }`);
    * those in `tls` win.
    */
@@ -59,7 +60,7 @@ export interface ClientOptions extends WebSocketOptions {
   followRedirects?: boolean;
   /** With `followRedirects`: how many redirects to follow before failing. Default 10. */
   maxRedirects?: number;
-  /** Largest response head accepted, in bytes. Default 16 KiB. */
+  /** Largest response head accepted, in bytes (with an `agent`, node:http's `maxHeaderSize`). Default 16 KiB. */
   maxHeaderBytes?: number;
   /** IP family to connect with (4 or 6). */
   family?: number;
@@ -71,17 +72,20 @@ export interface ClientOptions extends WebSocketOptions {
    * Makes the connection instead of `net.connect` / `tls.connect`, as in `ws`: called with
    * what they would have been given (host, port, TLS options; `path` for `ws+unix:`), it
    * must return a `net.Socket` (or a `tls.TLSSocket`) that is connecting or connected.
+   * Not used with an `agent`.
    */
   createConnection?: (options: ConnectOptions) => Socket;
   /**
    * Sends the opening handshake through this agent, as `ws` does: with node:http's
    * `request` (node:https's for `wss:`) given `agent`, so that it makes the connection.
-   * An `http.Agent` for `ws:`, an `https.Agent` for `wss:`, or a proxy agent
+   * An `http.Agent` for `ws:`, an `https.Agent` for `wss:` (node:https throws
+   * `ERR_INVALID_PROTOCOL` for an `http.Agent`, from this constructor), or a proxy agent
    * (https-proxy-agent, socks-proxy-agent). The other options apply as without it; the TLS
    * options, `family`, `localAddress` and `lookup` are given to the request, which gives
    * them to the agent. `createConnection` is not used with an agent (as in `ws`, the
-   * agent makes the connection). Default: none (the client connects and reads the
-   * response itself).
+   * agent makes the connection). node:http reads the response: one it cannot parse fails
+   * with its error (code `HPE_...`); one it reads is checked as without an agent.
+   * Default: none (the client connects and reads the response itself).
    *
    * @example
    * new WebSocket('wss://example.com/feed', { agent: new HttpsProxyAgent('http://proxy:3128') });

@@ -332,6 +332,12 @@ describe('agent', () => {
     expect(await echo(ws, 'hi')).toBe('hi');
   });
 
+  it("an http.Agent for wss: is refused at construction, as node:https (and so ws) refuses it", () => {
+    const agent = new CountingAgent();
+    expect(() => new WebSocket('wss://127.0.0.1:1/', { agent })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PROTOCOL' }));
+    expect(agent.connections).toBe(0);
+  });
+
   it('ws+unix: through an agent, to the Unix domain socket', async () => {
     const dir = track(mkdtempSync(join(tmpdir(), 'volley-ipc-')), (path) => rmSync(path, { recursive: true, force: true }));
     const socketPath = join(dir, 'ws.sock');
