@@ -5,10 +5,10 @@
  * the response; its head is handed on as the `ResponseHead` the client's own parser
  * gives, so that both ways validate it with the same code and the same messages.
  */
-import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { parseResponseHead, type ResponseHead } from '../protocol/http.js';
+import { httpModule, httpsModule } from './builtins.js';
 import type { ConnectOptions } from './client.js';
 
 /** The error of a handshake whose connection closed before the response head was read. */
@@ -55,8 +55,7 @@ type MessageHead = Pick<IncomingMessage, 'httpVersion' | 'statusCode' | 'statusM
  */
 export function requestThroughAgent(request: AgentRequest, handlers: AgentHandlers): ClientRequest {
   const { path: socketPath, ...connect } = request.connect;
-  const send = request.isSecure ? httpsRequest : httpRequest;
-  const req = send({
+  const req = (request.isSecure ? httpsModule() : httpModule()).request({
     ...connect,
     socketPath,
     agent: request.agent,

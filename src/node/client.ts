@@ -8,7 +8,8 @@
  */
 import type { Agent } from 'node:http';
 import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { tlsModule } from './builtins.js';
 import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError } from '../protocol/errors.js';
@@ -460,7 +461,7 @@ export function connectClient(
       options.createConnection !== undefined
         ? options.createConnection(connectOptions)
         : isSecure
-          ? tlsConnect(connectOptions)
+          ? tlsModule().connect(connectOptions)
           : netConnect(connectOptions as Parameters<typeof netConnect>[0]);
     ws[kSetConnecting](url.href, socket);
     socket.setNoDelay(true);

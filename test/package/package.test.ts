@@ -75,6 +75,21 @@ console.log(JSON.stringify([shared.length > 5, shared.filter((key) => protocol[k
   });
 });
 
+describe('what loading the package loads', () => {
+  // process.moduleLoadList names the built-in modules loaded so far ('NativeModule tls').
+  const probe = `const loaded = () => ['tls', 'http', 'https'].filter((name) => process.moduleLoadList.includes('NativeModule ' + name));
+const before = loaded();
+const ws = new WebSocket('wss://127.0.0.1:1');
+ws.on('error', () => {});
+console.log(JSON.stringify([before, loaded()]));`;
+
+  it('node:tls, node:http and node:https only once a client needs them, from ESM and CommonJS', async () => {
+    const esm = await node('lazy.mjs', `import { WebSocket, WebSocketServer } from 'volley';\n${probe}`);
+    const cjs = await node('lazy.cjs', `const { WebSocket, WebSocketServer } = require('volley');\n${probe}`);
+    for (const out of [esm, cjs]) expect(JSON.parse(out)).toEqual([[], ['tls']]);
+  });
+});
+
 describe('both builds in one process (an ESM app, a CommonJS helper)', () => {
   it('an UpgradeError from the other copy keeps its status; servers attached from both copies answer other paths', async () => {
     const out = await node(
