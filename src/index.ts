@@ -16,7 +16,7 @@ export { prepare, PreparedMessage } from './pubsub/prepared.js';
 export type { PrepareOptions } from './pubsub/prepared.js';
 export type { PublishOptions } from './pubsub/topics.js';
 export type { HeartbeatOptions } from './heartbeat/heartbeat.js';
-export type { ClientOptions, UpgradeClientRequest } from './node/client.js';
+export type { ClientOptions, UpgradeClientRequest, UpgradeResponse } from './node/client.js';
 export type { PerMessageDeflateOptions } from './protocol/deflate.js';
 export { Event, MessageEvent, CloseEvent, ErrorEvent } from './node/events.js';
 export {

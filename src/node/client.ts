@@ -15,7 +15,7 @@ import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { buildUpgradeRequest, generateKey, validateUpgradeResponse, type HeaderValue } from '../protocol/handshake.js';
 import { formatExtensions } from '../protocol/headers.js';
-import { ResponseHeadParser, type ResponseHead } from '../protocol/http.js';
+import { ResponseHeadParser, distinctHeaderRecord, incomingHeaderRecord, type ResponseHead } from '../protocol/http.js';
 import {
   WebSocket,
   kAbortHandshake,
@@ -160,6 +160,50 @@ export class UpgradeClientRequest {
     const headers: Record<string, string | string[]> = {};
     for (const { name, value } of this.#headers.values()) headers[name] = value;
     return headers;
+  }
+}
+
+/**
+ * The opening handshake's response, as `upgrade`, `unexpected-response` and `redirect`
+ * listeners get it (where `ws` passes node:http's `IncomingMessage`): status, version and
+ * headers, the body not read. `headers` combines repeated lines as node:http does
+ * (`Set-Cookie` an array, the first `Location`, others joined with `", "`);
+ * `headersDistinct` keeps every line.
+ */
+export class UpgradeResponse {
+  readonly statusCode: number;
+  readonly statusMessage: string;
+  /** `"1.1"` for `HTTP/1.1`. */
+  readonly httpVersion: string;
+  /** Names (as received) and values, alternating. */
+  readonly rawHeaders: string[];
+  #headers: Record<string, string | string[]> | undefined;
+  #distinct: Record<string, string[]> | undefined;
+
+  /** @internal */
+  constructor(head: ResponseHead) {
+    this.statusCode = head.status;
+    this.statusMessage = head.statusText;
+    this.httpVersion = head.httpVersion;
+    this.rawHeaders = head.rawHeaders;
+  }
+
+  /** `statusCode`, under the name of the protocol layer's `ResponseHead`. */
+  get status(): number {
+    return this.statusCode;
+  }
+
+  /** `statusMessage`, under the name of the protocol layer's `ResponseHead`. */
+  get statusText(): string {
+    return this.statusMessage;
+  }
+
+  get headers(): Record<string, string | string[]> {
+    return (this.#headers ??= incomingHeaderRecord(this.rawHeaders));
+  }
+
+  get headersDistinct(): Record<string, string[]> {
+    return (this.#distinct ??= distinctHeaderRecord(this.rawHeaders));
   }
 }
 
@@ -359,11 +403,12 @@ export function connectClient(
    * WebSocket opens over `socket` with `rest`, the bytes that came after the 101's head.
    */
   const onResponse = (head: ResponseHead, socket: Socket | null, rest: Buffer | null) => {
-    const location = head.status >= 300 && head.status < 400 && options.followRedirects === true ? head.headers.location : undefined;
+    const response = new UpgradeResponse(head);
+    const location = head.status >= 300 && head.status < 400 && options.followRedirects === true ? response.headers.location : undefined;
     if (typeof location === 'string') {
       cleanup();
       transport.destroy();
-      follow(location, head);
+      follow(location, response);
       return;
     }
     let selected;
@@ -374,7 +419,7 @@ export function connectClient(
     } catch (error) {
       if (error instanceof HandshakeError && error.status !== 101 && error.status !== 0) {
         // As in ws: (request, response). The connection fails after it all the same.
-        ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request)), head);
+        ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request)), response);
       }
       fail(error as Error);
       return;
@@ -396,12 +441,12 @@ export function connectClient(
       deflate === null ? null : new PerMessageDeflate(deflate, { role: 'client', ...deflateOptions }),
     );
     if (heartbeat.heartbeat !== null) settings.heartbeat = watchClient(ws, heartbeat);
-    ws.emit('upgrade', head);
+    ws.emit('upgrade', response);
     // An 'upgrade' listener may have called close() or terminate(): then no 'open'.
     if (ws.readyState === WebSocket.OPEN) ws.emit('open');
   };
   /** Connects again to `location` (relative to this URL), as `ws` follows a redirect. */
-  const follow = (location: string, head: ResponseHead) => {
+  const follow = (location: string, response: UpgradeResponse) => {
     if (redirects >= (options.maxRedirects ?? DEFAULT_MAX_REDIRECTS)) {
       ws[kAbortHandshake](new Error('Maximum redirects exceeded'));
       return;
@@ -417,7 +462,7 @@ export function connectClient(
     const nextOptions = redirectOptions(options, url, next);
     const nextRequest = new UpgradeClientRequest(next, Object.entries(nextOptions.headers ?? {}));
     // As in ws: (url, request), the request about to go to the new location.
-    ws.emit('redirect', next.href, nextRequest, head);
+    ws.emit('redirect', next.href, nextRequest, response);
     // A 'redirect' listener may have called close() or terminate().
     if (ws.readyState !== WebSocket.CONNECTING) return;
     try {

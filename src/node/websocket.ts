@@ -17,7 +17,7 @@
  * connection with 1013) and says so in its `SendStatus`.
  */
 import type { Socket } from 'node:net';
-import type { UpgradeClientRequest } from './client.js';
+import type { UpgradeClientRequest, UpgradeResponse } from './client.js';
 import {
   Connection,
   ConnectionSettings,
@@ -36,7 +36,6 @@ import {
   type EventListenerLike,
   type WrappedListener,
 } from './events.js';
-import type { ResponseHead } from '../protocol/http.js';
 import { connectClient } from './client.js';
 import {
   ACTIVITY_ANY,
@@ -271,11 +270,11 @@ export interface WebSocketEvents {
   drain: () => void;
   dropped: () => void;
   /** Client side: the 101 response. */
-  upgrade: (response: ResponseHead) => void;
+  upgrade: (response: UpgradeResponse) => void;
   /** Client side: a response that is not a valid 101, as in ws (error and close follow). */
-  'unexpected-response': (request: UpgradeClientRequest, response: ResponseHead) => void;
+  'unexpected-response': (request: UpgradeClientRequest, response: UpgradeResponse) => void;
   /** Client side, with followRedirects: the URL about to be followed, its request (headers may be changed) and the 3xx. */
-  redirect: (url: string, request: UpgradeClientRequest, response: ResponseHead) => void;
+  redirect: (url: string, request: UpgradeClientRequest, response: UpgradeResponse) => void;
 }
 
 // Typed listeners (declaration merging with the class below); EventEmitter's untyped

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectNet, createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket as PeerWebSocket } from 'ws';
 import { HandshakeError, MessageTooBigError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
 import {
   MS,
@@ -545,6 +546,37 @@ describe('the response head', () => {
       expect(String((await messages)[0]![0])).toBe('first');
       ws.terminate();
     }
+  });
+
+  it("combines repeated header lines as node:http does for ws's listeners: Set-Cookie an array, the first Location", async () => {
+    const cookies = ['a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT', 'b=2'];
+    const { port } = await startRawServer((socket, head, key) => {
+      if (head.includes('/moved')) {
+        socket.end('HTTP/1.1 302 Found\r\nLocation: /first\r\nLocation: /second\r\nX-Twice: 1\r\nX-Twice: 2\r\nContent-Length: 0\r\n\r\n');
+      } else {
+        socket.write(switchingProtocols(key, cookies.map((cookie) => `Set-Cookie: ${cookie}`)));
+      }
+    });
+    const results: Record<string, unknown> = {};
+    for (const [name, Client] of [
+      ['volley', WebSocket],
+      ['ws', PeerWebSocket],
+    ] as const) {
+      const ws = new Client(`ws://127.0.0.1:${port}/`);
+      const [upgrade] = await nextEvent<[{ headers: Record<string, unknown> }]>(ws, 'upgrade');
+      ws.terminate();
+      const moved = new Client(`ws://127.0.0.1:${port}/moved`, { followRedirects: true });
+      const [location] = await nextEvent<[string]>(moved, 'redirect');
+      await nextEvent(moved, 'open');
+      moved.terminate();
+      const failed = new Client(`ws://127.0.0.1:${port}/moved`);
+      failed.on('error', () => {});
+      const [, response] = await nextEvent<[unknown, { headers: Record<string, unknown> }]>(failed, 'unexpected-response');
+      failed.terminate();
+      results[name] = { setCookie: upgrade.headers['set-cookie'], location, headers: [response.headers.location, response.headers['x-twice']] };
+    }
+    expect(results.volley).toEqual({ setCookie: cookies, location: `ws://127.0.0.1:${port}/first`, headers: ['/first', '1, 2'] });
+    expect(results.ws).toEqual(results.volley);
   });
 
   it('accepts up to 2,000 header lines within maxHeaderBytes, as node:http does', async () => {
