@@ -14,16 +14,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { UpgradeError, WebSocketServer, type ServerOptions, type WebSocket } from '../../src/index.js';
 import { COMMAND_TIMEOUT, pattern, servePage, type BrowserPage } from './browser-page.js';
-import { BROWSER_REQUIRED, LAUNCH_TIMEOUT, chromiumMissing, launchChromium, type Chromium } from './chromium.js';
+import { LAUNCH_TIMEOUT, launchChromium, useChromium, type Chromium } from './chromium.js';
 import { MS, collectMessages, nextEvent } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-let unavailable = chromiumMissing();
 let page: BrowserPage;
 let chromium: Chromium | undefined;
 /** A Volley server attached to the page's http server: echoes every message. */
@@ -32,22 +31,13 @@ let echo: WebSocketServer;
 /** What a test opened on the Node side, closed after it. */
 const openedServers: WebSocketServer[] = [];
 
-beforeAll(async () => {
-  if (unavailable !== undefined) {
-    if (BROWSER_REQUIRED) throw new Error(unavailable);
-    return;
-  }
+const chromiumState = useChromium(async () => {
   page = await servePage();
   echo = new WebSocketServer({ server: page.server, path: '/echo', maxPayload: 32 * MiB });
   echo.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   chromium = launchChromium(page.url);
-  try {
-    await Promise.race([page.loaded(LAUNCH_TIMEOUT), chromium.exited]);
-  } catch (error) {
-    if (BROWSER_REQUIRED) throw error;
-    unavailable = `Chromium did not start: ${(error as Error).message}`;
-  }
-}, LAUNCH_TIMEOUT + 5000 * MS);
+  await Promise.race([page.loaded(LAUNCH_TIMEOUT), chromium.exited]);
+});
 
 afterAll(async () => {
   await chromium?.close();
@@ -57,12 +47,8 @@ afterAll(async () => {
   await page.close();
 });
 
-beforeEach((context) => {
-  if (unavailable !== undefined) context.skip(unavailable);
-});
-
 afterEach(async () => {
-  if (unavailable !== undefined) return;
+  if (!chromiumState.available) return;
   await page.run(`for (const [name, ws] of Object.entries(sockets)) { ws.close(); delete sockets[name]; }`);
   for (const ws of echo.clients) ws.terminate();
   for (const wss of openedServers.splice(0)) {

@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { beforeAll, beforeEach } from 'vitest';
 import { MS, within } from './helpers.js';
 
 /** The Chromium executable: `VOLLEY_CHROMIUM`, or Debian's. */
@@ -52,6 +53,38 @@ export function chromiumMissing(): string | undefined {
   } catch {
     return `no Chromium at ${CHROMIUM_PATH} (set VOLLEY_CHROMIUM, or install it: ${INSTALL_HINT})`;
   }
+}
+
+/**
+ * Makes the tests of the calling file depend on Chromium: `start` (which launches it)
+ * runs once before them, bounded by LAUNCH_TIMEOUT. When Chromium is missing or `start`
+ * fails, each test is skipped with a note saying why and how to install it, or, with
+ * `VOLLEY_REQUIRE_BROWSER=1`, fails with that message.
+ *
+ * @returns whether Chromium is there, for the file's own hooks.
+ */
+export function useChromium(start: () => Promise<void>): { readonly available: boolean } {
+  let reason = chromiumMissing();
+  beforeAll(async () => {
+    if (reason === undefined) {
+      try {
+        await within(start(), 'Chromium to start', LAUNCH_TIMEOUT);
+      } catch (error) {
+        reason = `Chromium did not start (${INSTALL_HINT} installs it): ${(error as Error).message}`;
+      }
+    }
+    if (reason !== undefined && !BROWSER_REQUIRED) console.warn(`browser tests skipped: ${reason}`);
+  }, LAUNCH_TIMEOUT + 5000 * MS);
+  beforeEach((context) => {
+    if (reason === undefined) return;
+    if (BROWSER_REQUIRED) throw new Error(`VOLLEY_REQUIRE_BROWSER=1 and ${reason}`);
+    context.skip(reason);
+  });
+  return {
+    get available() {
+      return reason === undefined;
+    },
+  };
 }
 
 /** A running Chromium. */
