@@ -179,7 +179,10 @@ export function launchChromium(url: string, extraFlags: string[] = []): Chromium
         const late = setTimeout(() => killGroup(child, 'SIGKILL'), 3000);
         await exit;
         clearTimeout(late);
-        killGroup(child, 'SIGKILL', true); // children that outlived the browser process
+        // Children that outlived the browser process. (Its crash handler runs in a session
+        // of its own, out of reach, but exits with the browser; --disable-crashpad-for-testing
+        // would avoid it, but crashes Chromium's utility processes.)
+        killGroup(child, 'SIGKILL', true);
         running.delete(child);
         rmSync(userDataDir, { recursive: true, force: true, maxRetries: 3 });
       })();
