@@ -49,12 +49,14 @@ afterAll(async () => {
 
 afterEach(async () => {
   if (!chromiumState.available) return;
-  await page.run(`for (const [name, ws] of Object.entries(sockets)) { ws.close(); delete sockets[name]; }`);
+  const closedInBrowser = page.run(`for (const [name, ws] of Object.entries(sockets)) { ws.close(); delete sockets[name]; }`);
+  closedInBrowser.catch(() => {}); // reported below, once the servers are closed
   for (const ws of echo.clients) ws.terminate();
   for (const wss of openedServers.splice(0)) {
     for (const ws of wss.clients) ws.terminate();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   }
+  await closedInBrowser;
 });
 
 /** A Volley server on a port of its own, closed after the test; its `ws://` URL. */
