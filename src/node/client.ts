@@ -61,6 +61,11 @@ export interface ClientOptions extends WebSocketOptions {
   followRedirects?: boolean;
   /** With `followRedirects`: how many redirects to follow before failing. Default 10. */
   maxRedirects?: number;
+  /**
+   * `Sec-WebSocket-Version`, as `ws` takes it: 13 (RFC 6455) is the only one; another
+   * value throws a `RangeError` (`ws` also speaks the draft version 8). Default 13.
+   */
+  protocolVersion?: number;
   /** Largest response head accepted, in bytes (with an `agent`, node:http's `maxHeaderSize`). Default 16 KiB. */
   maxHeaderBytes?: number;
   /** IP family to connect with (4 or 6). */
@@ -340,6 +345,9 @@ export function connectClient(
     socketPath = colon === -1 ? path : path.slice(0, colon);
     path = colon === -1 ? '/' : path.slice(colon + 1);
     if (socketPath === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
+  }
+  if (options.protocolVersion !== undefined && options.protocolVersion !== 13) {
+    throw new RangeError(`Unsupported protocol version: ${String(options.protocolVersion)} (supported versions: 13)`);
   }
   const heartbeat = heartbeatSettings(options.heartbeat, false); // throws RangeError for bad times
   const given: unknown[] = protocols === undefined ? [] : Array.isArray(protocols) ? [...protocols] : [protocols];

@@ -285,6 +285,16 @@ describe('request options', () => {
     expect(() => new WebSocket(url, protocols)).toThrow(SyntaxError);
   });
 
+  it('protocolVersion: 13 connects; any other value throws RangeError, as ws does for versions it does not speak', async () => {
+    const { url } = await startServer();
+    for (const version of [8, 12, 14, '13']) {
+      expect(() => new WebSocket(url, [], { protocolVersion: version as number })).toThrow(/^Unsupported protocol version: \S+ \(supported versions: 13\)$/);
+      expect(() => new PeerWebSocket(url, [], { protocolVersion: version === 8 ? 9 : (version as number) })).toThrow(RangeError);
+    }
+    const ws = await openClient(url, [], { protocolVersion: 13 });
+    ws.terminate();
+  });
+
   it('maxPayload: a larger message from the server fails the client with 1009', async () => {
     const { server, client: ws } = await connectPair({}, { maxPayload: 1000 });
     const errors = recordEvents(ws, ['error']);
