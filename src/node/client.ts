@@ -7,7 +7,7 @@
  * either way.
  */
 import type { Agent } from 'node:http';
-import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
+import { Socket as NetSocket, connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { tlsModule } from './builtins.js';
 import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
@@ -516,6 +516,11 @@ export function connectClient(
         : isSecure
           ? tlsModule().connect(connectOptions)
           : netConnect(connectOptions as Parameters<typeof netConnect>[0]);
+    if (!(socket instanceof NetSocket)) {
+      (socket as { destroy?: () => void } | null)?.destroy?.();
+      const got = socket === null || typeof socket !== 'object' ? String(socket) : ((socket as object).constructor?.name ?? 'an object');
+      throw new TypeError(`createConnection must return a net.Socket or tls.TLSSocket, got ${got}`);
+    }
     ws[kSetConnecting](url.href, socket);
     socket.setNoDelay(true);
     transport = socket;

@@ -216,6 +216,17 @@ describe('request options', () => {
     expect(req.headers.host).toBe(`somewhere.invalid:${port}`);
   });
 
+  it('createConnection returning something other than a net.Socket throws a TypeError that says so', async () => {
+    const { port } = await startServer();
+    const { PassThrough } = await import('node:stream');
+    const stream = new PassThrough();
+    expect(() => new WebSocket(`ws://127.0.0.1:${port}/`, [], { createConnection: () => stream as never })).toThrow(
+      new TypeError('createConnection must return a net.Socket or tls.TLSSocket, got PassThrough'),
+    );
+    expect(stream.destroyed).toBe(true);
+    expect(() => new WebSocket(`ws://127.0.0.1:${port}/`, [], { createConnection: () => undefined as never })).toThrow(/got undefined$/);
+  });
+
   it('an Authorization header given wins over auth', async () => {
     const { wss, port } = await startServer();
     const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
