@@ -10,7 +10,8 @@
  * `sha256`, `pattern`, `closeOf`, `closeFields`) and a `sockets` object that keeps WebSockets from
  * one command to the next. Every wait in the page is bounded, and so is `run`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { MS, within } from './helpers.js';
 
 /** The bound of a command, unless `run` is given another. */
@@ -149,10 +150,10 @@ interface Command {
 
 /** The Node side of the page: an http server that serves it and hands it commands. */
 export interface BrowserPage {
-  readonly server: Server;
-  /** `http://127.0.0.1:port/`, the page. */
+  readonly server: Server | HttpsServer;
+  /** `http://127.0.0.1:port/` (`https:` with `tls`), the page. */
   readonly url: string;
-  /** `ws://127.0.0.1:port`, for WebSocketServers attached to `server`. */
+  /** `ws://127.0.0.1:port` (`wss:` with `tls`), for WebSocketServers attached to `server`. */
   readonly wsOrigin: string;
   /** Resolves when the page has asked for its first command (it is loaded and running). */
   loaded(timeout: number): Promise<void>;
@@ -166,8 +167,11 @@ export interface BrowserPage {
   close(): Promise<void>;
 }
 
-/** Serves the test page on 127.0.0.1, port 0. */
-export async function servePage(): Promise<BrowserPage> {
+/**
+ * Serves the test page on 127.0.0.1, port 0: over HTTP, or over HTTPS with `tls` (a
+ * key and certificate in PEM).
+ */
+export async function servePage(tls?: { key: string; cert: string }): Promise<BrowserPage> {
   const queue: Command[] = [];
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   let poll: ServerResponse | undefined;
@@ -195,7 +199,7 @@ export async function servePage(): Promise<BrowserPage> {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     if (req.method === 'GET' && req.url === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(PAGE);
     } else if (req.method === 'POST' && req.url === '/next') {
@@ -216,15 +220,16 @@ export async function servePage(): Promise<BrowserPage> {
     } else {
       res.writeHead(404).end(); // favicon.ico, and anything unexpected
     }
-  });
+  };
+  const server = tls === undefined ? createServer(handler) : createHttpsServer(tls, handler);
   server.listen(0, '127.0.0.1');
   await within(new Promise((resolve) => server.once('listening', resolve)), 'the page server to listen');
   const { port } = server.address() as { port: number };
 
   return {
     server,
-    url: `http://127.0.0.1:${port}/`,
-    wsOrigin: `ws://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}/`,
+    wsOrigin: `${tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`,
     loaded: (timeout) => within(firstPoll, 'the page to load', timeout),
     run<T>(body: string, args: Record<string, unknown> = {}, timeout = COMMAND_TIMEOUT): Promise<T> {
       const id = nextId++;
