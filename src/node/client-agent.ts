@@ -37,9 +37,10 @@ export interface AgentHandlers {
   socket(socket: Socket): void;
   /**
    * The final response: a 101 with the upgraded socket and the bytes read past its head
-   * (the start of the WebSocket stream), any other status without them.
+   * (the start of the WebSocket stream), any other status without them but with
+   * node:http's `message`, whose body is still to be read (or left).
    */
-  response(head: ResponseHead, socket: Socket | null, rest: Buffer | null): void;
+  response(head: ResponseHead, socket: Socket | null, rest: Buffer | null, message?: IncomingMessage): void;
   error(error: Error): void;
 }
 
@@ -65,7 +66,7 @@ export function requestThroughAgent(request: AgentRequest, handlers: AgentHandle
     maxHeaderSize: request.maxHeaderBytes,
   });
   let isSettled = false;
-  const settle = (message: MessageHead, socket: Socket | null, rest: Buffer | null) => {
+  const settle = (message: MessageHead, socket: Socket | null, rest: Buffer | null, body?: IncomingMessage) => {
     if (isSettled) return;
     isSettled = true;
     let head;
@@ -76,13 +77,13 @@ export function requestThroughAgent(request: AgentRequest, handlers: AgentHandle
       handlers.error(error as Error);
       return;
     }
-    handlers.response(head, socket, rest);
+    handlers.response(head, socket, rest, body);
   };
   req.on('socket', (socket: Socket) => {
     if (!isSettled) handlers.socket(socket);
   });
   req.on('upgrade', (res: IncomingMessage, socket: Socket, rest: Buffer) => settle(res, socket, rest));
-  req.on('response', (res: IncomingMessage) => settle(res, null, null));
+  req.on('response', (res: IncomingMessage) => settle(res, null, null, res));
   // A 101 without `Upgrade` and `Connection: upgrade` is no upgrade to node:http, which
   // takes it for an interim response and reads on: here it fails validation, as it does
   // on the client's own parser. Other interim responses are skipped, as there.

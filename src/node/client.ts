@@ -4,9 +4,10 @@
  * opening handshake and reads the response itself, with a deadline for the whole
  * handshake, following redirects when asked to. With an `agent`, node:http sends the
  * handshake and reads the response (client-agent.ts); the response is validated here
- * either way.
+ * either way, and the body of a refusal is streamed to `unexpected-response` listeners
+ * from either source (upgrade-response.ts).
  */
-import type { Agent } from 'node:http';
+import type { Agent, IncomingMessage } from 'node:http';
 import { Socket as NetSocket, connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { tlsModule } from './builtins.js';
@@ -15,7 +16,7 @@ import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError } from '../protocol/errors.js';
 import { buildUpgradeRequest, generateKey, validateUpgradeResponse, type HeaderValue } from '../protocol/handshake.js';
 import { formatExtensions } from '../protocol/headers.js';
-import { ResponseHeadParser, distinctHeaderRecord, incomingHeaderRecord, type ResponseHead } from '../protocol/http.js';
+import { ResponseHeadParser, type ResponseHead } from '../protocol/http.js';
 import {
   WebSocket,
   kAbortHandshake,
@@ -27,6 +28,9 @@ import {
 import { heartbeatSettings, watchClient, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import { MAX_TIMER_DELAY } from './timers.js';
 import { CLOSED_BEFORE_RESPONSE, requestThroughAgent } from './client-agent.js';
+import { ResponseBody, UpgradeResponse } from './upgrade-response.js';
+
+export { UpgradeResponse } from './upgrade-response.js';
 
 /** Options of a client connection. */
 export interface ClientOptions extends WebSocketOptions {
@@ -38,7 +42,10 @@ export interface ClientOptions extends WebSocketOptions {
   headers?: Record<string, HeaderValue | ReadonlyArray<HeaderValue>>;
   /** The `Origin` header to send; wins over an `Origin` in `headers`. */
   origin?: string;
-  /** Milliseconds for the whole opening handshake (connect, TLS, response). Default 10 000. */
+  /**
+   * Milliseconds for the whole opening handshake (connect, TLS, response, and the body of
+   * a refusal that `unexpected-response` listeners read). Default 10 000; 0 for no limit.
+   */
   handshakeTimeout?: number;
   /**
    * Options passed to `tls.connect` for `wss:` (`ca`, `rejectUnauthorized`, `servername`, ...);
@@ -165,50 +172,6 @@ export class UpgradeClientRequest {
     const headers: Record<string, string | string[]> = {};
     for (const { name, value } of this.#headers.values()) headers[name] = value;
     return headers;
-  }
-}
-
-/**
- * The opening handshake's response, as `upgrade`, `unexpected-response` and `redirect`
- * listeners get it (where `ws` passes node:http's `IncomingMessage`): status, version and
- * headers, the body not read. `headers` combines repeated lines as node:http does
- * (`Set-Cookie` an array, the first `Location`, others joined with `", "`);
- * `headersDistinct` keeps every line.
- */
-export class UpgradeResponse {
-  readonly statusCode: number;
-  readonly statusMessage: string;
-  /** `"1.1"` for `HTTP/1.1`. */
-  readonly httpVersion: string;
-  /** Names (as received) and values, alternating. */
-  readonly rawHeaders: string[];
-  #headers: Record<string, string | string[]> | undefined;
-  #distinct: Record<string, string[]> | undefined;
-
-  /** @internal */
-  constructor(head: ResponseHead) {
-    this.statusCode = head.status;
-    this.statusMessage = head.statusText;
-    this.httpVersion = head.httpVersion;
-    this.rawHeaders = head.rawHeaders;
-  }
-
-  /** `statusCode`, under the name of the protocol layer's `ResponseHead`. */
-  get status(): number {
-    return this.statusCode;
-  }
-
-  /** `statusMessage`, under the name of the protocol layer's `ResponseHead`. */
-  get statusText(): string {
-    return this.statusMessage;
-  }
-
-  get headers(): Record<string, string | string[]> {
-    return (this.#headers ??= incomingHeaderRecord(this.rawHeaders));
-  }
-
-  get headersDistinct(): Record<string, string[]> {
-    return (this.#distinct ??= distinctHeaderRecord(this.rawHeaders));
   }
 }
 
@@ -398,6 +361,8 @@ export function connectClient(
   let detach: (() => void) | undefined;
   /** Armed once the connection is under way. */
   let timer: NodeJS.Timeout | undefined;
+  /** What the handshake timer does: fail, or end the body being read (see readBody). */
+  let onTimeout = () => fail(new Error('Opening handshake has timed out'));
   const fail = (error: Error) => {
     cleanup();
     ws[kAbortHandshake](error);
@@ -407,10 +372,36 @@ export function connectClient(
     detach?.();
   };
   /**
+   * A refused handshake's response whose `unexpected-response` listeners may read the
+   * body: it streams in from `socket` after `rest` (or from node:http's `message`), and
+   * the connection fails with `error` once it has ended, been cut short (64 KiB, the
+   * handshake timeout, the connection's close, `response.destroy()`), or close() or
+   * terminate() was called.
+   */
+  const readBody = (error: Error, head: ResponseHead, response: UpgradeResponse, socket: Socket | null, rest: Buffer | null, message: IncomingMessage | undefined) => {
+    const body = new ResponseBody(response, () => fail(error));
+    // close() and terminate() abort the handshake: the body stops there.
+    ws[kSetConnecting](url.href, socket ?? message?.socket ?? null, () => {
+      body.stop();
+      transport.destroy();
+    });
+    onTimeout = () => body.stop();
+    ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request)), response);
+    // A listener may have called close() or terminate() already.
+    if (ws.readyState !== WebSocket.CONNECTING) return;
+    if (message !== undefined) body.readMessage(message);
+    else if (socket !== null) {
+      detach?.(); // the head's listeners: the body's take over
+      detach = undefined;
+      body.readSocket(head, socket, rest);
+    } else body.end(false);
+  };
+  /**
    * The final response: validated, then either followed (a redirect), failed, or the
    * WebSocket opens over `socket` with `rest`, the bytes that came after the 101's head.
+   * `message` is node:http's response through an agent, for a status other than 101.
    */
-  const onResponse = (head: ResponseHead, socket: Socket | null, rest: Buffer | null) => {
+  const onResponse = (head: ResponseHead, socket: Socket | null, rest: Buffer | null, message?: IncomingMessage) => {
     const response = new UpgradeResponse(head);
     const location = head.status >= 300 && head.status < 400 && options.followRedirects === true ? response.headers.location : undefined;
     if (typeof location === 'string') {
@@ -426,8 +417,12 @@ export function connectClient(
       if (deflateOptions !== null) deflate = acceptResponse(selected.extensions, deflateOptions);
     } catch (error) {
       if (error instanceof HandshakeError && error.status !== 101 && error.status !== 0) {
-        // As in ws: (request, response). The connection fails after it all the same.
-        ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request)), response);
+        // As in ws: (request, response), the body for listeners to read. Unlike ws, the
+        // connection fails after it all the same: the listener need not abort it.
+        if (ws.listenerCount('unexpected-response') > 0) {
+          readBody(error, head, response, socket, rest, message);
+          return;
+        }
       }
       fail(error as Error);
       return;
@@ -499,9 +494,9 @@ export function connectClient(
           if (ws.readyState === WebSocket.CONNECTING) ws[kSetConnecting](url.href, socket, abort);
         },
         // From the 101 on, the connection is the socket alone.
-        response: (head, socket, rest) => {
+        response: (head, socket, rest, message) => {
           if (socket !== null) ws[kSetConnecting](url.href, socket);
-          onResponse(head, socket, rest);
+          onResponse(head, socket, rest, message);
         },
         error: (error) => fail(error),
       },
@@ -563,5 +558,5 @@ export function connectClient(
 
   // As in ws: 0 (or a delay beyond setTimeout's range) is no limit.
   const limit = options.handshakeTimeout ?? DEFAULT_CLIENT_HANDSHAKE_TIMEOUT;
-  if (limit > 0 && limit <= MAX_TIMER_DELAY) timer = setTimeout(() => fail(new Error('Opening handshake has timed out')), limit);
+  if (limit > 0 && limit <= MAX_TIMER_DELAY) timer = setTimeout(() => onTimeout(), limit);
 }

@@ -271,7 +271,11 @@ export interface WebSocketEvents {
   dropped: () => void;
   /** Client side: the 101 response. */
   upgrade: (response: UpgradeResponse) => void;
-  /** Client side: a response that is not a valid 101, as in ws (error and close follow). */
+  /**
+   * Client side: a response that is not a valid 101, as in ws. Its body streams into
+   * `response` (at most 64 KiB, within handshakeTimeout); once it has ended, error and
+   * close (1006) follow, without the listener aborting anything.
+   */
   'unexpected-response': (request: UpgradeClientRequest, response: UpgradeResponse) => void;
   /** Client side, with followRedirects: the URL about to be followed, its request (headers may be changed) and the 3xx. */
   redirect: (url: string, request: UpgradeClientRequest, response: UpgradeResponse) => void;
