@@ -386,15 +386,20 @@ export function connectClient(
       transport.destroy();
     });
     onTimeout = () => body.stop();
-    ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request)), response);
-    // A listener may have called close() or terminate() already.
-    if (ws.readyState !== WebSocket.CONNECTING) return;
-    if (message !== undefined) body.readMessage(message);
-    else if (socket !== null) {
-      detach?.(); // the head's listeners: the body's take over
-      detach = undefined;
-      body.readSocket(head, socket, rest);
-    } else body.end(false);
+    try {
+      ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request)), response);
+    } finally {
+      // Read on even past a listener that threw, so that the connection still ends; not
+      // after one that called close() or terminate().
+      if (ws.readyState === WebSocket.CONNECTING) {
+        if (message !== undefined) body.readMessage(message);
+        else if (socket !== null) {
+          detach?.(); // the head's listeners: the body's take over
+          detach = undefined;
+          body.readSocket(head, socket, rest);
+        } else body.end(false);
+      }
+    }
   };
   /**
    * The final response: validated, then either followed (a redirect), failed, or the

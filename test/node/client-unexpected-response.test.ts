@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, type UpgradeResponse } from '../../src/index.js';
 import { MAX_RESPONSE_BODY_BYTES } from '../../src/node/upgrade-response.js';
-import { MS, TIMEOUT, client, closeAll, delay, nextEvent, peerClient, startRawServer, startServer, track, within } from './helpers.js';
+import { MS, TIMEOUT, client, closeAll, delay, nextEvent, peerClient, recordEvents, startRawServer, startServer, track, until, within } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -215,5 +215,28 @@ describe('the response of a 101', () => {
     for await (const chunk of response) chunks.push(chunk);
     expect(chunks).toEqual([]);
     expect(response.statusCode).toBe(101);
+  });
+});
+
+describe('a listener that throws', () => {
+  it('the exception reaches the emitter, and the body is read on: error and close still follow', async () => {
+    const sockets: Socket[] = [];
+    const url = await refusingServer((socket) => sockets.push(socket));
+    const ws = client(url);
+    await until(() => sockets.length === 1, 'the request');
+    const thrown = new Error('listener bug');
+    let body = '';
+    ws.on('unexpected-response', (_request, response) => {
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      throw thrown;
+    });
+    const events = recordEvents(ws, ['error', 'close']);
+    // Fed the way the socket would, to catch what its 'data' emit throws.
+    expect(() => ws.socket!.emit('data', Buffer.from('HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nno'))).toThrow(thrown);
+    sockets[0]!.write('pe');
+    await nextEvent(ws, 'close');
+    expect(body).toBe('nope');
+    expect(events.map((e) => e.event)).toEqual(['error', 'close']);
+    expect((events[0]!.args[0] as Error).message).toBe('Unexpected server response: 403');
   });
 });
