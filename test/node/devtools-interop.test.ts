@@ -12,13 +12,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { WebSocket, type ClientOptions } from '../../src/index.js';
+import type { ClientOptions, WebSocket } from '../../src/index.js';
+import { COMMAND_TIMEOUT, connectCdp, type Answer, type Cdp } from './cdp.js';
 import { CHROMIUM_PATH, launchChromium, useChromium, type Chromium } from './chromium.js';
-import { MS, nextEvent, within } from './helpers.js';
+import { nextEvent, within } from './helpers.js';
 
 const MiB = 1024 * 1024;
-/** The bound of one command; a 14 MiB answer takes well under a second. */
-const COMMAND_TIMEOUT = 10_000 * MS;
 
 let chromium: Chromium | undefined;
 /** `ws://127.0.0.1:port/devtools/browser/<id>`, as Chromium prints it. */
@@ -36,37 +35,11 @@ afterEach(() => {
   for (const ws of clients.splice(0)) ws.terminate();
 });
 
-interface Answer {
-  id: number;
-  result?: any;
-  error?: { code: number; message: string };
-}
-
-/** A Volley client to the DevTools endpoint, with a bounded `call(method, params, sessionId)`. */
-async function connect(options: ClientOptions = {}): Promise<{
-  ws: WebSocket;
-  call(method: string, params?: object, sessionId?: string): Promise<any>;
-}> {
-  const ws = new WebSocket(endpoint, [], { maxPayload: 64 * MiB, ...options });
-  clients.push(ws);
-  await nextEvent(ws, 'open', COMMAND_TIMEOUT);
-  let lastId = 0;
-  const waiting = new Map<number, (answer: Answer) => void>();
-  ws.on('message', (data) => {
-    const message = JSON.parse(String(data)) as Partial<Answer>;
-    if (message.id !== undefined) waiting.get(message.id)?.(message as Answer);
-  });
-  return {
-    ws,
-    async call(method, params = {}, sessionId) {
-      const id = ++lastId;
-      const answer = new Promise<Answer>((resolve) => waiting.set(id, resolve));
-      ws.send(JSON.stringify({ id, method, params, ...(sessionId === undefined ? {} : { sessionId }) }));
-      const { result, error } = await within(answer, `the answer to ${method}`, COMMAND_TIMEOUT).finally(() => waiting.delete(id));
-      if (error !== undefined) throw new Error(`${method} failed: ${error.message}`);
-      return result;
-    },
-  };
+/** A Volley client to the DevTools endpoint, closed after the test. */
+async function connect(options: ClientOptions = {}): Promise<Cdp> {
+  const cdp = await connectCdp(endpoint, options);
+  clients.push(cdp.ws);
+  return cdp;
 }
 
 describe("Volley's client with Chromium's DevTools WebSocket server", () => {
