@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { UpgradeError, WebSocketServer, type ServerOptions, type WebSocket } from '../../src/index.js';
-import { COMMAND_TIMEOUT, pattern, servePage, type BrowserPage } from './browser-page.js';
+import { COMMAND_TIMEOUT, binaryEachWay, closeFromBrowser, closeFromServer, pattern, servePage, type BrowserPage } from './browser-page.js';
 import { LAUNCH_TIMEOUT, type Browser } from './browser-launcher.js';
 import { MS, collectMessages, nextEvent } from './helpers.js';
 
@@ -159,22 +159,10 @@ export function browserInteropSuite(client: BrowserClient): void {
       ['16 MiB', 16 * MiB],
     ])('a %s binary message each way: the server gets the browser’s bytes, the browser the server’s', async (_name, size) => {
       const { server } = await openFromBrowser();
-      const atServer = collectMessages(server, 1, 20_000 * MS);
-      const echoed = await page.run<{ type: string; length: number; sha256: string }>(
-        `const ws = sockets.ws;
-         ws.binaryType = 'arraybuffer';
-         const got = messages(ws, 1, 20000);
-         ws.send(pattern(args.size));
-         const [data] = await got;
-         return { type: data.constructor.name, length: data.byteLength, sha256: await sha256(data) };`,
-        { size },
-        25_000 * MS,
-      );
-      const expected = pattern(size);
-      const [data, isBinary] = (await atServer)[0]!;
-      expect([isBinary, (data as Buffer).length]).toEqual([true, size]);
-      expect((data as Buffer).equals(expected)).toBe(true); // not toEqual: deep equality on 16 MiB takes minutes
-      expect(echoed).toEqual({ type: 'ArrayBuffer', length: size, sha256: sha256(expected) });
+      expect(await binaryEachWay(page, server, size)).toEqual({
+        server: { isBinary: true, length: size, asSent: true },
+        browser: { type: 'ArrayBuffer', length: size, asSent: true },
+      });
     });
 
     it('5,000 small messages each way arrive complete and in order', async () => {
@@ -269,32 +257,10 @@ export function browserInteropSuite(client: BrowserClient): void {
     });
 
     describe('closing', () => {
-      it('by the browser with 4000 and a reason: the server sees both, the browser a clean close', async () => {
-        const { server } = await openFromBrowser();
-        const closed = nextEvent<[number, Buffer]>(server, 'close', COMMAND_TIMEOUT);
-        const browser = await page.run(`sockets.ws.close(4000, 'done ✓'); return await closeOf(sockets.ws);`);
-        const [code, reason] = await closed;
-        expect([code, String(reason)]).toEqual([4000, 'done ✓']);
-        expect(browser).toEqual({ code: 4000, reason: 'done ✓', wasClean: true });
-      });
-
-      it('by the browser without a code: 1005 on both sides, clean', async () => {
-        const { server } = await openFromBrowser();
-        const closed = nextEvent<[number, Buffer]>(server, 'close', COMMAND_TIMEOUT);
-        const browser = await page.run(`sockets.ws.close(); return await closeOf(sockets.ws);`);
-        expect((await closed)[0]).toBe(1005);
-        expect(browser).toEqual({ code: 1005, reason: '', wasClean: true });
-      });
-
-      it('by the server with 1001 and a reason: the browser sees both, and a clean close', async () => {
-        const { server } = await openFromBrowser();
-        const closed = nextEvent<[number, Buffer]>(server, 'close', COMMAND_TIMEOUT);
-        const browser = page.run(`return await closeOf(sockets.ws);`);
-        server.close(1001, 'going away ✓');
-        expect(await browser).toEqual({ code: 1001, reason: 'going away ✓', wasClean: true });
-        const [code, reason] = await closed;
-        expect([code, String(reason)]).toEqual([1001, 'going away ✓']);
-      });
+      closingTests(
+        () => page,
+        async () => (await openFromBrowser()).server,
+      );
 
       it('terminate() on the server: the browser sees 1006, not clean', async () => {
         const { server } = await openFromBrowser();
@@ -333,6 +299,31 @@ export function browserInteropSuite(client: BrowserClient): void {
       );
       expect(browser).toEqual({ events: ['error', 'close'], code: 1006, reason: '', wasClean: false, readyState: 3 });
       expect([asked, connections]).toEqual([1, 0]);
+    });
+  });
+}
+
+/**
+ * The close handshakes either side starts, and a close without a code from the browser:
+ * defines their tests in the calling `describe`. `open` opens `sockets.ws` in the page
+ * and gives the server's side.
+ */
+export function closingTests(page: () => BrowserPage, open: () => Promise<WebSocket>): void {
+  it('by the browser with 4000 and a reason: the server sees both, the browser a clean close', async () => {
+    expect(await closeFromBrowser(page(), await open(), 4000, 'done ✓')).toEqual({
+      server: [4000, 'done ✓'],
+      browser: { code: 4000, reason: 'done ✓', wasClean: true },
+    });
+  });
+
+  it('by the browser without a code: 1005 on both sides, clean', async () => {
+    expect(await closeFromBrowser(page(), await open())).toEqual({ server: [1005, ''], browser: { code: 1005, reason: '', wasClean: true } });
+  });
+
+  it('by the server with 1001 and a reason: the browser sees both, and a clean close', async () => {
+    expect(await closeFromServer(page(), await open(), 1001, 'going away ✓')).toEqual({
+      server: [1001, 'going away ✓'],
+      browser: { code: 1001, reason: 'going away ✓', wasClean: true },
     });
   });
 }

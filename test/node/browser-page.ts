@@ -10,9 +10,11 @@
  * `sha256`, `pattern`, `closeOf`, `closeFields`) and a `sockets` object that keeps WebSockets from
  * one command to the next. Every wait in the page is bounded, and so is `run`.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { MS, within } from './helpers.js';
+import type { WebSocket } from '../../src/index.js';
+import { MS, collectMessages, nextEvent, within } from './helpers.js';
 
 /** The bound of a command, unless `run` is given another. */
 export const COMMAND_TIMEOUT = 10_000 * MS;
@@ -25,6 +27,62 @@ export function pattern(size: number): Buffer {
   const bytes = Buffer.alloc(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >>> 11)) & 0xff;
   return bytes;
+}
+
+/**
+ * Sends `size` bytes of `pattern` from the page's `sockets.ws` to `server`, which echoes
+ * them: what the server received and what the page received back (its type, its length,
+ * and whether its bytes are those sent, compared by SHA-256 in the page).
+ */
+export async function binaryEachWay(
+  page: BrowserPage,
+  server: WebSocket,
+  size: number,
+): Promise<{ server: { isBinary: boolean; length: number; asSent: boolean }; browser: { type: string; length: number; asSent: boolean } }> {
+  const atServer = collectMessages(server, 1, 20_000 * MS);
+  const inPage = await page.run<{ type: string; length: number; sha256: string }>(
+    `const ws = sockets.ws;
+     ws.binaryType = 'arraybuffer';
+     const got = messages(ws, 1, 20000);
+     ws.send(pattern(args.size));
+     const [data] = await got;
+     return { type: data.constructor.name, length: data.byteLength, sha256: await sha256(data) };`,
+    { size },
+    25_000 * MS,
+  );
+  const expected = pattern(size);
+  const [data, isBinary] = (await atServer)[0]! as [Buffer, boolean];
+  return {
+    // Buffer#equals, not a deep equality of 16 MiB in the test, which takes minutes.
+    server: { isBinary, length: data.length, asSent: data.equals(expected) },
+    browser: { type: inPage.type, length: inPage.length, asSent: inPage.sha256 === createHash('sha256').update(expected).digest('hex') },
+  };
+}
+
+/** How a close went on each side: the server's code and reason, and the browser's close event. */
+export interface CloseSeen {
+  server: [code: number, reason: string];
+  browser: unknown;
+}
+
+/** The page closes `sockets.ws` (with `code` and `reason` when given): what each side saw. */
+export async function closeFromBrowser(page: BrowserPage, server: WebSocket, code?: number, reason?: string): Promise<CloseSeen> {
+  const closed = nextEvent<[number, Buffer]>(server, 'close', COMMAND_TIMEOUT);
+  const browser = await page.run(`sockets.ws.close(...args.close); return await closeOf(sockets.ws);`, {
+    close: code === undefined ? [] : reason === undefined ? [code] : [code, reason],
+  });
+  const [atServer, why] = await closed;
+  return { server: [atServer, String(why)], browser };
+}
+
+/** The server closes with `code` and `reason`: what each side saw. */
+export async function closeFromServer(page: BrowserPage, server: WebSocket, code: number, reason: string): Promise<CloseSeen> {
+  const closed = nextEvent<[number, Buffer]>(server, 'close', COMMAND_TIMEOUT);
+  const browser = page.run(`return await closeOf(sockets.ws);`);
+  server.close(code, reason);
+  const seen = await browser;
+  const [atServer, why] = await closed;
+  return { server: [atServer, String(why)], browser: seen };
 }
 
 /** Helpers available to every command; plain JavaScript, as the browser runs it. */

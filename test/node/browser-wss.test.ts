@@ -21,7 +21,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from '../../src/index.js';
-import { COMMAND_TIMEOUT, pattern, servePage, type BrowserPage } from './browser-page.js';
+import { closingTests } from './browser-interop-suite.js';
+import { COMMAND_TIMEOUT, binaryEachWay, servePage, type BrowserPage } from './browser-page.js';
 import { LAUNCH_TIMEOUT, launchChromium, useChromium, type Chromium } from './chromium.js';
 import { MS, collectMessages, nextEvent, selfSignedCertificate } from './helpers.js';
 
@@ -101,8 +102,6 @@ async function openFromBrowser(wss = echo, url = `${page.wsOrigin}/echo`): Promi
   return { server, request, browser };
 }
 
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
-
 describe('a Volley server with Chromium as the client, over TLS (wss://)', () => {
   it('the page is https: and the connection is TLS on both sides', async () => {
     expect(page.url).toMatch(/^https:\/\//);
@@ -141,22 +140,10 @@ describe('a Volley server with Chromium as the client, over TLS (wss://)', () =>
   it('a 16 MiB binary message each way: the server gets the browser’s bytes, the browser the server’s', async () => {
     const size = 16 * MiB;
     const { server } = await openFromBrowser();
-    const atServer = collectMessages(server, 1, 20_000 * MS);
-    const echoed = await page.run<{ type: string; length: number; sha256: string }>(
-      `const ws = sockets.ws;
-       ws.binaryType = 'arraybuffer';
-       const got = messages(ws, 1, 20000);
-       ws.send(pattern(args.size));
-       const [data] = await got;
-       return { type: data.constructor.name, length: data.byteLength, sha256: await sha256(data) };`,
-      { size },
-      25_000 * MS,
-    );
-    const expected = pattern(size);
-    const [data, isBinary] = (await atServer)[0]!;
-    expect([isBinary, (data as Buffer).length]).toEqual([true, size]);
-    expect((data as Buffer).equals(expected)).toBe(true); // not toEqual: deep equality on 16 MiB takes minutes
-    expect(echoed).toEqual({ type: 'ArrayBuffer', length: size, sha256: sha256(expected) });
+    expect(await binaryEachWay(page, server, size)).toEqual({
+      server: { isBinary: true, length: size, asSent: true },
+      browser: { type: 'ArrayBuffer', length: size, asSent: true },
+    });
   });
 
   it('permessage-deflate on an https server of its own (another origin): negotiated, and a 20 KiB text goes compressed both ways', async () => {
@@ -185,23 +172,9 @@ describe('a Volley server with Chromium as the client, over TLS (wss://)', () =>
   });
 
   describe('closing', () => {
-    it('by the browser with 4000 and a reason: the server sees both, the browser a clean close', async () => {
-      const { server } = await openFromBrowser();
-      const closed = nextEvent<[number, Buffer]>(server, 'close', COMMAND_TIMEOUT);
-      const browser = await page.run(`sockets.ws.close(4000, 'done ✓'); return await closeOf(sockets.ws);`);
-      const [code, reason] = await closed;
-      expect([code, String(reason)]).toEqual([4000, 'done ✓']);
-      expect(browser).toEqual({ code: 4000, reason: 'done ✓', wasClean: true });
-    });
-
-    it('by the server with 1001 and a reason: the browser sees both, and a clean close', async () => {
-      const { server } = await openFromBrowser();
-      const closed = nextEvent<[number, Buffer]>(server, 'close', COMMAND_TIMEOUT);
-      const browser = page.run(`return await closeOf(sockets.ws);`);
-      server.close(1001, 'going away ✓');
-      expect(await browser).toEqual({ code: 1001, reason: 'going away ✓', wasClean: true });
-      const [code, reason] = await closed;
-      expect([code, String(reason)]).toEqual([1001, 'going away ✓']);
-    });
+    closingTests(
+      () => page,
+      async () => (await openFromBrowser()).server,
+    );
   });
 });
