@@ -4,12 +4,9 @@
  * `http.Agent` or an HTTP CONNECT proxy (written here with node:http, reached through a
  * small Agent subclass as https-proxy-agent does), and ends as it does without one.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, createServer as createHttpServer, request as httpRequest, type ClientRequestArgs } from 'node:http';
 import { Agent as HttpsAgent, createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,6 +26,7 @@ import {
   startPeerServer,
   startRawServer,
   startServer,
+  startUnixSocketServer,
   switchingProtocols,
   track,
   until,
@@ -339,16 +337,7 @@ describe('agent', () => {
   });
 
   it('ws+unix: through an agent, to the Unix domain socket', async () => {
-    const dir = track(mkdtempSync(join(tmpdir(), 'volley-ipc-')), (path) => rmSync(path, { recursive: true, force: true }));
-    const socketPath = join(dir, 'ws.sock');
-    const http = createHttpServer();
-    track(http, (server) => new Promise<void>((resolve) => server.close(() => resolve())));
-    await new Promise<void>((resolve) => http.listen(socketPath, resolve));
-    const wss = track(new WebSocketServer({ server: http }), (server) => {
-      for (const ws of server.clients) ws.terminate();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-    wss.on('connection', (ws) => ws.on('message', (data: Buffer) => ws.send(data)));
+    const { wss, socketPath } = await startUnixSocketServer();
     const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
     const agent = track(new CountingAgent(), (a) => a.destroy());
     const ws = await openClient(`ws+unix:${socketPath}:/chat?room=1`, undefined, { agent });

@@ -3,11 +3,7 @@
  * test time), IPv6 literals, request options, limits, and every way the opening
  * handshake can fail — each ends in `error` naming the cause, then `close` 1006.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as connectNet, createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as PeerWebSocket } from 'ws';
@@ -29,6 +25,7 @@ import {
   selfSignedCertificate,
   startRawServer,
   startServer,
+  startUnixSocketServer,
   switchingProtocols,
   track,
   until,
@@ -130,16 +127,7 @@ describe('ws:// and wss://', () => {
   });
 
   it('ws+unix: to a Unix domain socket, as ws has it (socket path, a colon, request path)', async () => {
-    const dir = track(mkdtempSync(join(tmpdir(), 'volley-ipc-')), (path) => rmSync(path, { recursive: true, force: true }));
-    const socketPath = join(dir, 'ws.sock');
-    const http = createHttpServer();
-    track(http, (server) => new Promise<void>((resolve) => server.close(() => resolve())));
-    await new Promise<void>((resolve) => http.listen(socketPath, resolve));
-    const wss = track(new WebSocketServer({ server: http }), (server) => {
-      for (const ws of server.clients) ws.terminate();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-    wss.on('connection', (ws) => ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary })));
+    const { wss, socketPath } = await startUnixSocketServer();
     const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
     const ws = await openClient(`ws+unix:${socketPath}:/chat?room=1`);
     const [, req] = await connection;

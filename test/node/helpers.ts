@@ -11,9 +11,11 @@
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Server as HttpServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import { WebSocket as PeerWebSocket, WebSocketServer as PeerWebSocketServer } from 'ws';
 import { WebSocket, WebSocketServer, type ServerOptions } from '../../src/index.js';
@@ -138,6 +140,21 @@ export async function startServer<Data = unknown>(options: Omit<ServerOptions<Da
   await nextEvent(wss, 'listening');
   const port = (wss.address() as { port: number }).port;
   return { wss, port, url: `ws://127.0.0.1:${port}` };
+}
+
+/**
+ * A Volley server attached to an http server on a Unix domain socket in a temporary
+ * directory, echoing every message; both closed and the directory removed after the test.
+ */
+export async function startUnixSocketServer(): Promise<{ wss: WebSocketServer; socketPath: string }> {
+  const dir = track(mkdtempSync(join(tmpdir(), 'volley-ipc-')), (path) => rmSync(path, { recursive: true, force: true }));
+  const socketPath = join(dir, 'ws.sock');
+  const http = createHttpServer();
+  track(http, (server) => new Promise<void>((resolve) => server.close(() => resolve())));
+  await new Promise<void>((resolve) => http.listen(socketPath, resolve));
+  const wss = track(new WebSocketServer({ server: http }), closeVolleyServer);
+  wss.on('connection', (ws) => ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary })));
+  return { wss, socketPath };
 }
 
 /** Starts listening an http(s) server on 127.0.0.1 port 0 and registers it for closing. */
