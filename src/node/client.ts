@@ -26,6 +26,7 @@ import {
   type WebSocketOptions,
 } from './websocket.js';
 import { heartbeatSettings, watchClient, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
+import { listenTo } from './events.js';
 import { MAX_TIMER_DELAY } from './timers.js';
 import { CLOSED_BEFORE_RESPONSE, requestThroughAgent } from './client-agent.js';
 import { ResponseBody, UpgradeResponse } from './upgrade-response.js';
@@ -546,18 +547,9 @@ export function connectClient(
       }
       if (head !== null) onResponse(head, socket, parser.rest ?? null);
     };
-    detach = () => {
-      socket.off('error', onError);
-      socket.off('close', onClose);
-      socket.off('end', onClose);
-      socket.off('data', onData);
-    };
-    socket.on('error', onError);
-    socket.on('close', onClose);
     // A socket made with allowHalfOpen (createConnection) stays open after the server's
     // FIN: its end is the end of the handshake too.
-    socket.on('end', onClose);
-    socket.on('data', onData);
+    detach = listenTo(socket, { error: onError, close: onClose, end: onClose, data: onData });
     socket.write(request);
   }
 

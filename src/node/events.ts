@@ -1,7 +1,8 @@
 /**
  * The WHATWG event surface of a WebSocket (`addEventListener`, `onmessage`, ...), on
- * top of its Node.js EventEmitter events, the way browsers' WebSocket behaves; and the
- * light EventEmitter base that WebSocket extends.
+ * top of its Node.js EventEmitter events, the way browsers' WebSocket behaves; the
+ * light EventEmitter base that WebSocket extends; and `listenTo`, for listeners added
+ * and removed as a set.
  */
 import { EventEmitter } from 'node:events';
 
@@ -121,4 +122,15 @@ export function wrapListener(
   }
   wrapped[kListener] = listener;
   return wrapped;
+}
+
+/**
+ * Adds each of `listeners` (by event name) to `emitter`, and returns the function that
+ * removes them all again: what is added and what is removed cannot drift apart.
+ */
+export function listenTo(emitter: EventEmitter, listeners: Readonly<Record<string, (...args: any[]) => void>>): () => void {
+  for (const [event, listener] of Object.entries(listeners)) emitter.on(event, listener);
+  return () => {
+    for (const [event, listener] of Object.entries(listeners)) emitter.off(event, listener);
+  };
 }

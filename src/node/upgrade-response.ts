@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { ResponseBodyDecoder } from '../protocol/http-body.js';
+import { listenTo } from './events.js';
 import { distinctHeaderRecord, incomingHeaderRecord, type ResponseHead } from '../protocol/http.js';
 
 /**
@@ -139,37 +140,20 @@ export class ResponseBody {
       if (decoder.isDone) this.end(true);
     };
     const onClose = () => this.end(decoder.end());
-    socket.on('data', onData);
-    socket.on('end', onClose);
-    socket.on('close', onClose);
-    socket.on('error', onClose);
-    this.#detach = () => {
-      socket.off('data', onData);
-      socket.off('end', onClose);
-      socket.off('close', onClose);
-      socket.off('error', onClose);
-    };
+    this.#detach = listenTo(socket, { data: onData, end: onClose, close: onClose, error: onClose });
     if (decoder.isDone) this.end(true);
     else if (rest !== null && rest.length > 0) onData(rest);
   }
 
   /** Reads the body from node:http's response (through an agent), which has decoded it. */
   readMessage(message: IncomingMessage): void {
-    const onData = (chunk: Buffer) => this.#write(chunk);
-    const onEnd = () => this.end(true);
-    // Closed before its end (node:http destroys it, 'aborted', when the connection closes early).
-    const onClose = () => this.end(message.complete);
-    const onError = () => this.end(false);
-    message.on('data', onData);
-    message.on('end', onEnd);
-    message.on('close', onClose);
-    message.on('error', onError);
-    this.#detach = () => {
-      message.off('data', onData);
-      message.off('end', onEnd);
-      message.off('close', onClose);
-      message.off('error', onError);
-    };
+    this.#detach = listenTo(message, {
+      data: (chunk: Buffer) => this.#write(chunk),
+      end: () => this.end(true),
+      // Closed before its end (node:http destroys it, 'aborted', when the connection closes early).
+      close: () => this.end(message.complete),
+      error: () => this.end(false),
+    });
   }
 
   /**
