@@ -78,6 +78,26 @@ export function maskWithKey(data: Uint8Array, key: number, start: number, length
   else maskWords(data, key, start, length, maskOffset);
 }
 
+/**
+ * `maskWithKey` for the payload of a text message: also tells, for short inputs (the
+ * byte loop's), whether every byte it produced is below 0x80. ASCII is valid UTF-8, so
+ * a short ASCII message needs no call to a validator. False for longer inputs, whose
+ * validation is worth its call, and where a byte is not ASCII.
+ */
+export function maskTextWithKey(data: Uint8Array, key: number, start: number, length: number, maskOffset: number): boolean {
+  if (length >= WORD_THRESHOLD) {
+    maskWithKey(data, key, start, length, maskOffset);
+    return false;
+  }
+  const key32 = key | 0;
+  const end = start + length;
+  // As in maskWords' byte loop; the values of the stores carry the shifted key's upper
+  // bits, but bit 7 is the stored byte's.
+  let high = 0;
+  for (let i = start, k = maskOffset & 3; i < end; i++, k++) high |= data[i]! ^= key32 >> ((~k & 3) << 3);
+  return (high & 0x80) === 0;
+}
+
 /** The JavaScript kernel: bytes up to a 4-byte boundary, 32-bit words, then bytes. */
 function maskWords(data: Uint8Array, key: number, start: number, length: number, maskOffset: number): void {
   // As a signed 32-bit number: every shift below stays in V8's small-integer fast path.

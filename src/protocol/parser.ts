@@ -19,7 +19,7 @@ import {
   InternalError,
 } from './errors.js';
 import { FIN, LENGTH_16, LENGTH_64, MASK, MAX_CONTROL_PAYLOAD, Opcode, RSV1, RSV2, RSV3 } from './frame.js';
-import { copyMasked, maskWithKey, readMaskKey } from './mask.js';
+import { copyMasked, maskTextWithKey, maskWithKey, readMaskKey } from './mask.js';
 import { isUtf8 } from 'node:buffer';
 import { Utf8Validator } from './utf8.js';
 
@@ -451,10 +451,14 @@ export class FrameParser {
       const start = this.#offset;
       const take = Math.min(this.#payloadLength - this.#payloadRead, chunk.length - start);
       const isText = this.#messageOpcode === Opcode.Text && !this.#isCompressed;
+      // Text unmasked here is also checked for ASCII on the way (see maskTextWithKey).
+      let isAscii = false;
       if (this.#isServer) {
-        // A binary frame that is the whole message but spans chunks is unmasked once,
-        // while its pieces are joined (one pass over the bytes instead of two).
-        if (!isText && this.#fin && this.#opcode !== Opcode.Continuation && (this.#payloadRead > 0 || take < this.#payloadLength)) {
+        if (isText) {
+          isAscii = maskTextWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
+        } else if (this.#fin && this.#opcode !== Opcode.Continuation && (this.#payloadRead > 0 || take < this.#payloadLength)) {
+          // A binary frame that is the whole message but spans chunks is unmasked once,
+          // while its pieces are joined (one pass over the bytes instead of two).
           this.#isMaskDeferred = true;
         } else {
           maskWithKey(chunk, this.#maskKey, start, take, this.#payloadRead);
@@ -466,11 +470,11 @@ export class FrameParser {
       this.#messageLength += take;
       if (isText) {
         // A text message that arrives whole in one piece (the usual case) is checked by
-        // one native call, without the carry analysis of a streamed one. If that fails,
-        // the streaming validator runs on the piece too, so that the failure is
-        // reported exactly as for any other message.
+        // one native call, without the carry analysis of a streamed one, or not at all
+        // when unmasking found it ASCII. If that fails, the streaming validator runs on
+        // the piece too, so that the failure is reported exactly as for any other message.
         const isWhole = this.#fin && take === this.#messageLength && this.#payloadRead === this.#payloadLength;
-        if (!(isWhole && isUtf8(piece)) && !(this.#utf8 ??= new Utf8Validator()).push(piece)) {
+        if (!(isWhole && (isAscii || isUtf8(piece))) && !(this.#utf8 ??= new Utf8Validator()).push(piece)) {
           this.#fail(new InvalidDataError('text message is not valid UTF-8'));
           return false;
         }

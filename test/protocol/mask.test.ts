@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { copyMasked, maskInPlace, maskInto, readMaskKey, setSimdMasking } from '../../src/protocol/index.js';
+import { copyMasked, maskInPlace, maskInto, maskTextWithKey, readMaskKey, setSimdMasking } from '../../src/protocol/index.js';
 import { createSimdKernel, simdModuleBytes } from '../../src/protocol/simd.js';
 import { MASK_KEY, filler, toHex } from './helpers.js';
 
@@ -104,6 +104,60 @@ describe('RFC 6455 §5.3 client-to-server masking', () => {
     const expectedTail = naiveMask(tail, MASK_KEY, 30, 70, 0);
     maskInPlace(tail, MASK_KEY, 30);
     expect(toHex(tail)).toBe(toHex(expectedTail));
+  });
+});
+
+describe('maskTextWithKey: unmasking text and telling whether it is ASCII', () => {
+  /** The bytes a peer would send for `plain` at `start` of `buffer` (masked in place there). */
+  function maskedCopy(plain: Uint8Array, key: Uint8Array, alignment: number, start: number, maskOffset: number): Uint8Array {
+    const data = bytesAt(alignment, new Uint8Array(start + plain.length + 3).fill(0xee));
+    data.set(plain, start);
+    maskInPlace(data, key, start, plain.length, maskOffset);
+    return data;
+  }
+  const ascii = fc.uint8Array({ max: 0x7f, maxLength: 80 });
+  const anyBytes = fc.uint8Array({ maxLength: 80 });
+  /** ASCII with one byte from 0x80 up at a chosen place: the case a wrong answer would let through. */
+  const oneHigh = fc
+    .tuple(fc.uint8Array({ max: 0x7f, minLength: 1, maxLength: 80 }), fc.nat(), fc.integer({ min: 0x80, max: 0xff }))
+    .map(([bytes, at, high]) => {
+      bytes[at % bytes.length] = high;
+      return bytes;
+    });
+
+  it('unmasks as maskInPlace does, and says ASCII exactly when every byte is below 0x80 and the input is short (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(ascii, anyBytes, oneHigh),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.nat(5),
+        fc.nat(7),
+        (plain, key, alignment, start, maskOffset) => {
+          const data = maskedCopy(plain, key, alignment, start, maskOffset);
+          const before = Uint8Array.from(data);
+          const isAscii = maskTextWithKey(data, readMaskKey(key, 0), start, plain.length, maskOffset);
+          expect(toHex(data)).toBe(toHex(naiveMask(before, key, start, plain.length, maskOffset)));
+          expect(toHex(data.subarray(start, start + plain.length))).toBe(toHex(plain));
+          expect(isAscii).toBe(plain.length < 64 && plain.every((byte) => byte < 0x80));
+        },
+      ),
+      { numRuns: 1000, seed: 0x7e47 },
+    );
+  });
+
+  it('finds a byte from 0x80 up at every place of a short input, for every key phase', () => {
+    const key = Uint8Array.of(0x80, 0x7f, 0xff, 0x01); // high bits set and clear in the key too
+    for (let length = 1; length < 64; length++) {
+      for (let at = 0; at < length; at++) {
+        for (const maskOffset of [0, 1, 2, 3]) {
+          const plain = new Uint8Array(length).fill(0x41);
+          plain[at] = 0x80;
+          const data = maskedCopy(plain, key, 0, 0, maskOffset);
+          if (maskTextWithKey(data, readMaskKey(key, 0), 0, length, maskOffset)) expect.fail(`length ${length}, byte ${at}, offset ${maskOffset}`);
+        }
+      }
+    }
   });
 });
 

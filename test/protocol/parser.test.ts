@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_FRAGMENT_OVERHEAD, DEFAULT_MAX_PAYLOAD, ErrorCode, FrameParser, Opcode } from '../../src/protocol/index.js';
 import {
+  MASK_KEY,
   Rsv,
   arbSteps,
   chops,
@@ -533,6 +534,33 @@ describe('RFC 6455 §5.6 / §8.1 text must be valid UTF-8', () => {
     expectEvents(conn, []);
     feed(conn, clientFrame(Opcode.Continuation, ''));
     expectClosing(conn, 1007);
+  });
+
+  it('short text from a client: one byte that is not UTF-8 anywhere in it → 1007, one 2-byte character anywhere → delivered, for every key', () => {
+    // Short text is checked for ASCII while it is unmasked; the keys have the high bit set
+    // and clear in each position, so that a check reading the key's bits would be caught.
+    const keys = [Uint8Array.of(0x80, 0x7f, 0xff, 0x00), Uint8Array.of(0x00, 0xff, 0x7f, 0x80), MASK_KEY];
+    let checked = 0;
+    for (const mask of keys) {
+      for (const length of [1, 2, 3, 4, 5, 31, 32, 63]) {
+        for (let at = 0; at < length; at++) {
+          const invalid = Buffer.alloc(length, 'a');
+          invalid[at] = 0xff;
+          const refused = server();
+          feed(refused, clientFrame(Opcode.Text, invalid, { mask }));
+          expectClosing(refused, 1007);
+          if (at + 1 < length) {
+            const valid = Buffer.alloc(length, 'a');
+            valid.write('é', at);
+            const accepted = server();
+            feed(accepted, clientFrame(Opcode.Text, valid, { mask }));
+            expectEvents(accepted, [['text', valid.toString()]]);
+          }
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(3 * (1 + 2 + 3 + 4 + 5 + 31 + 32 + 63));
   });
 
   it('binary messages are not validated', () => {
