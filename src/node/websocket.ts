@@ -1375,23 +1375,21 @@ function isSlice(bytes: Uint8Array): boolean {
 function coalesce(queue: Uint8Array[], count: number): number {
   let out = 0;
   let first = queue[0]!;
-  let buffer = first.buffer;
-  let start = first.byteOffset;
-  let end = start + first.byteLength;
+  let end = first.byteOffset + first.byteLength;
   let runLength = 1;
   for (let i = 1; i <= count; i++) {
     const part = i < count ? queue[i]! : null;
-    if (part !== null && part.buffer === buffer && part.byteOffset === end) {
+    // Offsets first: frames that are not side by side (the usual case outside a publish
+    // burst: Node's pool aligns its slices to 8 bytes) never read `buffer`, the costly one.
+    if (part !== null && part.byteOffset === end && part.buffer === first.buffer) {
       end += part.byteLength;
       runLength++;
       continue;
     }
-    queue[out++] = runLength === 1 ? first : viewOfRun(buffer, start, end - start);
+    queue[out++] = runLength === 1 ? first : viewOfRun(first.buffer, first.byteOffset, end - first.byteOffset);
     if (part === null) break;
     first = part;
-    buffer = part.buffer;
-    start = part.byteOffset;
-    end = start + part.byteLength;
+    end = part.byteOffset + part.byteLength;
     runLength = 1;
   }
   return out;

@@ -778,6 +778,27 @@ describe('write path', () => {
     expect(frames.map((f) => String(f.payload))).toEqual(['one', 'two']);
   });
 
+  it('a payload that starts where its header ends, in another ArrayBuffer, is not joined to the header', async () => {
+    // The write path joins frames that are adjacent slices of one ArrayBuffer (a publish
+    // burst's slab) into one view. A large payload is written as a header from Node's
+    // buffer pool followed by the caller's own bytes; here those bytes start at the very
+    // offset where the header ends, but in another ArrayBuffer. Joined by offsets alone,
+    // the view would cover the pool's memory instead (and past its end).
+    const { raw, server } = await rawPair();
+    const size = 20_000; // above the size under which payloads are copied into the frame
+    let probe = Buffer.allocUnsafe(1);
+    if (probe.byteOffset + 64 > probe.buffer.byteLength) probe = Buffer.allocUnsafe(1); // not the pool's last bytes
+    // The pool hands out 8-byte-aligned slices: the header (4 bytes) is the next one.
+    const headerAt = probe.byteOffset + 8;
+    const payload = new Uint8Array(new ArrayBuffer(headerAt + 4 + size), headerAt + 4, size).fill(0x61);
+    server.send(payload);
+    // What the test relies on: the header was the pool's next slice.
+    expect(Buffer.allocUnsafe(1).byteOffset).toBe(headerAt + 8);
+    const received = await raw.readFrame();
+    expect(received.payload.length).toBe(size);
+    expect(received.payload.every((byte) => byte === 0x61)).toBe(true);
+  });
+
   it('a large burst in one tick arrives whole and in order', async () => {
     const { raw, server } = await rawPair();
     const payloads = Array.from({ length: 8 }, (_, i) => Buffer.alloc(40_000, i));
