@@ -1375,20 +1375,23 @@ function isSlice(bytes: Uint8Array): boolean {
 function coalesce(queue: Uint8Array[], count: number): number {
   let out = 0;
   let first = queue[0]!;
+  /** `first.buffer`, read once its run may grow. */
+  let buffer: ArrayBufferLike | null = null;
   let end = first.byteOffset + first.byteLength;
   let runLength = 1;
   for (let i = 1; i <= count; i++) {
     const part = i < count ? queue[i]! : null;
     // Offsets first: frames that are not side by side (the usual case outside a publish
     // burst: Node's pool aligns its slices to 8 bytes) never read `buffer`, the costly one.
-    if (part !== null && part.byteOffset === end && part.buffer === first.buffer) {
+    if (part !== null && part.byteOffset === end && part.buffer === (buffer ??= first.buffer)) {
       end += part.byteLength;
       runLength++;
       continue;
     }
-    queue[out++] = runLength === 1 ? first : viewOfRun(first.buffer, first.byteOffset, end - first.byteOffset);
+    queue[out++] = runLength === 1 ? first : viewOfRun(buffer!, first.byteOffset, end - first.byteOffset);
     if (part === null) break;
     first = part;
+    buffer = null;
     end = part.byteOffset + part.byteLength;
     runLength = 1;
   }
