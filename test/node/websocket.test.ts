@@ -787,7 +787,11 @@ describe('write path', () => {
     const { raw, server } = await rawPair();
     const size = 20_000; // above the size under which payloads are copied into the frame
     let probe = Buffer.allocUnsafe(1);
-    if (probe.byteOffset + 64 > probe.buffer.byteLength) probe = Buffer.allocUnsafe(1); // not the pool's last bytes
+    if (probe.byteOffset + 64 > probe.buffer.byteLength) {
+      // Near the pool's end: more than is left starts a new pool, and the probe goes there.
+      Buffer.allocUnsafe(64);
+      probe = Buffer.allocUnsafe(1);
+    }
     // The pool hands out 8-byte-aligned slices: the header (4 bytes) is the next one.
     const headerAt = probe.byteOffset + 8;
     const payload = new Uint8Array(new ArrayBuffer(headerAt + 4 + size), headerAt + 4, size).fill(0x61);
