@@ -1002,8 +1002,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if (connection.readyState === ReadyState.OPEN) this.#readyState = ReadyState.CLOSING;
     this.end();
     // A peer that half-closed without reading what is still queued for it would keep
-    // the socket open for ever (the heartbeat watches OPEN connections only).
-    this.#armCloseTimer();
+    // the socket open for ever (the heartbeat watches OPEN connections only). With
+    // nothing left to write, our FIN goes out at once and 'close' follows: no timer.
+    if (this.#queue.length !== 0 || this.#socket!.writableLength !== 0) this.#armCloseTimer();
   }
 
   #onSocketClose(): void {

@@ -509,6 +509,15 @@ describe('closing', () => {
     expect((await closed)[0]).toBe(1006);
   });
 
+  it('a peer that half-closes with nothing queued for it gets our FIN and the close at once, not after closeTimeout', async () => {
+    const { raw, server } = await rawPair({ closeTimeout: 60_000, heartbeat: false }, { allowHalfOpen: true });
+    const closed = nextEvent<[number]>(server, 'close', 2000 * MS);
+    raw.socket.end(); // FIN without a close frame
+    await raw.waitEnd(); // the server ends its side too
+    expect((await closed)[0]).toBe(1006);
+    expect(server.wasClean).toBe(false);
+  });
+
   it('after a clean close the server ends TCP first', async () => {
     const { raw, server } = await rawPair({}, { allowHalfOpen: true });
     const closed = nextEvent<[number, Buffer]>(server, 'close');
