@@ -13,7 +13,7 @@
  */
 import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload } from './close.js';
 import type { BroadcastMessage, MessageCodec } from './deflate-codec.js';
-import { InternalError, InvalidDataError, InvalidStateError, type WebSocketError } from './errors.js';
+import { InvalidDataError, InvalidStateError, type WebSocketError } from './errors.js';
 import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV1, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
 import { DEFAULT_MAX_PAYLOAD, FrameParser, type ParserHandler } from './parser.js';
 import { isValidUtf8 } from './utf8.js';
@@ -683,12 +683,17 @@ export class Connection implements ParserHandler {
       } else {
         try {
           this.#handler.onMessage(message, isBinary);
-        } catch (cause) {
-          // As for messages delivered from the parser: never let it escape into the I/O layer.
-          this.onError(new InternalError('internal error while delivering a message', { cause }));
-          return;
+          this.#parser!.resume(); // delivers what arrived meanwhile
+        } catch (error) {
+          // A listener threw, for this message or for one delivered on resuming. As for
+          // messages delivered straight from the parser, it is the application's to see,
+          // as an uncaught exception, and the connection goes on; but not through zlib's
+          // stream, which called back here.
+          queueMicrotask(() => {
+            throw error;
+          });
+          queueMicrotask(() => this.#parser!.resume());
         }
-        this.#parser!.resume();
       }
     });
     if (!isDone) {

@@ -218,8 +218,13 @@ export class FrameParser {
       if (this.#inHandler) {
         // Thrown by the application's listener, not by the parser: it is the caller's to
         // see (an uncaught exception, as with any EventEmitter). The parser's state is
-        // consistent: the event was consumed before the handler ran.
+        // consistent: the event was consumed before the handler ran. The frames buffered
+        // after it are parsed in a microtask, once the exception has been reported: an
+        // application that survives it loses nothing, nor waits for the peer's next bytes.
         this.#inHandler = false;
+        queueMicrotask(() => {
+          if (!this.#paused && !this.#running && this.#state !== DONE) this.#run();
+        });
         throw error;
       }
       // A bug, not a peer violation: never let it escape into the I/O layer.

@@ -897,3 +897,68 @@ describe('pause and resume', () => {
     await until(() => messages.length === 1, 'the held message');
   });
 });
+
+/**
+ * Runs `body` with uncaught exceptions collected rather than failing the test run; the
+ * runner's own listeners are put back afterwards.
+ */
+async function collectingUncaught(body: (errors: Error[]) => Promise<void>): Promise<void> {
+  const saved = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  const errors: Error[] = [];
+  const collect = (error: Error): void => {
+    errors.push(error);
+  };
+  process.on('uncaughtException', collect);
+  try {
+    await body(errors);
+  } finally {
+    process.off('uncaughtException', collect);
+    for (const listener of saved) process.on('uncaughtException', listener);
+  }
+}
+
+/** A server whose 'message' listener throws for "boom" (or a message that starts with it) and echoes the rest. */
+function throwOnBoom(server: WebSocket): void {
+  server.on('message', (data, isBinary) => {
+    if (String(data).startsWith('boom')) throw new Error('boom in a listener');
+    server.send(data, { binary: isBinary });
+  });
+}
+
+describe('a message listener that throws', () => {
+  // As with any EventEmitter (and ws), the exception is the application's: it is
+  // uncaught. The connection is not failed for it, and what arrived after the message
+  // is still delivered, without waiting for more bytes from the peer.
+  it('the exception is uncaught; the message after it, in the same read, is still delivered', async () => {
+    await collectingUncaught(async (errors) => {
+      const { raw, server } = await rawPair({ heartbeat: false });
+      throwOnBoom(server);
+      raw.write(Buffer.concat([frame(Op.Text, 'boom'), frame(Op.Text, 'after')])); // one write
+      const echo = await raw.readFrame();
+      expect(String(echo.payload)).toBe('after');
+      expect(errors.map((e) => e.message)).toEqual(['boom in a listener']);
+      expect(server.readyState).toBe(WebSocket.OPEN);
+    });
+  });
+
+  for (const [name, size] of [
+    ['inflated at once', 20],
+    ['inflated asynchronously', 4 * 1024 * 1024],
+  ] as const) {
+    it(`the same for a compressed message ${name}, and the message queued behind it`, async () => {
+      await collectingUncaught(async (errors) => {
+        const { server, client: ws } = await connectPair({ perMessageDeflate: true, maxPayload: 64 * 1024 * 1024, heartbeat: false }, { perMessageDeflate: true });
+        throwOnBoom(server);
+        const echo = nextEvent<[Buffer]>(ws, 'message', 5000 * MS);
+        ws.send(`boom${'x'.repeat(size)}`); // compresses to a few KiB at most
+        ws.send('after');
+        expect(String((await echo)[0])).toBe('after');
+        expect(errors.map((e) => e.message)).toEqual(['boom in a listener']);
+        expect(server.readyState).toBe(WebSocket.OPEN);
+        ws.send('still open');
+        expect(String((await nextEvent<[Buffer]>(ws, 'message'))[0])).toBe('still open');
+      });
+    });
+  }
+});

@@ -739,3 +739,30 @@ describe('any chunking of a valid stream gives the same events (property)', () =
     expect(summarize(conn.takeEvents())).not.toEqual([['text', 'Hello']]);
   });
 });
+
+describe('a handler that throws', () => {
+  it('the exception leaves receive(); the frames buffered after the event are parsed in a microtask, in order', async () => {
+    const events: string[] = [];
+    const parser = new FrameParser(
+      { role: 'server' },
+      {
+        onMessage: (data) => {
+          events.push(String(data));
+          if (String(data) === 'boom') throw new Error('boom');
+        },
+        onPing: (payload) => events.push(`ping ${payload}`),
+        onPong: () => events.push('pong'),
+        onClose: (code) => events.push(`close ${code}`),
+        onError: (error) => events.push(`error ${error.code}`),
+      },
+    );
+    const bytes = Buffer.concat([clientFrame(Opcode.Text, 'boom'), clientFrame(Opcode.Ping, 'p'), clientFrame(Opcode.Text, 'after')]);
+    const cut = bytes.length - 3; // the last frame arrives in two reads
+    expect(() => parser.receive(bytes.subarray(0, cut))).toThrow('boom');
+    expect(events).toEqual(['boom']);
+    await Promise.resolve(); // after the parser's microtask, queued before
+    expect(events).toEqual(['boom', 'ping p']);
+    parser.receive(bytes.subarray(cut));
+    expect(events).toEqual(['boom', 'ping p', 'after']);
+  });
+});
