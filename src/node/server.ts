@@ -684,9 +684,12 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     let response: string;
     try {
       response = buildErrorResponse(status, message, headers);
-    } catch {
+    } catch (error) {
+      // A hook's UpgradeError that cannot be sent (a header value with CR or LF, a
+      // status that is no refusal): a bug to report, not bytes to write.
       status = 500;
       response = buildErrorResponse(500, 'internal server error');
+      if (this.listenerCount('error') > 0) this.emit('error', error);
     }
     if (request?.method === 'HEAD') response = response.slice(0, response.indexOf('\r\n\r\n') + 4);
     this.#metrics?.observeHandshakeRejected(status);

@@ -366,6 +366,33 @@ describe('authenticate', () => {
     expect(errors).toEqual([secret]);
   });
 
+  it.each([
+    ['a header value with CR LF', new UpgradeError(401, 'no', { 'WWW-Authenticate': 'Basic\r\nSet-Cookie: session=stolen' }), TypeError],
+    ['a status that is no refusal', new UpgradeError(200, 'fine?'), RangeError],
+  ])("an UpgradeError that cannot be sent (%s) is answered 500, nothing of it written, and reported as 'error'", async (_name, refusal, type) => {
+    const { wss, port } = await startServer({
+      authenticate: () => {
+        throw refusal;
+      },
+    });
+    const errors = recordEvents(wss, ['error']);
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(500);
+    expect(response.body).toBe('internal server error\n');
+    expect(response.head).not.toMatch(/set-cookie|www-authenticate/i);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.args[0]).toBeInstanceOf(type);
+  });
+
+  it("closeOnTokenExpiry giving no time (NaN) refuses the upgrade 500 and reports it as 'error'", async () => {
+    const { wss, port } = await startServer({ authenticate: () => ({ user: 'ada' }), closeOnTokenExpiry: () => NaN });
+    const errors = recordEvents(wss, ['error', 'connection']);
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(500);
+    expect(errors.map((e) => e.event)).toEqual(['error']);
+    expect((errors[0]!.args[0] as Error).message).toBe('closeOnTokenExpiry gave NaN, not a time in ms');
+  });
+
   it('a throw in authenticate with no error listener on the server does not crash it', async () => {
     const { port, url } = await startServer({
       authenticate: (req) => {

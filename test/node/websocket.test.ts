@@ -436,6 +436,36 @@ describe('ping and pong', () => {
     expect(ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it("ping and pong take a callback in ws's places, called without an error once the frame is written", async () => {
+    const { server, client: ws } = await connectPair();
+    const received = recordEvents(ws, ['message', 'ping', 'pong']);
+    const calls: string[] = [];
+    const callback = (name: string) => (error?: Error | null) => calls.push(`${name} ${error ?? 'ok'}`);
+    server.ping(callback('ping(cb)') as any);
+    server.ping('a', true, callback('ping(data, mask, cb)'));
+    server.pong(undefined, undefined, callback('pong(undefined, undefined, cb)'));
+    await until(() => calls.length === 3, 'the callbacks');
+    // Behind a message sent in the same tick (the frames wait in the queue together).
+    server.send('m');
+    server.ping('b', undefined, callback('queued ping'));
+    await until(() => calls.length === 4 && received.length === 5, 'the last callback and frames');
+    expect(calls).toEqual(['ping(cb) ok', 'ping(data, mask, cb) ok', 'pong(undefined, undefined, cb) ok', 'queued ping ok']);
+    expect(received.map((e) => `${e.event} ${String(e.args[0])}`)).toEqual(['ping ', 'ping a', 'pong ', 'message m', 'ping b']);
+  });
+
+  it('the callbacks of frames not yet written when the connection is terminated get an error', async () => {
+    const { server } = await connectPair();
+    const errors: Array<Error | null | undefined> = [];
+    server.send('x', (error) => errors.push(error));
+    server.ping('y', undefined, (error) => errors.push(error));
+    server.terminate(); // in the same tick: neither frame was written
+    await until(() => errors.length === 2, 'both callbacks');
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(InvalidStateError);
+      expect(error!.message).toBe('WebSocket closed before the data was written');
+    }
+  });
+
   it('autoPong: false leaves pings unanswered', async () => {
     const { server, client: ws } = await connectPair({}, { autoPong: false });
     const pongs = recordEvents(server, ['pong']);
