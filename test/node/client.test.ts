@@ -106,6 +106,12 @@ describe('ws:// and wss://', () => {
     }
   });
 
+  it('https:// URLs are accepted as wss://', async () => {
+    const { port } = await startSecureServer();
+    const ws = await openClient(`https://127.0.0.1:${port}/`, undefined, { rejectUnauthorized: false });
+    expect(ws.url).toBe(`wss://127.0.0.1:${port}/`);
+  });
+
   it('wss:// options in tls win over those beside them', async () => {
     const { port } = await startSecureServer();
     const { error } = await expectFailure(client(`wss://127.0.0.1:${port}/`, undefined, { rejectUnauthorized: false, tls: { rejectUnauthorized: true } }));
@@ -136,6 +142,13 @@ describe('ws:// and wss://', () => {
     const reply = nextEvent(ws, 'message');
     ws.send('over a Unix socket');
     expect(String((await reply)[0])).toBe('over a Unix socket');
+  });
+
+  it('ws+unix: with no colon after the socket path requests /', async () => {
+    const { wss, socketPath } = await startUnixSocketServer();
+    const connection = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    await openClient(`ws+unix:${socketPath}`);
+    expect((await connection)[1].url).toBe('/');
   });
 
   it('ws+unix: without a socket path is a SyntaxError', () => {
@@ -476,11 +489,15 @@ describe('followRedirects', () => {
     const seen: unknown[] = [];
     ws.on('redirect', (url, request, response) => {
       seen.push(url, request.method, request.path, request.getHeader('x-keep'), response.statusCode);
+      seen.push(request.hasHeader('X-KEEP'), request.getHeaderNames().includes('x-drop'), request.getHeaders()['x-keep']);
       request.removeHeader('X-Drop');
       request.setHeader('X-Added', 'c');
+      request.setHeader('X-Twice', [1, 2]);
+      seen.push(request.hasHeader('x-drop'), request.getHeaders()['x-twice']);
     });
     await nextEvent(ws, 'open');
-    expect(seen).toEqual([`ws://127.0.0.1:${port}/next`, 'GET', '/next', 'b', 302]);
+    expect(seen).toEqual([`ws://127.0.0.1:${port}/next`, 'GET', '/next', 'b', 302, true, true, 'b', false, ['1', '2']]);
+    expect(heads[1]).toMatch(/^x-twice: 1\r\nx-twice: 2$/im); // one line per value, as node:http sends them
     expect(heads[0]).toMatch(/^x-drop: a$/im);
     expect(heads[1]).not.toMatch(/^x-drop:/im);
     expect(heads[1]).toMatch(/^x-keep: b$/im);
