@@ -129,15 +129,9 @@ export class ResponseBody {
       return;
     }
     const onData = (chunk: Buffer) => {
-      let parts;
-      try {
-        parts = decoder.push(chunk);
-      } catch {
-        this.end(false);
-        return;
-      }
-      for (const part of parts) this.#write(part);
+      for (const part of decoder.push(chunk)) this.#write(part);
       if (decoder.isDone) this.end(true);
+      else if (decoder.failure !== null) this.end(false); // malformed: cut short after what came before it
     };
     const onClose = () => this.end(decoder.end());
     this.#detach = listenTo(socket, { data: onData, end: onClose, close: onClose, error: onClose });

@@ -81,7 +81,7 @@ export function bodyLengthOf(head: ResponseHead): { kind: BodyLength; bytes: num
  * @example
  * const body = new ResponseBodyDecoder(head);
  * for (const part of body.push(parser.rest ?? Buffer.alloc(0))) response.push(part);
- * socket.on('data', (chunk) => { for (const part of body.push(chunk)) response.push(part); if (body.isDone) finish(true); });
+ * socket.on('data', (chunk) => { for (const part of body.push(chunk)) response.push(part); if (body.isDone || body.failure) finish(body.isDone); });
  * socket.on('close', () => finish(body.end()));
  */
 export class ResponseBodyDecoder {
@@ -92,8 +92,8 @@ export class ResponseBodyDecoder {
   /** The line being read (chunk-size or trailer), without its CRLF. */
   #line: number[] = [];
   #isDone: boolean;
-  /** Malformed chunked coding was met: the body was cut short there. */
-  #isFailed = false;
+  /** Why the chunked coding was malformed, once it was: the body was cut short there. */
+  #failure: HandshakeError | null = null;
 
   /** @throws {HandshakeError} for a head whose body cannot be delimited (see bodyLengthOf). */
   constructor(head: ResponseHead) {
@@ -113,13 +113,17 @@ export class ResponseBodyDecoder {
     return this.#isDone;
   }
 
+  /** Why the body was cut short (malformed chunked coding), or null. Nothing more is read then. */
+  get failure(): HandshakeError | null {
+    return this.#failure;
+  }
+
   /**
-   * The body bytes in `chunk` (none once done: what follows the body is ignored).
-   *
-   * @throws {HandshakeError} for malformed chunked coding; the body is then cut short.
+   * The body bytes in `chunk` (none once done: what follows the body is ignored). At
+   * malformed chunked coding, the bytes before it; `failure` then says why.
    */
   push(chunk: Buffer): Buffer[] {
-    if (this.#isDone || this.#isFailed || chunk.length === 0) return [];
+    if (this.#isDone || this.#failure !== null || chunk.length === 0) return [];
     if (this.#kind === BodyLength.UntilClose) return [chunk];
     if (this.#kind === BodyLength.Fixed) {
       const part = chunk.length <= this.#remaining ? chunk : chunk.subarray(0, this.#remaining);
@@ -142,6 +146,16 @@ export class ResponseBodyDecoder {
 
   #pushChunked(chunk: Buffer): Buffer[] {
     const parts: Buffer[] = [];
+    try {
+      this.#decodeChunked(chunk, parts);
+    } catch (error) {
+      // Malformed (#malformed recorded why): the data before it stands.
+      if (this.#failure === null) throw error;
+    }
+    return parts;
+  }
+
+  #decodeChunked(chunk: Buffer, parts: Buffer[]): void {
     let offset = 0;
     while (offset < chunk.length && this.#chunkState !== ChunkState.Done) {
       if (this.#chunkState === ChunkState.Data) {
@@ -165,7 +179,6 @@ export class ResponseBodyDecoder {
       this.#endLine(line);
     }
     if (this.#chunkState === ChunkState.Done) this.#isDone = true;
-    return parts;
   }
 
   /** A line of the chunked coding, its CRLF removed. */
@@ -197,7 +210,7 @@ export class ResponseBodyDecoder {
   }
 
   #malformed(message: string): HandshakeError {
-    this.#isFailed = true;
-    return new HandshakeError(0, `malformed chunked response body: ${message}`);
+    this.#failure = new HandshakeError(0, `malformed chunked response body: ${message}`);
+    return this.#failure;
   }
 }

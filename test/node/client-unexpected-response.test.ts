@@ -206,6 +206,24 @@ describe.each(ways)('unexpected-response body ($name)', ({ options }) => {
   });
 });
 
+describe('unexpected-response body framed badly (own connection)', () => {
+  it('a malformed chunk ends the body there, complete false; what came before it is read', async () => {
+    const url = await refusingServer((socket) =>
+      socket.write('HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nmore\r\n'),
+    );
+    const result = await refusal(url, 'data');
+    expect([result.status, result.body, result.complete]).toEqual([503, 'hello', false]);
+    expect(result.order).toEqual(['unexpected-response', 'end', 'error', 'close']);
+  });
+
+  it('a framing that cannot be read (two Content-Length values) gives an empty body, complete false', async () => {
+    const url = await refusingServer((socket) => socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd'));
+    const result = await refusal(url, 'for await');
+    expect([result.status, result.body, result.complete]).toEqual([401, '', false]);
+    expect(result.order).toEqual(['unexpected-response', 'end', 'error', 'close']);
+  });
+});
+
 describe('the response of a 101', () => {
   it("is an empty stream for 'upgrade' listeners", async () => {
     const { url } = await startServer();

@@ -80,14 +80,18 @@ describe('RFC 9112 §7.1: chunked transfer coding', () => {
   });
 
   it.each([
-    ['a size that is not hex', 'zz\r\n'],
-    ['a bare LF', '5\nhello\r\n'],
-    ['data longer than its size', '2\r\nhello\r\n'],
-    ['a size past 2^53', '10000000000000000\r\n'],
-    ['a line past 4 KiB', `5;${'x'.repeat(5000)}\r\n`],
-  ])('%s is malformed: HandshakeError, and nothing more is read', (_, text) => {
+    ['a size that is not hex', 'zz\r\n', ''],
+    ['a bare LF', '5\nhello\r\n', ''],
+    ['data longer than its size', '2\r\nhello\r\n', 'he'],
+    ['a size past 2^53', '10000000000000000\r\n', ''],
+    ['a line past 4 KiB', `5;${'x'.repeat(5000)}\r\n`, ''],
+    ['a bad size after a good chunk', '5\r\nhello\r\nzz\r\n', 'hello'],
+  ])('%s is malformed: the data before it is given, failure says why, and nothing more is read', (_, text, before) => {
     const decoder = new ResponseBodyDecoder(head(503, 'Transfer-Encoding: chunked'));
-    expect(() => decoder.push(Buffer.from(text, 'latin1'))).toThrow(/malformed chunked response body/);
+    expect(decoder.failure).toBe(null);
+    expect(Buffer.concat(decoder.push(Buffer.from(text, 'latin1'))).toString('latin1')).toBe(before);
+    expect(decoder.failure).toBeInstanceOf(HandshakeError);
+    expect(decoder.failure!.message).toMatch(/^malformed chunked response body: /);
     expect(decoder.push(Buffer.from('5\r\nhello\r\n0\r\n\r\n'))).toEqual([]);
     expect(decoder.isDone).toBe(false);
     expect(decoder.end()).toBe(false);
