@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, SendStatus, WebSocket, type WebSocketServer } from '../../src/index.js';
+import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, SendStatus, WebSocket, prepare, type WebSocketServer } from '../../src/index.js';
 import {
   MS,
   Op,
@@ -171,6 +171,16 @@ describe('state and attributes', () => {
     expect(before).toBeGreaterThanOrEqual(6);
     ws.send(new Uint16Array(2));
     expect(ws.bufferedAmount - before).toBe(4);
+    ws.send(12345 as unknown as string); // a number counts as its text, as in ws
+    expect(ws.bufferedAmount - before).toBe(9);
+    server.close();
+    await nextEvent(server, 'close');
+    const serverBefore = server.bufferedAmount;
+    const errors: unknown[] = [];
+    expect(server.send(prepare('prepared'), (error) => errors.push(error))).toBe(SendStatus.DROPPED);
+    expect(server.bufferedAmount - serverBefore).toBe(8);
+    await until(() => errors.length === 1, 'the callback');
+    expect(errors[0]).toBeInstanceOf(InvalidStateError);
     expect(received).toEqual([]);
   });
 });
@@ -197,6 +207,7 @@ describe('send', () => {
       Buffer.from(bytes),
     ],
     ['empty Buffer', () => Buffer.alloc(0), true, Buffer.alloc(0)],
+    ['SharedArrayBuffer', () => Object.assign(new Uint8Array(new SharedArrayBuffer(bytes.length)), bytes).buffer, true, Buffer.from(bytes)],
     // As in ws: a number goes as its text.
     ['number', () => 42.5 as unknown as string, false, Buffer.from('42.5')],
   ];
@@ -328,6 +339,34 @@ describe('send', () => {
     const pingError = await new Promise<Error | null | undefined>((resolve) => ws.ping('p', undefined, resolve));
     expect(pingError).toBeInstanceOf(InvalidStateError);
     expect(received).toEqual([]);
+  });
+
+  it('anything else is a TypeError, thrown by send, as in ws; the connection stays open', async () => {
+    const { server, client: ws } = await connectPair();
+    for (const data of [{}, null, undefined, Symbol('x'), [1, 2]]) expect(() => ws.send(data as any)).toThrow(TypeError);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    const received = nextEvent<[Buffer]>(server, 'message');
+    ws.send('still fine');
+    expect(String((await received)[0])).toBe('still fine');
+  });
+
+  it("binaryType 'arraybuffer': a message assembled from fragments (its own ArrayBuffer) and one sliced from a read arrive whole", async () => {
+    const { server, client: ws } = await connectPair();
+    ws.binaryType = 'arraybuffer';
+    const big = Buffer.alloc(100 * 1024, 7);
+    big[0] = 1;
+    big[big.length - 1] = 2;
+    const first = nextEvent<[ArrayBuffer]>(ws, 'message');
+    server.send(big.subarray(0, 60 * 1024), { fin: false });
+    server.send(big.subarray(60 * 1024));
+    const [data] = await first;
+    expect(data).toBeInstanceOf(ArrayBuffer);
+    expect(Buffer.from(data).equals(big)).toBe(true);
+    const second = nextEvent<[ArrayBuffer]>(ws, 'message');
+    server.send(Buffer.from([1, 2, 3]));
+    const [small] = await second;
+    expect(small.byteLength).toBe(3);
+    expect([...new Uint8Array(small)]).toEqual([1, 2, 3]);
   });
 
   it('a message sent before the peer closed is delivered with its callbacks', async () => {
