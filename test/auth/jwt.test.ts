@@ -220,8 +220,23 @@ describe('options', () => {
     ['an RSA key for ES256', { algorithms: ['ES256'], key: rsa.publicKey }],
     ['a secret KeyObject as the public key', { algorithms: ['RS256'], key: createSecretKey(Buffer.alloc(32)) }],
     ['a public key as the HMAC secret', { algorithms: ['HS256'], secret: createPublicKey(rsa.privateKey) }],
+    ['no options', null],
+    ['a key without RS256 or ES256', { algorithms: ['HS256'], secret: SECRET, key: rsa.publicKey }],
+    ['a secret that is a number', { algorithms: ['HS256'], secret: 42 }],
+    ['a key that is a number', { algorithms: ['ES256'], key: 42 }],
+    ['a realm with a double quote', { algorithms: ['HS256'], secret: SECRET, realm: 'say "hi"' }],
+    ['a realm with a backslash', { algorithms: ['HS256'], secret: SECRET, realm: 'a\\b' }],
   ])('%s → TypeError', (_, options) => {
     expect(() => verifyJwt('a.b.c', options as unknown as VerifyJwtOptions)).toThrow(TypeError);
+  });
+
+  it.each([
+    ['a negative clockTolerance', { clockTolerance: -1 }],
+    ['a clockTolerance of NaN', { clockTolerance: Number.NaN }],
+    ['an infinite clockTolerance', { clockTolerance: Infinity }],
+    ['maxLength 0', { maxLength: 0 }],
+  ])('%s → RangeError', (_, extra) => {
+    expect(() => verifyJwt('a.b.c', { algorithms: ['HS256'], secret: SECRET, ...extra })).toThrow(RangeError);
   });
 
   it('an HS256 secret under 32 bytes → RangeError (RFC 7518 §3.2)', () => {
