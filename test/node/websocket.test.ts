@@ -185,6 +185,40 @@ describe('state and attributes', () => {
   });
 });
 
+describe('calls that do nothing in the state they are made in (as in ws)', () => {
+  it('close() and terminate() once CLOSED: nothing, no throw (an invalid code is not even looked at, as in ws)', async () => {
+    const { server, client: ws } = await connectPair();
+    const closes = recordEvents(ws, ['close']);
+    ws.close();
+    await nextEvent(server, 'close');
+    await until(() => closes.length === 1, 'the close event');
+    ws.close(1000);
+    ws.close(999 as number);
+    ws.terminate();
+    await delay(10 * MS);
+    expect(closes).toHaveLength(1);
+  });
+
+  it('pause() and resume() while CONNECTING change nothing: messages flow once open', async () => {
+    const { wss, url } = await startServer();
+    wss.on('connection', (ws) => ws.send('welcome'));
+    const ws = client(url);
+    ws.pause();
+    expect(ws.isPaused).toBe(false);
+    ws.resume();
+    const [data] = await nextEvent<[Buffer]>(ws, 'message');
+    expect(String(data)).toBe('welcome');
+  });
+
+  it('reauthenticate() once CLOSED sets no deadline', async () => {
+    const { server } = await connectPair();
+    server.terminate();
+    await nextEvent(server, 'close');
+    server.reauthenticate(Date.now() + 60_000);
+    expect(server.tokenExpiresAt).toBe(null);
+  });
+});
+
 describe('send', () => {
   const bytes = [0, 1, 2, 3, 250, 255];
   const inputs: Array<[string, () => Parameters<WebSocket['send']>[0], boolean, Buffer]> = [
