@@ -258,8 +258,12 @@ function acceptOffer(offer: DeflateRequest, options: ResolvedDeflateOptions): Ne
   } else {
     // A value in the offer is the client's promise to stay within it (§7.1.2.2).
     if (offer.clientMaxWindowBits !== true) clientMaxWindowBits = offer.clientMaxWindowBits;
-    if (options.clientMaxWindowBits !== undefined) {
-      clientMaxWindowBits = Math.min(clientMaxWindowBits, options.clientMaxWindowBits);
+    if (options.clientMaxWindowBits !== undefined) clientMaxWindowBits = Math.min(clientMaxWindowBits, options.clientMaxWindowBits);
+    // Named whenever this end inflates with a window the offer or the options set (as
+    // ws does): without it the response would say this end takes 15 bits (§7.1.2.2),
+    // and a client whose offer was changed on the way would compress with more than
+    // this end inflates with. Named, it is what the client uses, or refuses.
+    if (offer.clientMaxWindowBits !== true || options.clientMaxWindowBits !== undefined) {
       params.push(['client_max_window_bits', String(clientMaxWindowBits)]);
     }
   }

@@ -49,7 +49,7 @@ describe('RFC 7692 §7: the server accepts an offer', () => {
   it.each<[string, string, PerMessageDeflateOptions | true, string, Partial<DeflateParams>]>([
     ['plain offer', 'permessage-deflate', true, 'permessage-deflate', {}],
     ['client_max_window_bits without value: nothing to answer', 'permessage-deflate; client_max_window_bits', true, 'permessage-deflate', {}],
-    ["client_max_window_bits=10: the client's promise", 'permessage-deflate; client_max_window_bits=10', true, 'permessage-deflate', { clientMaxWindowBits: 10 }],
+    ["client_max_window_bits=10: the client's promise, named in the response (as ws does)", 'permessage-deflate; client_max_window_bits=10', true, 'permessage-deflate; client_max_window_bits=10', { clientMaxWindowBits: 10 }],
     ['§7.1.1.1 server_no_context_takeover is accepted by echoing it', 'permessage-deflate; server_no_context_takeover', true, 'permessage-deflate; server_no_context_takeover', { serverNoContextTakeover: true }],
     ['§7.1.1.2 client_no_context_takeover is echoed', 'permessage-deflate; client_no_context_takeover', true, 'permessage-deflate; client_no_context_takeover', { clientNoContextTakeover: true }],
     ['§7.1.2.1 server_max_window_bits=10 is accepted with the same value', 'permessage-deflate; server_max_window_bits=10', true, 'permessage-deflate; server_max_window_bits=10', { serverMaxWindowBits: 10 }],
@@ -283,6 +283,23 @@ describe('both ends agree on the same parameters', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  // The fuzzer's case: an offer of client_max_window_bits=13 reached the server as =11
+  // (a proxy, another client's header). An answer without the parameter would say the
+  // server takes 15 bits while it inflates with 11, and the client would compress with 13.
+  it('an offer changed on the way: the client uses the window the answer names, or refuses one over its offer', () => {
+    const changed = (client: PerMessageDeflateOptions, from: string, to: string) => {
+      const offer = formatExtensions([buildOffer(client)]);
+      expect(offer).toContain(from);
+      const answer = negotiate(parseExtensions(offer.replace(from, to)), true)!;
+      return { answer, agreed: () => acceptResponse(parseExtensions(answer.header), client) };
+    };
+    const down = changed({ clientMaxWindowBits: 13 }, '=13', '=11');
+    expect(down.answer.header).toBe('permessage-deflate; client_max_window_bits=11');
+    expect(down.agreed().clientMaxWindowBits).toBe(down.answer.params.clientMaxWindowBits);
+    const up = changed({ clientMaxWindowBits: 11 }, '=11', '=13');
+    expect(up.agreed).toThrow(/client_max_window_bits=13 exceeds the 11 offered/);
   });
 
   it('formatting the answer and parsing it back is lossless', () => {
