@@ -297,7 +297,7 @@ describe('both ends agree on the same parameters', () => {
     };
     const down = changed({ clientMaxWindowBits: 13 }, '=13', '=11');
     expect(down.answer.header).toBe('permessage-deflate; client_max_window_bits=11');
-    expect(down.agreed().clientMaxWindowBits).toBe(down.answer.params.clientMaxWindowBits);
+    expect(down.agreed()!.clientMaxWindowBits).toBe(down.answer.params.clientMaxWindowBits);
     const up = changed({ clientMaxWindowBits: 11 }, '=11', '=13');
     expect(up.agreed).toThrow(/client_max_window_bits=13 exceeds the 11 offered/);
   });
