@@ -36,9 +36,14 @@ import { MessageLimiter, normalizeRateLimit, type RateLimitConfig, type RateLimi
  *
  * @example
  * throw new UpgradeError(401, 'token required', { 'WWW-Authenticate': 'Bearer' });
+ *
+ * @throws {RangeError} when `status` is not an integer from 300 to 599.
+ * @throws {TypeError} when a header name is not a token or a value holds CR, LF or NUL:
+ *   a refusal that could not be sent is refused where it is made.
  */
 export class UpgradeError extends HandshakeError {
   constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    buildErrorResponse(status, '', headers);
     super(status, message, headers);
   }
 }
@@ -1078,9 +1083,15 @@ function askVerifyClient(verify: VerifyClient, req: UpgradeRequest): void | Prom
 }
 
 /** The answer to an upgrade `verifyClient` refused: as `ws` answers it, `code` or 401 with the status text as the body. */
-function verifyClientRefusal(code?: number, message?: string, headers?: Record<string, string>): UpgradeError {
+function verifyClientRefusal(code?: number, message?: string, headers?: Record<string, string>): Error {
   const status = code || 401;
-  return new UpgradeError(status, message || (STATUS_TEXT[status] ?? 'refused'), headers);
+  try {
+    return new UpgradeError(status, message || (STATUS_TEXT[status] ?? 'refused'), headers);
+  } catch (error) {
+    // A refusal that cannot be sent (a status that is no refusal, a header with CR or
+    // LF) is a bug in the hook: answered 500 and reported, as a throw from it is.
+    return error as Error;
+  }
 }
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {

@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { UpgradeError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
+import { HandshakeError, UpgradeError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
 import {
   MS,
   Op,
@@ -367,9 +367,36 @@ describe('authenticate', () => {
   });
 
   it.each([
-    ['a header value with CR LF', new UpgradeError(401, 'no', { 'WWW-Authenticate': 'Basic\r\nSet-Cookie: session=stolen' }), TypeError],
-    ['a status that is no refusal', new UpgradeError(200, 'fine?'), RangeError],
-  ])("an UpgradeError that cannot be sent (%s) is answered 500, nothing of it written, and reported as 'error'", async (_name, refusal, type) => {
+    ['a header value with CR LF', () => new UpgradeError(401, 'no', { 'WWW-Authenticate': 'Basic\r\nSet-Cookie: session=stolen' }), TypeError],
+    ['a header value with NUL', () => new UpgradeError(401, 'no', { 'WWW-Authenticate': 'Basic\0' }), TypeError],
+    ['a header name that is no token', () => new UpgradeError(403, 'no', { 'Bad Name': 'x' }), TypeError],
+    ['a header the answer computes', () => new UpgradeError(403, 'no', { 'Content-Length': '0' }), TypeError],
+    ['a status that is no refusal', () => new UpgradeError(200, 'fine?'), RangeError],
+    ['a status that is no integer', () => new UpgradeError(401.5, 'no'), RangeError],
+  ])('an UpgradeError that could not be sent (%s) throws where it is made', (_name, make, type) => {
+    expect(make).toThrow(type);
+  });
+
+  it.each([
+    ['a status that is no refusal', { code: 200, headers: undefined }, RangeError],
+    ['a header value with CR LF', { code: 401, headers: { 'WWW-Authenticate': 'Basic\r\nSet-Cookie: session=stolen' } }, TypeError],
+  ])("verifyClient refusing with what cannot be sent (%s) is answered 500, nothing of it written, and reported as 'error'", async (_name, refusal, type) => {
+    const { wss, port } = await startServer({
+      verifyClient: (_info: unknown, callback: (verified: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => {
+        setImmediate(() => callback(false, refusal.code, 'no', refusal.headers));
+      },
+    });
+    const errors = recordEvents(wss, ['error']);
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(500);
+    expect(response.body).toBe('internal server error\n');
+    expect(response.head).not.toMatch(/set-cookie|www-authenticate/i);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.args[0]).toBeInstanceOf(type);
+  });
+
+  it("a HandshakeError from a hook that cannot be sent is answered 500, nothing of it written, and reported as 'error'", async () => {
+    const refusal = new HandshakeError(401, 'no', { 'WWW-Authenticate': 'Basic\r\nSet-Cookie: session=stolen' });
     const { wss, port } = await startServer({
       authenticate: () => {
         throw refusal;
@@ -381,7 +408,7 @@ describe('authenticate', () => {
     expect(response.body).toBe('internal server error\n');
     expect(response.head).not.toMatch(/set-cookie|www-authenticate/i);
     expect(errors).toHaveLength(1);
-    expect(errors[0]!.args[0]).toBeInstanceOf(type);
+    expect(errors[0]!.args[0]).toBeInstanceOf(TypeError);
   });
 
   it("closeOnTokenExpiry giving no time (NaN) refuses the upgrade 500 and reports it as 'error'", async () => {
