@@ -17,7 +17,8 @@
  *
  * The sweep period is the greatest common divisor of the times in use, at most a
  * quarter of the smallest, so that every deadline falls on a sweep (30 s and 10 s
- * sweep every 2.5 s).
+ * sweep every 2.5 s), in whole milliseconds; a deadline that does not fall on a sweep
+ * is rounded up to the next.
  */
 import type { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close.js';
@@ -107,10 +108,12 @@ export class Heartbeat {
     if (settings.heartbeat !== null) times.push(settings.heartbeat.interval, settings.heartbeat.timeout);
     if (settings.idleTimeout > 0) times.push(settings.idleTimeout);
     this.#period = times.length === 0 ? 0 : sweepPeriod(times);
-    const sweeps = (ms: number) => Math.max(1, Math.round(ms / this.#period));
-    this.#pingEvery = settings.heartbeat === null ? 0 : sweeps(settings.heartbeat.interval);
-    this.#timeoutSweeps = settings.heartbeat === null ? 0 : sweeps(settings.heartbeat.timeout);
-    this.#idleSweeps = settings.idleTimeout > 0 ? sweeps(settings.idleTimeout) : 0;
+    // Deadlines are rounded up to sweeps, so that a peer always has at least its time.
+    const pingSweeps = (ms: number) => Math.max(1, Math.round(ms / this.#period));
+    const deadlineSweeps = (ms: number) => Math.max(1, Math.ceil(ms / this.#period));
+    this.#pingEvery = settings.heartbeat === null ? 0 : pingSweeps(settings.heartbeat.interval);
+    this.#timeoutSweeps = settings.heartbeat === null ? 0 : deadlineSweeps(settings.heartbeat.timeout);
+    this.#idleSweeps = settings.idleTimeout > 0 ? deadlineSweeps(settings.idleTimeout) : 0;
   }
 
   /** Milliseconds between sweeps (0 when there is nothing to do). */
@@ -216,11 +219,15 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
-/** The sweep period: the GCD of the times (so deadlines fall on sweeps), at most a quarter of the smallest. */
+/**
+ * The sweep period in whole ms: the GCD of the times (so deadlines fall on sweeps), at
+ * most a quarter of the smallest. Whole, because timers drop a delay's fraction: a
+ * period of 1.5625 ms would sweep every 1 ms and bring every deadline early.
+ */
 function sweepPeriod(times: number[]): number {
   const smallest = Math.min(...times);
   let period = times.reduce(gcd);
   if (period > smallest / 4) period = period / Math.ceil(period / (smallest / 4));
   // Times without a useful common divisor (30 001 and 10 000) are rounded to sweeps.
-  return Math.min(Math.max(period, smallest / 64, 1), MAX_TIMER_DELAY);
+  return Math.min(Math.round(Math.max(period, smallest / 64, 1)), MAX_TIMER_DELAY);
 }

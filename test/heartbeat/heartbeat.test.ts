@@ -136,7 +136,25 @@ describe('server heartbeat', () => {
     const started = await t.startServer({ heartbeat: { interval: 30_001, timeout: 10_000 } });
     await t.openClient(started.url);
     await t.until(() => started.wss.clients.size === 1, 'the connection');
-    expect(spy.mock.calls.map((call) => call[1])).toEqual([156.25]); // not their GCD, 1 ms
+    expect(spy.mock.calls.map((call) => call[1])).toEqual([156]); // not their GCD, 1 ms; timers drop a fraction (156.25)
+  });
+
+  it.each([
+    [101, 100], // the sweep would be 1.5625 ms, which a timer runs every 1 ms
+    [150, 149],
+  ])('a silent peer has at least its timeout when the sweep is not a whole number of ms (interval %i, timeout %i)', async (interval, timeout) => {
+    const spy = vi.spyOn(globalThis, 'setInterval');
+    const started = await t.startServer({ heartbeat: { interval, timeout } });
+    let raw!: t.RawClient;
+    const ws = await serverSide(started, async () => (raw = await t.rawUpgrade(started.port)));
+    const openedAt = performance.now();
+    const ping = await raw.readFrame(interval + SLACK);
+    const pingedAt = performance.now();
+    expect(ping.opcode).toBe(t.Op.Ping);
+    await t.nextEvent(ws, 'close', interval + timeout + SLACK + 1000);
+    expect(performance.now() - pingedAt).toBeGreaterThanOrEqual(timeout - 2); // timers fire late, never early
+    expect(pingedAt - openedAt).toBeGreaterThanOrEqual(interval * 0.95); // the first ping comes about an interval in
+    expect(Number.isInteger(spy.mock.calls[0]![1])).toBe(true);
   });
 
   it('runs one timer per server, not one per connection', async () => {
