@@ -238,6 +238,25 @@ function flushAll(): void {
 }
 
 /**
+ * Calls every send callback with `error`. One that throws (a bug in the application)
+ * is reported as an uncaught exception, as a listener's is, once the others have been
+ * called: it must not keep them, or the 'close' that follows, from happening.
+ */
+function callEach(callbacks: ReadonlyArray<(error?: Error | null) => void>, error: Error | null | undefined): void {
+  for (let i = 0; i < callbacks.length; i++) {
+    try {
+      callbacks[i]!(error);
+    } catch (thrown) {
+      process.nextTick(rethrow, thrown);
+    }
+  }
+}
+
+function rethrow(error: unknown): never {
+  throw error;
+}
+
+/**
  * Views over runs of adjacent frames, built while flushing and reused by every
  * connection flushed in the same pass: after a publish burst, each subscriber's queue
  * holds the same run, and all of them write the same Buffer object.
@@ -1023,8 +1042,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const callbacks = this.#callbacks;
     if (callbacks !== null) {
       this.#callbacks = null;
-      const error = new InvalidStateError('WebSocket closed before the data was written');
-      for (const cb of callbacks) cb(error);
+      callEach(callbacks, new InvalidStateError('WebSocket closed before the data was written'));
     }
     // The server's accounting: a connection this side failed (1002, 1008, 1009, ...)
     // counts under that code, even though `close` reports 1006 when the peer's close
@@ -1160,9 +1178,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const callbacks = this.#callbacks;
     if (callbacks !== null) {
       this.#callbacks = null;
-      done = (error) => {
-        for (const cb of callbacks) cb(error);
-      };
+      done = (error) => callEach(callbacks, error);
     }
     let flowing: boolean;
     if (count === 1 && !(isBackedUp && isSmall && isSlice(queue[0]!))) {

@@ -1065,3 +1065,63 @@ describe('a message listener that throws', () => {
     });
   }
 });
+
+describe('a send callback that throws', () => {
+  // As a listener's: the exception is uncaught. It must not keep the other callbacks,
+  // or the connection's 'close', from happening.
+  it('the other callbacks of the same write are still called', async () => {
+    await collectingUncaught(async (errors) => {
+      const { raw, server } = await rawPair({ heartbeat: false });
+      const called: number[] = [];
+      server.send('1', () => {
+        called.push(1);
+        throw new Error('boom in a callback');
+      });
+      server.send('2', () => called.push(2));
+      server.send('3', () => called.push(3));
+      for (const text of ['1', '2', '3']) expect(String((await raw.readFrame()).payload)).toBe(text);
+      await until(() => called.length === 3 && errors.length === 1, 'the callbacks');
+      expect(called).toEqual([1, 2, 3]);
+      expect(errors.map((e) => e.message)).toEqual(['boom in a callback']);
+    });
+  });
+
+  it("callbacks cut off by terminate() are all called, and 'close' fires once and the server forgets the connection", async () => {
+    await collectingUncaught(async (errors) => {
+      const { server, wss } = await rawPair({ heartbeat: false });
+      const closes = recordEvents(server, ['close']);
+      const results: unknown[] = [];
+      server.send('1', (error) => {
+        results.push(error);
+        throw new Error('boom in a callback');
+      });
+      server.send('2', (error) => results.push(error));
+      server.terminate();
+      await until(() => closes.length === 1 && errors.length === 1, "'close' and the exception");
+      expect(results).toHaveLength(2);
+      for (const error of results) expect(error).toBeInstanceOf(InvalidStateError);
+      expect(wss.clients.size).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(closes).toHaveLength(1);
+    });
+  });
+
+  it('a callback for a frame already written that throws does not hold up the close handshake', async () => {
+    await collectingUncaught(async (errors) => {
+      const { raw, server } = await rawPair({ heartbeat: false, closeTimeout: 60_000 });
+      server.send('1');
+      await raw.readFrame();
+      server.ping(undefined, undefined, () => {
+        throw new Error('boom in a callback');
+      });
+      await raw.readFrame();
+      await until(() => errors.length === 1, 'the exception');
+      const closed = nextEvent<[number]>(server, 'close');
+      server.close(1000);
+      expect((await raw.readFrame()).opcode).toBe(Op.Close);
+      raw.write(frame(Op.Close, Buffer.from([0x03, 0xe8])));
+      expect((await closed)[0]).toBe(1000);
+      await raw.waitClosed();
+    });
+  });
+});
