@@ -573,12 +573,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       if (timer !== undefined) clearTimeout(timer);
       this.#endPending(socket);
       socket.off('close', onClose);
+      socket.off('end', onEnd);
       return !socket.destroyed;
     };
     const onClose = () => {
       settle(); // dropped cleanly: no late 101
     };
+    // A client that half-closes has gone: node:http's sockets allow half-open
+    // connections, so only its FIN says so (the own port's socket closes itself).
+    const onEnd = () => socket.destroy();
     socket.once('close', onClose);
+    socket.once('end', onEnd);
     const onRejected = (error: unknown): void => {
       if (settle()) this.#rejectWith(socket, error);
     };

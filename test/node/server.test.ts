@@ -510,6 +510,21 @@ describe('authenticate', () => {
       expect(wss.clients.size).toBe(0);
     });
 
+    it('a client that goes away while authenticate is pending is dropped at once, and its slot freed', async () => {
+      const { port, url } = await start({
+        authenticate: (req: { url?: string }) => (req.url === '/never' ? new Promise(() => {}) : { ok: true }),
+        maxPendingPerIp: 1,
+      });
+      const raw = await rawConnect(port, { allowHalfOpen: true });
+      raw.write(upgradeRequest({ path: '/never' }));
+      await delay(20 * MS);
+      raw.socket.end(); // half-close: the raw client could still read a late answer
+      await raw.waitClosed(1000 * MS); // not at authenticateTimeout (10 s)
+      expect(raw.received).toBe(0);
+      const ws = await openClient(url); // not 429: the slot was freed
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+    });
+
     it('an authenticate that does not settle within authenticateTimeout is answered 503; what it returns later is ignored', async () => {
       let release: ((value: unknown) => void) | undefined;
       const { wss, port, url } = await start({
