@@ -69,6 +69,11 @@ export interface UpgradeRequestLike {
   /** `"1.1"` for HTTP/1.1, as Node's `message.httpVersion`. */
   httpVersion: string;
   headers: IncomingHeaders;
+  /**
+   * The header lines as received, when known (Node's `message.rawHeaders`): node:http
+   * keeps only the first of several `Host` lines in `headers`, and these show the rest.
+   */
+  rawHeaders?: readonly string[];
 }
 
 /** A request head as received: `validateUpgradeHead` reads it. */
@@ -395,7 +400,20 @@ function parseHttpVersion(version: string): [major: number, minor: number] | nul
  * socket.write(buildAcceptResponse({ key, protocol: protocols.includes('chat') ? 'chat' : undefined }));
  */
 export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestInfo {
+  const hosts = countLines(req.rawHeaders, 'host');
+  if (hosts > 1) throw new HandshakeError(400, `Host must appear once, got ${hosts} values`);
   return validateUpgrade(req.method, req.httpVersion, headerLookup(req.headers));
+}
+
+/** How many of `rawHeaders`' lines are named `name` (lower case), in any case; 0 without them. */
+function countLines(rawHeaders: readonly string[] | undefined, name: string): number {
+  if (rawHeaders === undefined) return 0;
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const line = rawHeaders[i]!;
+    if (line.length === name.length && line.toLowerCase() === name) count++;
+  }
+  return count;
 }
 
 /**

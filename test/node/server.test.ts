@@ -510,6 +510,17 @@ describe('authenticate', () => {
       expect(wss.clients.size).toBe(0);
     });
 
+    it('a request with two Host lines is answered 400 (RFC 9112 §3.2)', async () => {
+      const { wss, port } = await start({});
+      const events = recordEvents(wss, ['connection']);
+      const request = upgradeRequest().replace(/\r\n\r\n$/, '\r\nHost: evil.example\r\n\r\n');
+      expect(request.match(/^host:/gim)).toHaveLength(2);
+      const response = await rawRequest(port, request);
+      expect(response.status).toBe(400);
+      expect(response.body).toMatch(/^Host must (appear once|be a single host)/);
+      expect(events).toEqual([]);
+    });
+
     it('a client that goes away while authenticate is pending is dropped at once, and its slot freed', async () => {
       const { port, url } = await start({
         authenticate: (req: { url?: string }) => (req.url === '/never' ? new Promise(() => {}) : { ok: true }),

@@ -194,6 +194,14 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
       expect(error.message).toBe(message);
     });
 
+    it('answers two Host lines with 400 when rawHeaders shows them (node:http keeps only the first in headers)', () => {
+      const request = { ...upgradeRequest({ host: 'good.example' }), rawHeaders: ['Host', 'good.example', 'host', 'evil.example'] };
+      const error = handshakeError(() => validateUpgradeRequest(request));
+      expect(error.status).toBe(400);
+      expect(error.message).toBe('Host must appear once, got 2 values');
+      expect(() => validateUpgradeRequest({ ...request, rawHeaders: ['Host', 'good.example'] })).not.toThrow();
+    });
+
     it.each(['example.com', 'example.com:8080', '[::1]:443', '127.0.0.1'])('accepts Host %j', (host) => {
       expect(() => validateUpgradeRequest(upgradeRequest({ host }))).not.toThrow();
     });
