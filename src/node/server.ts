@@ -267,6 +267,13 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   readonly #onRequestClose: (this: Socket) => void;
   /** Refused sockets, answered and ended, that are read until their client closes (see #endAndLinger). */
   readonly #lingering = new Set<Socket>();
+  /**
+   * The head limits for a request node:http read (attached, noServer). Its
+   * `maxHeaderSize`, the application's to set, already bounds the bytes: Volley's byte
+   * limits apply only when given. The line count always does: Node 20 drops the lines
+   * beyond `maxHeadersCount` instead of refusing the request.
+   */
+  readonly #readLimits: HeadLimits;
   /** What `#accept` makes connections of (the `WebSocket` option). */
   readonly #WebSocketClass: new (url: null, protocols: undefined, options: Readonly<ServerOptions<Data>>) => WebSocket<any>;
 
@@ -294,6 +301,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.#heartbeat = new Heartbeat(this.#connections, heartbeatSettings(options.heartbeat, true, options.idleTimeout));
     this.options = { ...options };
     this.#wholeParser = new RequestHeadParser(this.options);
+    this.#readLimits = {
+      maxHeaderBytes: options.maxHeaderBytes ?? Number.POSITIVE_INFINITY,
+      maxRequestLineBytes: options.maxRequestLineBytes ?? Number.POSITIVE_INFINITY,
+      maxHeaders: options.maxHeaders,
+    };
     // Bad options throw here rather than at the first upgrade.
     this.#deflateOptions = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
     this.#admission = Admission.create(options);
@@ -440,11 +452,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     if (!readHere) {
-      // Requests read by node:http (or given to handleUpgrade) get the same head limits
-      // as those this server reads itself, and at the same point: on the own port the
-      // parser enforces them before admission, so a head over them is never counted.
+      // Requests read by node:http (or given to handleUpgrade): the head limits (see
+      // #readLimits) at the same point as on the own port, where the parser enforces
+      // them before admission, so a head over them is never counted.
       try {
-        checkRequestLimits(request, this.options);
+        checkRequestLimits(request, this.#readLimits);
       } catch (error) {
         this.#refuseInvalid(socket, request, error);
         return;

@@ -237,3 +237,18 @@ describe('limits of an attached http server', () => {
   });
 });
 
+
+describe('head limits on requests node:http read', () => {
+  it("the byte limits default to node:http's maxHeaderSize (a raised one lets large cookies through); given, they apply", async () => {
+    for (const [options, status] of [
+      [{}, 101],
+      [{ maxHeaderBytes: 16 * 1024 }, 431],
+    ] as const) {
+      const http = createHttpServer({ maxHeaderSize: 64 * 1024 }, (_req, res) => res.writeHead(404).end());
+      const port = await listen(http);
+      track(new WebSocketServer({ server: http, ...options }), (server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      const response = await rawRequest(port, requestWithLines([`Cookie: session=${'a'.repeat(20_000)}`]));
+      expect([options, response.status]).toEqual([options, status]);
+    }
+  });
+});
