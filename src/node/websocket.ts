@@ -663,11 +663,12 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
     this.#flags |= NEED_DRAIN;
     if (this.#queue.length === 0) this.#armDrain(this.#socket!); // else _flush arms it
-    this.emit('dropped');
     if (settings.closeWhenFull && this.#readyState === ReadyState.OPEN) {
       // The close frame waits behind the buffered data; the close timer bounds the wait.
+      // Before 'dropped': a listener that throws must not keep the policy from applying.
       this.close(BACKPRESSURE_CLOSE_CODE, BACKPRESSURE_CLOSE_REASON);
     }
+    this.emit('dropped');
     return SendStatus.DROPPED;
   }
 

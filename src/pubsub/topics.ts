@@ -12,6 +12,7 @@
  */
 import type { WebSocket } from '../node/websocket.js';
 import { SendStatus, type PublishResult } from '../node/send-status.js';
+import { InvalidStateError } from '../protocol/errors.js';
 import { checkMessageData, prepareTransient, type PrepareData, type PrepareOptions, type PreparedMessage } from './prepared.js';
 
 /** @internal On a connection: the topics it subscribes to (null for none yet). */
@@ -124,9 +125,12 @@ export function deliver(recipients: Iterable<WebSocket<any>>, message: PreparedM
     let status: number;
     try {
       status = ws.send(message);
-    } catch {
+    } catch (error) {
       // It is sending a fragmented message (fin: false), which no other message may
-      // interrupt (RFC 6455 §5.4): it does not get this one.
+      // interrupt (RFC 6455 §5.4): it does not get this one. Anything else is a throw
+      // from the application's 'dropped' listener: uncaught, as a listener's is, once
+      // the others have their message.
+      if (!(error instanceof InvalidStateError)) process.nextTick(rethrow, error);
       status = SendStatus.DROPPED;
     }
     if (status === SendStatus.SENT) sent++;
@@ -148,4 +152,8 @@ export function broadcast(
 
 function checkTopic(topic: unknown): asserts topic is string {
   if (typeof topic !== 'string') throw new TypeError(`a topic must be a string, got ${typeof topic}`);
+}
+
+function rethrow(error: unknown): never {
+  throw error;
 }

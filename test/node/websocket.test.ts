@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { collectingUncaught } from '../support/sockets.js';
 import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, SendStatus, WebSocket, prepare, type WebSocketServer } from '../../src/index.js';
 import {
   MS,
@@ -1000,26 +1001,6 @@ describe('pause and resume', () => {
     await until(() => messages.length === 1, 'the held message');
   });
 });
-
-/**
- * Runs `body` with uncaught exceptions collected rather than failing the test run; the
- * runner's own listeners are put back afterwards.
- */
-async function collectingUncaught(body: (errors: Error[]) => Promise<void>): Promise<void> {
-  const saved = process.listeners('uncaughtException');
-  process.removeAllListeners('uncaughtException');
-  const errors: Error[] = [];
-  const collect = (error: Error): void => {
-    errors.push(error);
-  };
-  process.on('uncaughtException', collect);
-  try {
-    await body(errors);
-  } finally {
-    process.off('uncaughtException', collect);
-    for (const listener of saved) process.on('uncaughtException', listener);
-  }
-}
 
 /** A server whose 'message' listener throws for "boom" (or a message that starts with it) and echoes the rest. */
 function throwOnBoom(server: WebSocket): void {

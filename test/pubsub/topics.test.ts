@@ -208,6 +208,28 @@ describe('publish and broadcast', () => {
   });
 });
 
+describe("a 'dropped' listener that throws", () => {
+  it('within a publish: the exception is uncaught, the other subscribers get the message, and the close policy still applies', async () => {
+    const started = await t.startServer({ maxBackpressure: 64, backpressurePolicy: 'close' });
+    const { clients, server } = await connected(started, 2);
+    for (const ws of server) ws.subscribe('t');
+    await t.collectingUncaught(async (errors) => {
+      server[0]!.on('dropped', () => {
+        throw new Error('boom in a dropped listener');
+      });
+      const other = t.collect(clients[1]!, 1);
+      server[0]!.send('x'.repeat(100)); // queued in this tick: over the budget until written
+      expect(started.wss.publish('t', 'published')).toEqual({ sent: 1, backpressure: 0, dropped: 1 });
+      expect(server[0]!.readyState).toBe(WebSocket.CLOSING); // 1013, as the policy says
+      expect(await other).toEqual(['published']);
+      await t.until(() => errors.length === 1, 'the exception');
+      expect(errors[0]!.message).toBe('boom in a dropped listener');
+      const [code] = await t.nextEvent<[number]>(clients[0]!, 'close');
+      expect(code).toBe(1013);
+    });
+  });
+});
+
 describe('prepare', () => {
   it('a prepared message is framed once and ws.send writes those bytes', async () => {
     const started = await t.startServer();

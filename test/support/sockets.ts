@@ -80,3 +80,23 @@ export function collect(ws: EventEmitter, count: number, timeout = TIMEOUT): Pro
     timeout,
   );
 }
+
+/**
+ * Runs `body` with uncaught exceptions collected rather than failing the test run; the
+ * runner's own listeners are put back afterwards.
+ */
+export async function collectingUncaught(body: (errors: Error[]) => Promise<void>): Promise<void> {
+  const saved = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  const errors: Error[] = [];
+  const collect = (error: Error): void => {
+    errors.push(error);
+  };
+  process.on('uncaughtException', collect);
+  try {
+    await body(errors);
+  } finally {
+    process.off('uncaughtException', collect);
+    for (const listener of saved) process.on('uncaughtException', listener);
+  }
+}
