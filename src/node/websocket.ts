@@ -1336,6 +1336,9 @@ for (const [name, value] of [
 ] as const) {
   Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value });
 }
+// The bundler renames a class that refers to itself in its body (`class _WebSocket`);
+// `console.log` and `constructor.name` show this one.
+Object.defineProperty(WebSocket, 'name', { value: 'WebSocket' });
 
 /** WHATWG message data: text as a string, binary as `binaryType` says ('nodebuffer' stays a Buffer). */
 function textOrBinary(ws: WebSocket<any>): (data: any, isBinary: boolean) => unknown {

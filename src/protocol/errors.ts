@@ -118,6 +118,10 @@ export class HandshakeError extends WebSocketError {
   }
 }
 
+// The bundler renames a class that refers to itself in its body (`class _HandshakeError`):
+// `error.name` comes from the class's name.
+Object.defineProperty(HandshakeError, 'name', { value: 'HandshakeError' });
+
 /** The mark every copy of this package puts on HandshakeError's prototype. */
 const HANDSHAKE_ERROR_BRAND = Symbol.for('volley.HandshakeError');
 Object.defineProperty(HandshakeError.prototype, HANDSHAKE_ERROR_BRAND, { value: true });

@@ -75,6 +75,36 @@ console.log(JSON.stringify([shared.length > 5, shared.filter((key) => protocol[k
   });
 });
 
+describe('names', () => {
+  it('every exported class has its own name, in both builds and every entry (error.name, console.log and constructor.name show it)', async () => {
+    // ws's names for WebSocket and WebSocketServer are aliases.
+    const check = `
+      const aliases = new Set(['default', 'Server']);
+      const wrong = [];
+      const seen = (entry, exports) => {
+        for (const [key, value] of Object.entries(exports)) {
+          if (typeof value === 'function' && !aliases.has(key) && /^[A-Z]/.test(key) && value.name !== key) wrong.push(entry + ' ' + key + ': ' + value.name);
+        }
+      };`;
+    const esm = await node(
+      'names.mjs',
+      `${check}
+      for (const entry of ['volley', 'volley/protocol', 'volley/metrics']) seen('esm ' + entry, await import(entry));
+      const { HandshakeError } = await import('volley');
+      wrong.push(new HandshakeError(400, 'no').name);
+      console.log(JSON.stringify(wrong));`,
+    );
+    expect(JSON.parse(esm)).toEqual(['HandshakeError']);
+    const cjs = await node(
+      'names.cjs',
+      `${check}
+      for (const entry of ['volley', 'volley/protocol', 'volley/metrics']) seen('cjs ' + entry, require(entry));
+      console.log(JSON.stringify(wrong));`,
+    );
+    expect(JSON.parse(cjs)).toEqual([]);
+  });
+});
+
 describe('what loading the package loads', () => {
   // process.moduleLoadList names the built-in modules loaded so far ('NativeModule tls').
   const probe = `const loaded = () => ['tls', 'http', 'https'].filter((name) => process.moduleLoadList.includes('NativeModule ' + name));
