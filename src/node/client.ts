@@ -280,7 +280,8 @@ function clientUrl(address: string | URL | undefined, base?: URL): URL {
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:' && url.protocol !== 'ws+unix:') {
     throw new SyntaxError(`the URL's scheme must be "ws:", "wss:" or "ws+unix:", got "${url.protocol}"`);
   }
-  if (url.hash !== '') throw new SyntaxError('the URL must not contain a fragment');
+  // An empty fragment ("ws://host/#") is a fragment too, though `hash` is '' for it.
+  if (url.hash !== '' || url.href.endsWith('#')) throw new SyntaxError('the URL must not contain a fragment');
   if (url.protocol === 'ws+unix:' && url.pathname === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
   return url;
 }

@@ -284,6 +284,8 @@ describe('request options', () => {
   it.each([
     ['an unsupported scheme', 'ftp://127.0.0.1/'],
     ['a fragment', 'ws://127.0.0.1/#frag'],
+    ['an empty fragment', 'ws://127.0.0.1/#'],
+    ['an empty fragment after a query', 'ws://127.0.0.1/?a=1#'],
     ['not a URL', 'not a url'],
   ])('%s throws SyntaxError', (_name, url) => {
     expect(() => new WebSocket(url)).toThrow(SyntaxError);
