@@ -551,7 +551,7 @@ export function connectClient(
     // A socket made with allowHalfOpen (createConnection) stays open after the server's
     // FIN: its end is the end of the handshake too.
     detach = listenTo(socket, { error: onError, close: onClose, end: onClose, data: onData });
-    socket.write(request);
+    socket.write(request, 'latin1'); // as node:http writes heads
   }
 
   // As in ws: 0 (or a delay beyond setTimeout's range) is no limit.

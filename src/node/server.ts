@@ -642,7 +642,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       return;
     }
     socket.off('error', destroySocket);
-    socket.write(response);
+    socket.write(response, 'latin1'); // as node:http writes heads (a Buffer is bytes already)
     this.#admission?.upgraded(socket);
     // With ws's arguments: a subclass may read the server's options from the third.
     const ws = new this.#WebSocketClass(null, undefined, this.options) as WebSocket<Data>;
@@ -686,6 +686,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     this.emit('headers', lines, req);
     for (const line of lines) {
       if (/[\r\n\0]/.test(line)) throw new TypeError('a header line added in the headers event contains CR, LF or NUL');
+      // Written as latin1, as node:http writes heads (see checkValue in the handshake).
+      if (/[^\t\x20-\x7e\x80-\xff]/.test(line)) throw new TypeError('a header line added in the headers event holds a control character or one above U+00FF');
     }
     return `${lines.join('\r\n')}\r\n\r\n`;
   }
@@ -713,12 +715,15 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       response = buildErrorResponse(500, 'internal server error');
       if (this.listenerCount('error') > 0) this.emit('error', error);
     }
-    if (request?.method === 'HEAD') response = response.slice(0, response.indexOf('\r\n\r\n') + 4);
+    // The head as latin1 (as node:http writes heads), the body (the message) as UTF-8.
+    const headEnd = response.indexOf('\r\n\r\n') + 4;
+    const head = Buffer.from(response.slice(0, headEnd), 'latin1');
+    const bytes = request?.method === 'HEAD' ? head : Buffer.concat([head, Buffer.from(response.slice(headEnd))]);
     this.#metrics?.observeHandshakeRejected(status);
     // The peer may reset the connection while the answer is written: that error must
     // not escape as an uncaught exception (the own-port paths have removed theirs).
     if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
-    this.#endAndLinger(socket, response);
+    this.#endAndLinger(socket, bytes);
   }
 
   /**
@@ -727,7 +732,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * with unread input makes TCP send a reset, which can make the client lose the answer
    * (a client still sending its request, or more than the limits allow).
    */
-  #endAndLinger(socket: Socket, response: string): void {
+  #endAndLinger(socket: Socket, response: string | Buffer): void {
     const lingering = this.#lingering;
     lingering.add(socket);
     // A deadline, not an idle timeout: a client that keeps sending must not keep the
@@ -846,7 +851,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   #refuseAtAccept(socket: Socket, refusal: HandshakeError): void {
     this.#metrics?.observeHandshakeRejected(refusal.status);
     socket.on('error', destroySocket);
-    this.#endAndLinger(socket, buildErrorResponse(refusal.status, refusal.message, refusal.headers));
+    this.#endAndLinger(socket, buildErrorResponse(refusal.status, refusal.message, refusal.headers)); // ASCII: the server's own
   }
 
   // ---- Topics and broadcast ------------------------------------------------------

@@ -397,7 +397,7 @@ function parseHttpVersion(version: string): [major: number, minor: number] | nul
  *   `Sec-WebSocket-Extensions` values or repeated subprotocols.
  * @example
  * const { key, protocols } = validateUpgradeRequest(req);
- * socket.write(buildAcceptResponse({ key, protocol: protocols.includes('chat') ? 'chat' : undefined }));
+ * socket.write(buildAcceptResponse({ key, protocol: protocols.includes('chat') ? 'chat' : undefined }), 'latin1');
  */
 export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestInfo {
   const hosts = countLines(req.rawHeaders, 'host');
@@ -560,13 +560,21 @@ function headerValue(name: string, value: unknown): string {
   return typeof value === 'string' ? value : String(value);
 }
 
-/** Refuses CR, LF and NUL in a header value: they would let it inject headers or a body. */
+/**
+ * Refuses what a header value may not hold, as node:http does: CR, LF and NUL (they
+ * would let it inject headers or a body), other control characters, and characters
+ * above U+00FF. Heads are written as latin1, one byte per character (RFC 9110 §5.5:
+ * visible ASCII, space, tab and obs-text).
+ */
 function checkValue(name: string, value: string): string {
   if (typeof value !== 'string') throw new TypeError(`value of header ${name} must be a string`);
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c === 0x0d || c === 0x0a || c === 0x00) {
       throw new TypeError(`value of header ${name} must not contain CR, LF or NUL`);
+    }
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) {
+      throw new TypeError(`value of header ${name} holds U+${c.toString(16).toUpperCase().padStart(4, '0')}: a header value is text of latin1 characters without controls`);
     }
   }
   return value;
@@ -609,9 +617,11 @@ export function plainAcceptResponse(key: string): Buffer | null {
  * Builds the server's `101 Switching Protocols` response (RFC 6455 §4.2.2 step 5).
  *
  * @param options The key, the selected subprotocol and extensions, extra headers.
- * @returns The complete head, ending with an empty line; write it, then speak WebSocket.
+ * @returns The complete head, ending with an empty line; write it as latin1 (as
+ *   node:http writes heads: `socket.write(head, 'latin1')`), then speak WebSocket.
  * @throws {TypeError} when `protocol` is not a token, or when an extra header has a
- *   name that is not a token, sets a handshake header, or has CR, LF or NUL in its value.
+ *   name that is not a token, sets a handshake header, or has CR, LF, NUL, another
+ *   control character or a character above U+00FF in its value.
  * @example
  * buildAcceptResponse({ key: 'dGhlIHNhbXBsZSBub25jZQ==', protocol: 'chat' });
  * // 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -679,10 +689,13 @@ const ERROR_RESPONSE_HEADERS = new Set(['content-length', 'transfer-encoding']);
  * @param status An HTTP status from 300 to 599, usually `HandshakeError.status`.
  * @param message The body: CR and LF are replaced by spaces and a LF is appended.
  * @param headers More headers, usually `HandshakeError.headers`.
- * @returns The response, head and body.
+ * @returns The response, head and body. Header values above U+007F (latin1's upper
+ *   half) go on the wire as one byte each only if the head is written as latin1 (the
+ *   body is UTF-8): `socket.end(response)` writes both as UTF-8.
  * @throws {RangeError} when `status` is not an integer from 300 to 599.
- * @throws {TypeError} for a header name that is not a token, a value with CR, LF or
- *   NUL, or a `Content-Length` / `Transfer-Encoding` header.
+ * @throws {TypeError} for a header name that is not a token, a value with CR, LF, NUL,
+ *   another control character or a character above U+00FF, or a `Content-Length` /
+ *   `Transfer-Encoding` header.
  * @example
  * catch (error) {
  *   if (error instanceof HandshakeError) socket.end(buildErrorResponse(error.status, error.message, error.headers));
@@ -758,8 +771,8 @@ export interface UpgradeRequestOptions {
  * Builds a client's opening handshake (RFC 6455 §4.1).
  *
  * @param options Host, path, key, offered subprotocols and extensions, extra headers.
- * @returns The request head, ending with an empty line; write it, then read the
- *   response head and check it with `validateUpgradeResponse`.
+ * @returns The request head, ending with an empty line; write it as latin1, then read
+ *   the response head and check it with `validateUpgradeResponse`.
  * @throws {SyntaxError} when a subprotocol is not a token or appears twice (as the
  *   `WebSocket` constructor of browsers does).
  * @throws {TypeError} for a path not starting with `/` or holding spaces or control
@@ -767,7 +780,7 @@ export interface UpgradeRequestOptions {
  *   16 bytes, or a bad extra header (see `buildAcceptResponse`).
  * @example
  * const key = generateKey();
- * socket.write(buildUpgradeRequest({ host: 'example.com:8080', path: '/chat', key, protocols: ['chat'] }));
+ * socket.write(buildUpgradeRequest({ host: 'example.com:8080', path: '/chat', key, protocols: ['chat'] }), 'latin1');
  */
 export function buildUpgradeRequest(options: UpgradeRequestOptions): string {
   const { host, path, key } = options;

@@ -3,6 +3,7 @@
  * test time), IPv6 literals, request options, limits, and every way the opening
  * handshake can fail — each ends in `error` naming the cause, then `close` 1006.
  */
+import { Agent as HttpAgent } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect as connectNet, createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -279,6 +280,24 @@ describe('request options', () => {
     expect(() => new WebSocket(url, [], { headers: { 'Sec-WebSocket-Key': 'x' } })).toThrow(TypeError);
     expect(() => new WebSocket(url, [], { headers: { 'X-Evil': 'a\r\nInjected: 1' } })).toThrow(TypeError);
     expect(() => new WebSocket(url, [], { origin: 'x\r\ny' })).toThrow(TypeError);
+  });
+
+  it.each([
+    ['its own socket', undefined],
+    ['an agent', new HttpAgent()],
+  ])('header values go out one byte per character as node:http writes them, through %s; above U+00FF or a control character throws TypeError', async (_name, agent) => {
+    const heads: string[] = [];
+    const { port } = await startRawServer((socket, head, key) => {
+      heads.push(head);
+      socket.write(`${switchingProtocols(key)}\r\n\r\n`);
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, [], { agent, headers: { 'X-Name': 'café' } });
+    await nextEvent(ws, 'open');
+    ws.terminate();
+    expect(heads[0]).toContain('\r\nX-Name: café'); // read as latin1: e9, not c3 a9
+    for (const value of ['日本', 'a\x01b', 'a\x7fb']) {
+      expect(() => new WebSocket(`ws://127.0.0.1:${port}`, [], { agent, headers: { 'X-Name': value } })).toThrow(TypeError);
+    }
   });
 
   it.each([

@@ -366,6 +366,27 @@ describe('authenticate', () => {
     expect(errors).toEqual([secret]);
   });
 
+  it('a refusal goes out as node:http writes it: header values one byte per character (latin1), the message as UTF-8', async () => {
+    const { port } = await startServer({
+      authenticate: () => {
+        throw new UpgradeError(403, 'nein — verboten ✋', { 'X-Reason': 'café' });
+      },
+    });
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(403);
+    expect(response.headers['x-reason']).toBe('café'); // read as latin1: e9, not c3 a9
+    expect(response.headers['content-length']).toBe(String(Buffer.byteLength('nein — verboten ✋\n')));
+    expect(response.body).toBe('nein — verboten ✋\n');
+  });
+
+  it('the 101 goes out with header values one byte per character (latin1); one above U+00FF is refused 500', async () => {
+    const { port } = await startServer({ headers: (req: UpgradeRequest) => ({ 'X-Name': req.url === '/wide' ? '日本' : 'café' }) });
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(101);
+    expect(response.headers['x-name']).toBe('café');
+    expect((await rawRequest(port, upgradeRequest({ path: '/wide' }))).status).toBe(500);
+  });
+
   it.each([
     ['a header value with CR LF', () => new UpgradeError(401, 'no', { 'WWW-Authenticate': 'Basic\r\nSet-Cookie: session=stolen' }), TypeError],
     ['a header value with NUL', () => new UpgradeError(401, 'no', { 'WWW-Authenticate': 'Basic\0' }), TypeError],

@@ -453,6 +453,9 @@ describe('RFC 6455 §4.2.2 server answers', () => {
     ['LF in a header value', { key: RFC_KEY, headers: { 'X-A': 'a\nb' } }],
     ['CR in a header value', { key: RFC_KEY, headers: [['X-A', 'a\rb']] }],
     ['NUL in a header value', { key: RFC_KEY, headers: { 'X-A': 'a\u0000b' } }],
+    ['another control character in a header value', { key: RFC_KEY, headers: { 'X-A': 'a\u0001b' } }],
+    ['DEL in a header value', { key: RFC_KEY, headers: { 'X-A': 'a\u007fb' } }],
+    ['a character above U+00FF in a header value', { key: RFC_KEY, headers: { 'X-A': 'Ā' } }],
     ['CRLF in a header name', { key: RFC_KEY, headers: { 'X-A\r\nX-B': 'a' } }],
     ['a space in a header name', { key: RFC_KEY, headers: { 'X A': 'a' } }],
     ['an empty header name', { key: RFC_KEY, headers: { '': 'a' } }],
@@ -463,6 +466,10 @@ describe('RFC 6455 §4.2.2 server answers', () => {
     ['an overridden Upgrade', { key: RFC_KEY, headers: [['Upgrade', 'h2c']] }],
   ])('refuses %s with TypeError', (_label, options) => {
     expect(() => buildAcceptResponse(options)).toThrow(TypeError);
+  });
+
+  it('takes tab, space and latin1 characters in a header value (RFC 9110 §5.5 obs-text)', () => {
+    expect(buildAcceptResponse({ key: RFC_KEY, headers: { 'X-A': 'a\tb c é\u00ff' } })).toContain('\r\nX-A: a\tb c é\u00ff\r\n');
   });
 
   describe('error responses', () => {
