@@ -411,7 +411,9 @@ export function connectClient(
   const onResponse = (head: ResponseHead, socket: Socket | null, rest: Buffer | null, message?: IncomingMessage) => {
     const response = new UpgradeResponse(head);
     const location = head.status >= 300 && head.status < 400 && options.followRedirects === true ? response.headers.location : undefined;
-    if (typeof location === 'string') {
+    // An empty Location names no other place (following it would ask the same URL again
+    // until maxRedirects): the response is unexpected, as in ws.
+    if (typeof location === 'string' && location !== '') {
       cleanup();
       transport.destroy();
       follow(location, response);
@@ -467,6 +469,12 @@ export function connectClient(
       next = clientUrl(location, url);
     } catch (error) {
       ws[kAbortHandshake](new SyntaxError(`invalid redirect URL ${JSON.stringify(location)}: ${(error as Error).message}`));
+      return;
+    }
+    if (next.protocol === 'ws+unix:' && url.protocol !== 'ws+unix:') {
+      // A server on the network must not steer the client to a socket on this machine
+      // (as fetch follows no redirect to another scheme).
+      ws[kAbortHandshake](new Error(`a redirect from ${url.protocol} to a ws+unix: socket is not followed: ${JSON.stringify(location)}`));
       return;
     }
     const nextOptions = redirectOptions(options, url, next);

@@ -504,6 +504,26 @@ describe('followRedirects', () => {
     }
   });
 
+  it('a redirect from ws: to a ws+unix: socket is not followed: error, close 1006, nothing connected', async () => {
+    const { port } = await startRedirector(() => 'ws+unix:/tmp/volley-nowhere.sock:/x');
+    const ws = client(`ws://127.0.0.1:${port}/`, undefined, { followRedirects: true });
+    const events = recordEvents(ws, ['redirect']);
+    const { error, code } = await expectFailure(ws);
+    expect(error.message).toMatch(/ws\+unix: socket is not followed/);
+    expect(code).toBe(1006);
+    expect(events).toHaveLength(0);
+  });
+
+  it('an empty Location is no redirect: the 3xx is an unexpected response, not a loop to maxRedirects', async () => {
+    const { port, heads } = await startRedirector(() => '');
+    const ws = client(`ws://127.0.0.1:${port}/`, undefined, { followRedirects: true });
+    const events = recordEvents(ws, ['redirect']);
+    const { error } = await expectFailure(ws);
+    expect(error.message).toMatch(/302/);
+    expect(events).toHaveLength(0);
+    expect(heads).toHaveLength(1);
+  });
+
   it("a 'redirect' listener gets (url, request) as in ws, and the headers it sets or removes go to the new location", async () => {
     const { port, heads } = await startRedirectOnce('/next', 302);
     const ws = client(`ws://127.0.0.1:${port}/first`, undefined, { followRedirects: true, headers: { 'X-Drop': 'a', 'X-Keep': 'b' } });
