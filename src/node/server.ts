@@ -18,7 +18,7 @@ import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, distinctHeaderRecord, incomingHeaderRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
-import { SharedSettings, WebSocket, kAttach, markUpgrade, type SendData, type WebSocketOptions } from './websocket.js';
+import { SharedSettings, WebSocket, checkSubclass, kAttach, markUpgrade, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PreparedMessage } from '../pubsub/prepared.js';
 import { TopicRegistry, broadcast, type Except, type PublishOptions } from '../pubsub/topics.js';
@@ -296,6 +296,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     if (WebSocketClass !== WebSocket && !(typeof WebSocketClass === 'function' && (WebSocketClass.prototype as unknown) instanceof WebSocket)) {
       throw new TypeError('the "WebSocket" option must be WebSocket or a class that extends it');
     }
+    if (WebSocketClass !== WebSocket) checkSubclass(WebSocketClass);
     this.#WebSocketClass = WebSocketClass;
     this.#connections = (options.clientTracking ?? true) ? this.clients : new Set();
     this.#heartbeat = new Heartbeat(this.#connections, heartbeatSettings(options.heartbeat, true, options.idleTimeout));

@@ -257,6 +257,30 @@ function rethrow(error: unknown): never {
 }
 
 /**
+ * What the protocol core (its `ConnectionHandler`) and the write batching call on a
+ * WebSocket. A subclass that defines one (a `write(obj)` helper, an `onMessage` hook)
+ * would take over framing or dispatch without a word: it is refused instead.
+ */
+const RESERVED_METHODS = ['onMessage', 'onPing', 'onPong', 'onClosing', 'onError', 'write', 'end', 'pauseReading', 'resumeReading', 'deferPong', '_flush'];
+const checkedSubclasses = new WeakSet<object>();
+
+/**
+ * @internal Throws a TypeError when `subclass` (of WebSocket) defines a method of
+ * RESERVED_METHODS. Once per class.
+ */
+export function checkSubclass(subclass: abstract new (...args: any[]) => WebSocket<any>): void {
+  if (checkedSubclasses.has(subclass)) return;
+  for (let proto = subclass.prototype; proto !== null && proto !== WebSocket.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const name of RESERVED_METHODS) {
+      if (Object.hasOwn(proto, name)) {
+        throw new TypeError(`${subclass.name || 'the WebSocket subclass'} defines ${name}(), a method Volley calls on every connection: give it another name`);
+      }
+    }
+  }
+  checkedSubclasses.add(subclass);
+}
+
+/**
  * Views over runs of adjacent frames, built while flushing and reused by every
  * connection flushed in the same pass: after a publish burst, each subscriber's queue
  * holds the same run, and all of them write the same Buffer object.
@@ -389,6 +413,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     // null: a server-side instance, which the server attaches to its socket. Anything
     // else is a URL to connect to (undefined too: SyntaxError, as in ws).
     if (url !== null) {
+      if (new.target !== WebSocket) checkSubclass(new.target);
       if (protocols !== undefined && protocols !== null && !Array.isArray(protocols) && typeof protocols === 'object') {
         options = protocols;
         protocols = undefined;

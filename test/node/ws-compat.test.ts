@@ -488,6 +488,24 @@ describe('the WebSocket option', () => {
   it('anything but WebSocket or a subclass is a TypeError', () => {
     expect(() => new WebSocketServer({ noServer: true, WebSocket: class {} as unknown as typeof WebSocket })).toThrow(TypeError);
   });
+
+  it('a subclass defining a method Volley calls on every connection (write, onMessage, ...) is refused at once, on the server and the client', () => {
+    // As JavaScript writes them (TypeScript itself asks for `override` here).
+    const Base = WebSocket as unknown as new (url?: string | null) => { send(data: string): void };
+    class JsonWriter extends Base {
+      write(value: unknown): void {
+        this.send(JSON.stringify(value));
+      }
+    }
+    class Hooked extends Base {}
+    class Deeper extends Hooked {
+      onMessage(): void {}
+    }
+    expect(() => new WebSocketServer({ noServer: true, WebSocket: JsonWriter as unknown as typeof WebSocket })).toThrow(/JsonWriter defines write\(\)/);
+    expect(() => new WebSocketServer({ noServer: true, WebSocket: Deeper as unknown as typeof WebSocket })).toThrow(/Deeper defines onMessage\(\)/);
+    expect(() => new JsonWriter('ws://127.0.0.1:1')).toThrow(TypeError);
+    expect(() => new WebSocketServer({ noServer: true, WebSocket: Hooked as unknown as typeof WebSocket })).not.toThrow();
+  });
 });
 
 describe('isPaused', () => {
