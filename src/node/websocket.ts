@@ -183,6 +183,8 @@ const PONG_AWAITS_DRAIN = 16;
 const DROPPING_FRAGMENTS = 128;
 /** Reading is paused while a message inflates off the thread (see pauseReading). */
 const PAUSED_FOR_INFLATE = 256;
+/** The fragmented message being sent is binary: its later fragments are too, whatever their data. */
+const SENDING_BINARY = 512;
 /** Two bits: the index of `binaryType` in BINARY_TYPES (0, nodebuffer, by default). */
 const BINARY_TYPE_SHIFT = 5;
 const BINARY_TYPE_MASK = 3 << BINARY_TYPE_SHIFT;
@@ -586,6 +588,13 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       isBinary = options?.binary ?? true;
     }
     const isFinal = options?.fin ?? true;
+    if (this.#midMessage) {
+      // As in ws: the first fragment decides the message's type; the later ones are
+      // its continuation whatever data they carry.
+      isBinary = (this.#flags & SENDING_BINARY) !== 0;
+    } else if (!isFinal) {
+      this.#flags = isBinary ? this.#flags | SENDING_BINARY : this.#flags & ~SENDING_BINARY;
+    }
     connection.sendMessage(isBinary, payload, isFinal, options?.compress ?? true);
     this.#midMessage = !isFinal;
     if (settings.metrics !== null && isFinal) settings.metrics.messagesSent++;

@@ -339,6 +339,23 @@ describe('send', () => {
     expect(isBinary).toBe(false);
   });
 
+  it.each([
+    ['a text message continued with a Buffer and a binary option', 'frag', [Buffer.from('men'), ['ted', { binary: true }]], false],
+    ['a binary message continued with strings', Buffer.from('frag'), ['men', ['ted', { binary: false }]], true],
+  ] as const)('the first fragment decides the type (as in ws): %s', async (_name, first, rest, binary) => {
+    for (const compress of [false, true]) {
+      const { server, client: ws } = await connectPair({ perMessageDeflate: compress }, { perMessageDeflate: compress });
+      const received = nextEvent(server, 'message');
+      ws.send(first, { fin: false });
+      ws.send(rest[0], { fin: false });
+      ws.send(rest[1][0], { ...rest[1][1], fin: true });
+      const [data, isBinary] = await received;
+      expect([compress, String(data), isBinary]).toEqual([compress, 'fragmented', binary]);
+      ws.send('next');
+      expect(String((await nextEvent(server, 'message'))[0])).toBe('next');
+    }
+  });
+
   it('the callback is called once the data is written', async () => {
     const { server } = await connectPair();
     const done = await new Promise((resolve) => server.send('x', resolve));
