@@ -1072,9 +1072,21 @@ class ReadRequest implements UpgradeRequest {
 
 function pathOf(url: string | undefined): string {
   if (url === undefined) return '/';
+  if (url[0] !== '/') {
+    // The absolute form (RFC 9112 §3.2.2: "GET http://host/chat HTTP/1.1"), which a
+    // server must accept: its path.
+    const authority = ABSOLUTE_FORM.exec(url);
+    if (authority !== null) {
+      url = url.slice(authority[0].length);
+      if (url === '' || url[0] === '?') return '/';
+    }
+  }
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
 }
+
+/** The scheme and authority of an absolute-form request target. */
+const ABSOLUTE_FORM = /^[a-z][a-z\d+.-]*:\/\/[^/?]*/i;
 
 function destroySocket(this: Socket): void {
   this.destroy();

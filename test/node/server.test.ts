@@ -826,6 +826,26 @@ describe('odd requests and throwing hooks: always answered, never a crash', () =
     await other.raw.waitClosed();
   });
 
+  it('an absolute-form request target (RFC 9112 §3.2.2: GET http://host/chat) matches `path` by its path, own port and attached', async () => {
+    const http = createHttpServer();
+    const attachedPort = await listen(http);
+    trackServer(new WebSocketServer({ server: http, path: '/chat' }));
+    const own = await startServer({ path: '/chat' });
+    for (const port of [own.port, attachedPort]) {
+      for (const [target, status] of [
+        [`http://127.0.0.1:${port}/chat`, 101],
+        [`ws://127.0.0.1:${port}/chat?room=1`, 101],
+        [`http://127.0.0.1:${port}/other`, 400],
+        [`http://127.0.0.1:${port}`, 400],
+        [`http://127.0.0.1:${port}?chat`, 400],
+      ] as const) {
+        const response = await rawRequest(port, upgradeRequest({ path: target }));
+        expect([port, target, response.status]).toEqual([port, target, status]);
+        response.raw.socket.destroy();
+      }
+    }
+  });
+
   it('two servers attached with the same path: the first one attached answers, and nothing throws', async () => {
     const http = createHttpServer();
     const port = await listen(http);
