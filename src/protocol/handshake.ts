@@ -400,20 +400,25 @@ function parseHttpVersion(version: string): [major: number, minor: number] | nul
  * socket.write(buildAcceptResponse({ key, protocol: protocols.includes('chat') ? 'chat' : undefined }), 'latin1');
  */
 export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestInfo {
-  const hosts = countLines(req.rawHeaders, 'host');
-  if (hosts > 1) throw new HandshakeError(400, `Host must appear once, got ${hosts} values`);
-  return validateUpgrade(req.method, req.httpVersion, headerLookup(req.headers));
+  let headers = req.headers;
+  // Several Host lines: validated joined, as validateUpgradeHead sees them (and refused).
+  const hosts = repeatedValues(req.rawHeaders, 'host');
+  if (hosts !== null) headers = { ...headers, host: hosts.join(', ') };
+  return validateUpgrade(req.method, req.httpVersion, headerLookup(headers));
 }
 
-/** How many of `rawHeaders`' lines are named `name` (lower case), in any case; 0 without them. */
-function countLines(rawHeaders: readonly string[] | undefined, name: string): number {
-  if (rawHeaders === undefined) return 0;
-  let count = 0;
+/** The values of `rawHeaders`' lines named `name` (lower case, matched in any case) when there are several; else null. */
+function repeatedValues(rawHeaders: readonly string[] | undefined, name: string): string[] | null {
+  if (rawHeaders === undefined) return null;
+  let values: string[] | null = null;
+  let first = -1;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const line = rawHeaders[i]!;
-    if (line.length === name.length && line.toLowerCase() === name) count++;
+    if (line.length !== name.length || line.toLowerCase() !== name) continue;
+    if (first === -1) first = i;
+    else (values ??= [rawHeaders[first + 1]!]).push(rawHeaders[i + 1]!);
   }
-  return count;
+  return values;
 }
 
 /**

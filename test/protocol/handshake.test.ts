@@ -198,7 +198,7 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
       const request = { ...upgradeRequest({ host: 'good.example' }), rawHeaders: ['Host', 'good.example', 'host', 'evil.example'] };
       const error = handshakeError(() => validateUpgradeRequest(request));
       expect(error.status).toBe(400);
-      expect(error.message).toBe('Host must appear once, got 2 values');
+      expect(error.message).toBe('Host must be a single host[:port], got "good.example, evil.example"'); // as validateUpgradeHead says it
       expect(() => validateUpgradeRequest({ ...request, rawHeaders: ['Host', 'good.example'] })).not.toThrow();
     });
 
