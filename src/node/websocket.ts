@@ -1238,7 +1238,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     queue.length = 0;
     this.#queuedBytes = 0;
     if ((this.#flags & END_REQUESTED) !== 0) socket.end();
-    if ((this.#flags & NEED_DRAIN) !== 0) {
+    // Messages still being compressed are buffered too: their frames come through here
+    // again once zlib is done, and 'drain' waits for them.
+    if ((this.#flags & NEED_DRAIN) !== 0 && this.#connection!.queuedBytes === 0) {
       if (flowing) {
         this.#flags &= ~NEED_DRAIN;
         process.nextTick(() => this.emit('drain'));
@@ -1256,9 +1258,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     this.#flags |= AWAITING_DRAIN;
     const onDrain = () => {
       this.#flags &= ~AWAITING_DRAIN;
-      // Frames queued meanwhile (a held pong written on this same 'drain'): _flush
-      // writes them and still owes the 'drain'.
-      if (this.#queue.length !== 0) return;
+      // Frames queued meanwhile (a held pong written on this same 'drain'), or messages
+      // still being compressed: _flush writes them and still owes the 'drain'.
+      if (this.#queue.length !== 0 || this.#connection!.queuedBytes !== 0) return;
       this.#flags &= ~NEED_DRAIN;
       if (this.#readyState === ReadyState.OPEN) this.emit('drain');
     };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SendStatus, WebSocket, WebSocketServer } from '../../src/index.js';
 import * as t from '../support/sockets.js';
@@ -61,6 +62,27 @@ describe('SendStatus', () => {
     const queued = (n: number) => (n * 16_388 < highWaterMark ? SendStatus.SENT : SendStatus.BACKPRESSURE);
     expect(statuses).toEqual([queued(1), queued(2), queued(3), queued(4), 2, 2, 2]);
     expect(ws.droppedMessages).toBe(3);
+  });
+
+  it.each([
+    ['dropped behind it', (ws: WebSocket) => expect(ws.send('next')).toBe(SendStatus.DROPPED)],
+    ['a ping written while it compresses', (ws: WebSocket) => ws.ping()],
+  ])('drain waits for a message still being compressed (%s): by then the message has left the buffer', async (_name, then) => {
+    const started = await t.startServer({ perMessageDeflate: { threshold: 0 }, maxBackpressure: 1024 * 1024 });
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const client = await t.openClient(started.url, { perMessageDeflate: true, maxPayload: 64 * 1024 * 1024 });
+    const [ws] = await connection;
+    const events: string[] = [];
+    ws.on('drain', () => events.push(`drain ${ws.bufferedAmount}`));
+    const big = randomBytes(4_000_000); // compressed on the thread pool, for a while
+    expect(ws.send(big, (error) => events.push(`written ${error ?? 'ok'}`))).toBe(SendStatus.BACKPRESSURE);
+    then(ws);
+    const received = t.nextEvent<[Buffer]>(client, 'message', 10_000 * t.MS);
+    await t.until(() => events.length === 2, 'drain and the callback', 10_000 * t.MS);
+    expect(events).toContain('written ok');
+    const drain = events.find((e) => e.startsWith('drain'))!;
+    expect(Number(drain.split(' ')[1])).toBeLessThan(64 * 1024); // not 4,000,000: compressed and written
+    expect((await received)[0].equals(big)).toBe(true);
   });
 
   it('a Blob, and what is sent while it is read, report BACKPRESSURE at or above the high-water mark; drain follows', async () => {
