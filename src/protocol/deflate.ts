@@ -8,10 +8,8 @@
  * `ExtensionOffer` lists of headers.ts, which keep order and repeated parameters.
  *
  * Decisions, each enforced below:
- * - A malformed offer (unknown or repeated parameter, bad value) fails the handshake
- *   with 400, as `ws` does. RFC 7692 §7 asks a server to *decline* such an offer;
- *   answering 400 declines it too, and tells a broken client why instead of silently
- *   dropping compression.
+ * - A malformed offer (unknown or repeated parameter, bad value) is declined, as RFC
+ *   7692 §7 asks, and the next offer is tried (`ws` answers 400 instead).
  * - Window bits 8: zlib cannot compress with a 256-byte window (Node turns
  *   `windowBits: 8` into 9 for raw deflate). When this endpoint must compress with at
  *   most 8 bits, the codec uses zlib's run-length strategy, whose matches all have
