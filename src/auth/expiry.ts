@@ -36,11 +36,17 @@ export const kClockTolerance = Symbol('volley.clockTolerance');
 /**
  * The `exp` claim of a JWT payload (seconds since the epoch), in ms, plus the clock
  * tolerance `jwtAuthenticator` accepted it with; null when absent.
+ *
+ * @throws {TypeError} for an `exp` that is no finite number (RFC 7519 §2: a NumericDate
+ *   is a JSON number): a token that should expire must not silently last for ever.
  */
 export function expiryFromClaims(data: unknown): number | null {
   if (data === null || typeof data !== 'object') return null;
   const exp = (data as { exp?: unknown }).exp;
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) return null;
+  if (exp === undefined || exp === null) return null;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) {
+    throw new TypeError(`closeOnTokenExpiry: ws.data.exp must be a number of seconds since the epoch, got ${typeof exp === 'string' ? JSON.stringify(exp) : String(exp)}`);
+  }
   const tolerance = (data as { [kClockTolerance]?: number })[kClockTolerance] ?? 0;
   return (exp + tolerance) * 1000;
 }

@@ -185,7 +185,10 @@ describe('ExpiryTimer', () => {
 describe('reading the expiry', () => {
   it('true → exp seconds as ms; functions as given; off → null', () => {
     expect(expiryFromClaims({ exp: 1_700_000_000 })).toBe(1_700_000_000_000);
-    expect(expiryFromClaims({ exp: '1' })).toBeNull();
+    expect(() => expiryFromClaims({ exp: '1' })).toThrow(TypeError); // a NumericDate is a number: not silently no expiry
+    expect(() => expiryFromClaims({ exp: Number.NaN })).toThrow(TypeError);
+    expect(expiryFromClaims({ exp: null })).toBeNull();
+    expect(expiryFromClaims({})).toBeNull();
     expect(expiryFromClaims(null)).toBeNull();
     expect(tokenExpiryReader(true)!({ exp: 2 })).toBe(2000);
     expect(tokenExpiryReader((d: { t: number }) => d.t)!({ t: 5 })).toBe(5);

@@ -441,6 +441,15 @@ describe('authenticate', () => {
     expect((errors[0]!.args[0] as Error).message).toBe('closeOnTokenExpiry gave NaN, not a time in ms');
   });
 
+  it("closeOnTokenExpiry: true with an exp that is no number refuses the upgrade 500 and reports it as 'error'", async () => {
+    const { wss, port } = await startServer({ authenticate: () => ({ user: 'ada', exp: '1700000000' }), closeOnTokenExpiry: true });
+    const errors = recordEvents(wss, ['error', 'connection']);
+    const response = await rawRequest(port, upgradeRequest());
+    expect(response.status).toBe(500);
+    expect(errors.map((e) => e.event)).toEqual(['error']);
+    expect((errors[0]!.args[0] as Error).message).toMatch(/exp must be a number/);
+  });
+
   it('a throw in authenticate with no error listener on the server does not crash it', async () => {
     const { port, url } = await startServer({
       authenticate: (req) => {
