@@ -143,7 +143,7 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
 
 /** Options of `broadcast`. */
 export interface BroadcastOptions extends PublishOptions {
-  /** A connection, or a set of them, that should not get the message. */
+  /** A connection, or a set or an array of them, that should not get the message. */
   except?: Except;
 }
 

@@ -21,8 +21,8 @@ export const kTopics = Symbol('volley.topics');
 /** Options of `publish` and `broadcast`. */
 export type PublishOptions = PrepareOptions;
 
-/** Who a `broadcast` skips: one connection, or a set of them. */
-export type Except = WebSocket<any> | ReadonlySet<WebSocket<any>>;
+/** Who a `broadcast` skips: one connection, or a set or an array of them. */
+export type Except = WebSocket<any> | ReadonlySet<WebSocket<any>> | ReadonlyArray<WebSocket<any>>;
 
 // readyState values (as in ReadyState; not imported, to keep this module free of the node layer).
 const OPEN = 1;
@@ -113,8 +113,8 @@ export function deliver(recipients: Iterable<WebSocket<any>>, message: PreparedM
   let sent = 0;
   let backpressure = 0;
   let dropped = 0;
-  const exceptOne = except !== null && !(except instanceof Set) ? except : null;
-  const exceptSet = except instanceof Set ? (except as ReadonlySet<WebSocket<any>>) : null;
+  const exceptSet = except instanceof Set ? (except as ReadonlySet<WebSocket<any>>) : Array.isArray(except) ? new Set<WebSocket<any>>(except) : null;
+  const exceptOne = except !== null && exceptSet === null ? (except as WebSocket<any>) : null;
   // A 'dropped' listener (emitted within send) that unsubscribes and subscribes its
   // connection again moves it to the end of the set, where the loop would meet it again,
   // and again: at most as many visits as there were recipients when the publish began.
