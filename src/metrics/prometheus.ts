@@ -128,7 +128,7 @@ export function metricFamilies(snapshot: MetricsSnapshot, labels: Record<string,
         { name: `${p}ping_rtt_seconds_count`, labels: l(), value: rtt.count },
       ],
     },
-    one('publish_messages_total', 'Messages published to topics.', 'counter', snapshot.publish.messages),
+    one('publish_messages_total', 'Messages published to topics or broadcast to every connection.', 'counter', snapshot.publish.messages),
     one('publish_recipients_total', 'Deliveries of published messages (the fan-out).', 'counter', snapshot.publish.recipients),
   ];
 }
