@@ -17,7 +17,7 @@ export interface GracefulCloseOptions {
   code?: number;
   /** Close reason sent to every client (at most 123 bytes of UTF-8). Default ''. */
   reason?: string;
-  /** Milliseconds to wait for clients to answer before terminating them. Default 5 000. */
+  /** Milliseconds to wait for clients to answer before terminating them; Infinity to wait for all. Default 5 000. */
   timeout?: number;
 }
 
@@ -44,7 +44,8 @@ export function shutdownSettings(options: GracefulCloseOptions = {}): ShutdownSe
   const reason = options.reason ?? '';
   encodeClosePayload(code, reason); // throws for an unsendable code or a long reason
   const timeout = options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
-  if (!(Number.isFinite(timeout) && timeout >= 0)) throw new RangeError(`timeout must be a number of ms >= 0, got ${timeout}`);
+  // Infinity waits for every client (a timer of setTimeout's longest delay, about 24.8 days).
+  if (!(typeof timeout === 'number' && timeout >= 0)) throw new RangeError(`timeout must be a number of ms >= 0 (or Infinity), got ${timeout}`);
   return { code, reason, timeout };
 }
 

@@ -23,12 +23,12 @@ function connectionRefused(port: number): Promise<boolean> {
 }
 
 describe('wss.close(options): graceful shutdown', () => {
-  it("a timeout beyond setTimeout's range waits for the clients instead of terminating them at once", async () => {
+  it.each([2 ** 32, Number.POSITIVE_INFINITY])("a timeout beyond setTimeout's range (%s) waits for the clients instead of terminating them at once", async (timeout) => {
     const started = await t.startServer();
     await t.openClients(started, 1);
     const [ws] = [...started.wss.clients];
     const closed = t.nextEvent<[number]>(ws!, 'close');
-    await t.within(started.wss.close({ timeout: 2 ** 32 }), 'the shutdown');
+    await t.within(started.wss.close({ timeout }), 'the shutdown');
     expect((await closed)[0]).toBe(1001); // the client's answer, not 1006 from a termination
     expect(ws!.wasClean).toBe(true);
   });
@@ -203,6 +203,7 @@ describe('wss.close(options): graceful shutdown', () => {
     expect(() => started.wss.close({ code: 1006 })).toThrow(RangeError);
     expect(() => started.wss.close({ reason: 'x'.repeat(124) })).toThrow(RangeError);
     expect(() => started.wss.close({ timeout: -1 })).toThrow(RangeError);
+    expect(() => started.wss.close({ timeout: Number.NaN })).toThrow(RangeError);
   });
 
   it('on an attached http server: detaches and leaves the http server running', async () => {
