@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { collectingUncaught } from '../support/sockets.js';
 import type { Socket } from 'node:net';
 import VolleyDefault, {
   HandshakeError,
@@ -361,6 +362,26 @@ describe('createWebSocketStream', () => {
     expect(error.message).toMatch(/UTF-8/);
     await closed;
     expect(duplex.destroyed).toBe(true);
+  });
+
+  it("with no 'error' listener, the stream's error is thrown (uncaught), as a stream's is; the stream is destroyed and the peer gets 1007", async () => {
+    await collectingUncaught(async (errors) => {
+      const { wss, port } = await startServer();
+      const connection = nextEvent<[WebSocket]>(wss, 'connection');
+      const { raw } = await rawUpgrade(port);
+      const [server] = await connection;
+      const duplex = createWebSocketStream(server);
+      duplex.resume();
+      const closed = nextEvent(duplex, 'close');
+      raw.write(frame(Op.Text, Buffer.from([0xff]))); // invalid UTF-8: 1007
+      const close = await raw.readFrame();
+      expect(close.opcode).toBe(Op.Close);
+      expect(close.payload.readUInt16BE(0)).toBe(1007);
+      await closed;
+      await until(() => errors.length === 1, 'the uncaught error');
+      expect(errors[0]!.message).toMatch(/UTF-8/);
+      expect(duplex.destroyed).toBe(true);
+    });
   });
 
   it.each(['arraybuffer', 'fragments'] as const)('binaryType %s: the readable side still gets Buffers', async (binaryType) => {
