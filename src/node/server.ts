@@ -16,7 +16,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
-import { STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
+import { CONTINUE_RESPONSE, STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, distinctHeaderRecord, incomingHeaderRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, checkSubclass, kAttach, markUpgrade, type SendData, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
@@ -485,6 +485,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       this.#refuseInvalid(socket, request, error);
       return;
     }
+    // RFC 9110 §7.8: before the 101 (the hooks may still refuse it: an interim answer).
+    if (info.expectContinue) socket.write(CONTINUE_RESPONSE, 'latin1');
     const verifyClient = this.options.verifyClient;
     if (verifyClient === undefined) {
       this.#choose(request, socket, head, info.key, info.protocols, deflate, callback);

@@ -57,6 +57,11 @@ export interface UpgradeRequestInfo {
   protocols: readonly string[];
   /** Offered extensions in order; empty when none. */
   extensions: readonly ExtensionOffer[];
+  /**
+   * The request carries `Expect: 100-continue`: answer `HTTP/1.1 100 Continue` (see
+   * `CONTINUE_RESPONSE`) before the 101 (RFC 9110 §7.8).
+   */
+  expectContinue: boolean;
 }
 
 /** The lists of a request that offers no subprotocol or no extension: one each, shared. */
@@ -123,11 +128,11 @@ class LowerCaseRecord implements HeaderLookup {
 }
 
 /** The headers a handshake reads, as indices of UpgradeHeaders' fields. */
-const Field = { None: 0, Host: 1, Upgrade: 2, Connection: 3, Key: 4, Version: 5, Protocol: 6, Extensions: 7 } as const;
+const Field = { None: 0, Host: 1, Upgrade: 2, Connection: 3, Key: 4, Version: 5, Protocol: 6, Extensions: 7, Expect: 8 } as const;
 type Field = (typeof Field)[keyof typeof Field];
 
 /** By Field: the value nearly every client sends, where there is one. */
-const USUAL_VALUES: readonly (string | undefined)[] = [undefined, undefined, 'websocket', 'Upgrade', undefined, '13', undefined, undefined];
+const USUAL_VALUES: readonly (string | undefined)[] = [undefined, undefined, 'websocket', 'Upgrade', undefined, '13', undefined, undefined, undefined];
 
 /**
  * Which gathered header the name of `length` characters at `start` in `text` is.
@@ -137,6 +142,8 @@ function fieldOf(text: string, start: number, length: number): Field {
   switch (length) {
     case 4:
       return isNamed(text, start, 'Host', 'host') ? Field.Host : Field.None;
+    case 6:
+      return isNamed(text, start, 'Expect', 'expect') ? Field.Expect : Field.None;
     case 7:
       return isNamed(text, start, 'Upgrade', 'upgrade') ? Field.Upgrade : Field.None;
     case 10:
@@ -168,6 +175,7 @@ class UpgradeHeaders implements HeaderLookup, HeaderVisitor {
   version: string | undefined = undefined;
   protocol: string | undefined = undefined;
   extensions: string | undefined = undefined;
+  expect: string | undefined = undefined;
 
   /** Gathers from `rawHeaders`: names as received and values, alternating. */
   static fromRaw(raw: readonly string[]): UpgradeHeaders {
@@ -213,6 +221,9 @@ class UpgradeHeaders implements HeaderLookup, HeaderVisitor {
       case Field.Extensions:
         this.extensions = joined(this.extensions, value);
         break;
+      case Field.Expect:
+        this.expect = joined(this.expect, value);
+        break;
     }
   }
 
@@ -232,6 +243,8 @@ class UpgradeHeaders implements HeaderLookup, HeaderVisitor {
         return this.protocol;
       case 'sec-websocket-extensions':
         return this.extensions;
+      case 'expect':
+        return this.expect;
       default:
         throw new Error(`the handshake does not gather the header ${name}`);
     }
@@ -510,8 +523,16 @@ function validateUpgrade(method: string, httpVersion: string, headers: HeaderLoo
   const extensionHeader = listHeader(headers, 'sec-websocket-extensions');
   const extensions = extensionHeader === undefined ? NO_EXTENSIONS : parseExtensions(extensionHeader);
 
-  return { key, version: WEBSOCKET_VERSION, protocols, extensions };
+  // RFC 9110 §7.8: a server that receives Upgrade with "Expect: 100-continue" MUST send
+  // a 100 (Continue) response before the 101.
+  const expect = listHeader(headers, 'expect');
+  const expectContinue = expect !== undefined && expect.split(',').some((item) => item.trim().toLowerCase() === '100-continue');
+
+  return { key, version: WEBSOCKET_VERSION, protocols, extensions, expectContinue };
 }
+
+/** The interim answer to `Expect: 100-continue`, written before the 101 (RFC 9110 §7.8). */
+export const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** Headers `buildAcceptResponse` writes itself; extra headers may not repeat them. */
 const RESPONSE_HEADERS = new Set([

@@ -551,6 +551,19 @@ describe('authenticate', () => {
       expect(events).toEqual([]);
     });
 
+    it('Expect: 100-continue is answered 100 (Continue) before the 101 (RFC 9110 §7.8), and the connection works', async () => {
+      const { wss, port } = await start({});
+      const connection = nextEvent<[WebSocket]>(wss, 'connection');
+      const raw = await rawConnect(port);
+      raw.write(upgradeRequest({ headers: { Expect: '100-Continue' } }));
+      expect((await raw.readResponse()).status).toBe(100);
+      expect((await raw.readResponse()).status).toBe(101);
+      const [ws] = await connection;
+      const message = nextEvent<[Buffer]>(ws, 'message');
+      raw.write(frame(Op.Text, 'after the 100'));
+      expect(String((await message)[0])).toBe('after the 100');
+    });
+
     it('a client that goes away while authenticate is pending is dropped at once, and its slot freed', async () => {
       const { port, url } = await start({
         authenticate: (req: { url?: string }) => (req.url === '/never' ? new Promise(() => {}) : { ok: true }),

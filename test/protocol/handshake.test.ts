@@ -131,6 +131,7 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
       version: 13,
       protocols: ['chat', 'superchat'],
       extensions: [{ name: 'permessage-deflate', params: [['client_max_window_bits', true]] }],
+      expectContinue: false,
     });
   });
 
@@ -200,6 +201,16 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
       expect(error.status).toBe(400);
       expect(error.message).toBe('Host must be a single host[:port], got "good.example, evil.example"'); // as validateUpgradeHead says it
       expect(() => validateUpgradeRequest({ ...request, rawHeaders: ['Host', 'good.example'] })).not.toThrow();
+    });
+
+    it.each([
+      [undefined, false],
+      ['100-continue', true],
+      ['100-Continue', true],
+      ['foo=bar, 100-continue', true],
+      ['foo', false],
+    ])('Expect %j: expectContinue %s (RFC 9110 §7.8: a 100 before the 101)', (expect_, wanted) => {
+      expect(validateUpgradeRequest(upgradeRequest({ expect: expect_ })).expectContinue).toBe(wanted);
     });
 
     it.each(['example.com', 'example.com:8080', '[::1]:443', '127.0.0.1'])('accepts Host %j', (host) => {
@@ -612,6 +623,7 @@ describe('RFC 6455 §4.1 client opening handshake', () => {
       version: 13,
       protocols: ['v2.chat'],
       extensions: [{ name: 'permessage-deflate', params: [['client_max_window_bits', true]] }],
+      expectContinue: false,
     });
   });
 
