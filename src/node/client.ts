@@ -131,13 +131,30 @@ export class UpgradeClientRequest {
   /** `ws:`, `wss:` or `ws+unix:`. */
   readonly protocol: string;
   readonly #headers = new Map<string, { name: string; value: string | string[] }>();
+  readonly #onAbort: () => void;
 
   /** @internal */
-  constructor(url: URL, headers: Iterable<readonly [string, HeaderValue | ReadonlyArray<HeaderValue>]>) {
+  constructor(url: URL, headers: Iterable<readonly [string, HeaderValue | ReadonlyArray<HeaderValue>]>, onAbort: () => void) {
     this.path = (url.pathname || '/') + url.search;
     this.host = url.host;
     this.protocol = url.protocol;
+    this.#onAbort = onAbort;
     for (const [name, value] of headers) this.setHeader(name, value);
+  }
+
+  /**
+   * Ends the handshake here, as `ws` code does with its `http.ClientRequest` in an
+   * `unexpected-response` or `redirect` listener: the same as `ws.terminate()` (error,
+   * then close 1006; no redirect followed).
+   */
+  abort(): void {
+    this.#onAbort();
+  }
+
+  /** `abort()`, as `http.ClientRequest`'s `destroy()`. */
+  destroy(): this {
+    this.#onAbort();
+    return this;
   }
 
   getHeader(name: string): string | string[] | undefined {
@@ -389,7 +406,7 @@ export function connectClient(
     });
     onTimeout = () => body.stop();
     try {
-      ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request)), response);
+      ws.emit('unexpected-response', new UpgradeClientRequest(url, headerLinesOf(request), () => ws.terminate()), response);
     } finally {
       // Read on even past a listener that threw, so that the connection still ends; not
       // after one that called close() or terminate().
@@ -478,7 +495,7 @@ export function connectClient(
       return;
     }
     const nextOptions = redirectOptions(options, url, next);
-    const nextRequest = new UpgradeClientRequest(next, Object.entries(nextOptions.headers ?? {}));
+    const nextRequest = new UpgradeClientRequest(next, Object.entries(nextOptions.headers ?? {}), () => ws.terminate());
     // As in ws: (url, request), the request about to go to the new location.
     ws.emit('redirect', next.href, nextRequest, response);
     // A 'redirect' listener may have called close() or terminate().

@@ -60,10 +60,17 @@ const EMPTY = Buffer.alloc(0);
  * Encodes a close frame payload. `code` undefined gives an empty payload, or with a
  * reason the code 1000, as the WHATWG WebSocket's `close()` does.
  *
+ * @throws {TypeError} if `code` is not a number, or `reason` not a string or valid
+ *   UTF-8 bytes (RFC 6455 §5.5.1: the reason is UTF-8; the peer would fail it, 1007).
  * @throws {RangeError} if `code` is not allowed on the wire.
  * @throws {RangeError} if `reason` is longer than 123 bytes in UTF-8.
  */
 export function encodeClosePayload(code?: number, reason: string | Buffer = ''): Buffer {
+  if (code !== undefined && typeof code !== 'number') throw new TypeError(`a close code must be a number, got ${typeof code}`);
+  if (typeof reason !== 'string') {
+    if (!(reason instanceof Uint8Array)) throw new TypeError(`a close reason must be a string or a Buffer, got ${typeof reason}`);
+    if (!isUtf8(reason)) throw new TypeError('a close reason must be valid UTF-8');
+  }
   if (code === undefined) {
     if (reason.length === 0) return EMPTY;
     code = CloseCode.Normal;

@@ -172,7 +172,7 @@ describe.each(ways)('unexpected-response body ($name)', ({ options }) => {
     expect(result.order).toEqual(['unexpected-response', 'end', 'error', 'close']);
   });
 
-  it('terminate() in the listener: reading stops, the connection is destroyed, error and close 1006 at once', async () => {
+  it.each(['ws.terminate()', 'req.abort()', 'req.destroy()'] as const)('%s in the listener (req.abort() is how ws code ends it): reading stops, the connection is destroyed, error and close 1006 at once', async (how) => {
     const closed: Promise<unknown>[] = [];
     const url = await refusingServer((socket) => {
       closed.push(nextEvent(socket, 'close'));
@@ -181,11 +181,13 @@ describe.each(ways)('unexpected-response body ($name)', ({ options }) => {
     const ws = client(url, undefined, { ...options(), handshakeTimeout: 0 });
     const order: string[] = [];
     let response: UpgradeResponse | undefined;
-    ws.on('unexpected-response', (_request, res) => {
+    ws.on('unexpected-response', (request, res) => {
       response = res;
       res.on('data', () => order.push('data'));
       res.on('end', () => order.push('end'));
-      ws.terminate();
+      if (how === 'ws.terminate()') ws.terminate();
+      else if (how === 'req.abort()') request.abort();
+      else request.destroy();
     });
     ws.on('error', (error) => order.push(`error: ${error.message}`));
     const [code] = await nextEvent<[number]>(ws, 'close');

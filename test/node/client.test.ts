@@ -462,13 +462,13 @@ describe('followRedirects', () => {
     expect(req.url).toBe('/there?x=1');
   });
 
-  it.each(['close', 'terminate'] as const)("%s() in a 'redirect' listener stops there: one close (1006), no open, no connection", async (method) => {
+  it.each(['close', 'terminate', 'abort'] as const)("%s() in a 'redirect' listener stops there (abort: the request's, as ws code calls it): one close (1006), no open, no connection", async (method) => {
     const { wss, url: target } = await startServer();
     const connections = recordEvents(wss, ['connection']);
     const { port } = await startRedirector(() => target);
     const ws = client(`ws://127.0.0.1:${port}/`, undefined, { followRedirects: true });
     const events = recordEvents(ws, ['redirect', 'open', 'error', 'close']);
-    ws.once('redirect', () => ws[method]());
+    ws.once('redirect', (_url, request) => (method === 'abort' ? request.abort() : ws[method]()));
     await nextEvent(ws, 'close');
     await new Promise((resolve) => setTimeout(resolve, 100 * MS));
     expect(events.map((e) => e.event)).toEqual(['redirect', 'error', 'close']);
