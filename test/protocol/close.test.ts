@@ -68,6 +68,14 @@ describe('RFC 6455 §5.5.1 close frame payload: encoding', () => {
     expect(encodeClosePayload(undefined, '')).toHaveLength(0);
   });
 
+  it.each<[string, () => unknown]>([
+    ['a code given as a string', () => encodeClosePayload('1000' as unknown as number)],
+    ['a reason given as a number', () => encodeClosePayload(1000, 42 as unknown as string)],
+    ['a Buffer reason that is not UTF-8 (the peer would fail it, 1007)', () => encodeClosePayload(1000, Buffer.from([0xff]))],
+  ])('%s is refused with TypeError', (_name, encode) => {
+    expect(encode).toThrow(TypeError);
+  });
+
   it.each(CLOSE_CODE_TABLE.filter(([, allowed]) => !allowed))('code %i is refused with RangeError', (code) => {
     expect(() => encodeClosePayload(code)).toThrow(RangeError);
   });
