@@ -331,6 +331,11 @@ export function connectClient(
   if (options.protocolVersion !== undefined && options.protocolVersion !== 13) {
     throw new RangeError(`Unsupported protocol version: ${String(options.protocolVersion)} (supported versions: 13)`);
   }
+  // ws's hook to finish its http.ClientRequest: there is none here, and what it would
+  // have added must not be dropped without a word.
+  if ((options as { finishRequest?: unknown }).finishRequest !== undefined) {
+    throw new TypeError('the finishRequest option of ws is not supported: give extra request headers in options.headers');
+  }
   const heartbeat = heartbeatSettings(options.heartbeat, false); // throws RangeError for bad times
   const given: unknown[] = protocols === undefined ? [] : Array.isArray(protocols) ? [...protocols] : [protocols];
   // As in ws: null, a number or any other value that is not a string is no subprotocol.

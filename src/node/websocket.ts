@@ -88,8 +88,12 @@ export interface WebSocketOptions {
   autoPong?: boolean;
   /** What each fragment after a message's first counts against maxPayload, apart from the payload (at most maxPayload / fragmentOverhead of them). Default 64; 0 for no bound. */
   fragmentOverhead?: number;
-  /** Source of client masking keys (tests). Default: the CSPRNG. */
-  generateMask?: MaskGenerator;
+  /**
+   * Source of client masking keys. As in `ws`, a function that fills the 4-byte buffer
+   * it is given (a fixed key, to skip the cost of masking); or one that returns the key.
+   * Default: the CSPRNG.
+   */
+  generateMask?: MaskGenerator | ((mask: Buffer) => void);
   /**
    * Most bytes buffered for sending (queued and in the socket) before messages are
    * dropped or the connection closed, per `backpressurePolicy`. 0 for no limit.
@@ -154,7 +158,7 @@ export class SharedSettings {
       role,
       maxPayload: options.maxPayload,
       fragmentOverhead: options.fragmentOverhead,
-      generateMask: options.generateMask,
+      generateMask: options.generateMask === undefined ? undefined : maskSource(options.generateMask),
       autoPong: options.autoPong,
     });
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
@@ -237,6 +241,16 @@ function flushAll(): void {
   flushQueue = [];
   for (let i = 0; i < queue.length; i++) queue[i]!._flush();
   runViews.fill(undefined); // do not keep written memory alive
+}
+
+/** The `generateMask` option as the protocol core calls it: `ws`'s form fills the buffer it is given. */
+function maskSource(generate: MaskGenerator | ((mask: Buffer) => void)): MaskGenerator {
+  // One key buffer: each frame is masked with it as soon as it is encoded.
+  const key = Buffer.alloc(4);
+  return () => {
+    const given = (generate as (mask: Buffer) => unknown)(key);
+    return given instanceof Uint8Array ? given : key;
+  };
 }
 
 /**

@@ -318,6 +318,11 @@ describe('request options', () => {
     expect(() => new WebSocket(url, protocols)).toThrow(SyntaxError);
   });
 
+  it("ws's finishRequest, which cannot be honoured, throws TypeError rather than being ignored", async () => {
+    const { url } = await startServer();
+    expect(() => new WebSocket(url, [], { finishRequest: () => {} } as Record<string, unknown>)).toThrow(/finishRequest option of ws is not supported/);
+  });
+
   it('protocolVersion: 13 connects; any other value throws RangeError, as ws does for versions it does not speak', async () => {
     const { url } = await startServer();
     for (const version of [8, 12, 14, '13']) {

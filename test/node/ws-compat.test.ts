@@ -540,6 +540,27 @@ describe('isPaused', () => {
   });
 });
 
+describe('generateMask', () => {
+  it.each([
+    ['as ws calls it: fills the buffer it is given', (mask: Buffer) => void mask.fill(0)],
+    ['returning the key', () => Buffer.alloc(4)],
+  ])('%s: frames go out with that key, and the server reads them', async (_name, generateMask) => {
+    const keys: string[] = [];
+    const { wss, url } = await startServer();
+    const messages: string[] = [];
+    wss.on('connection', (ws, req) => {
+      // The raw bytes of the client's frames, before the server reads them.
+      req.socket.prependListener('data', (chunk: Buffer) => keys.push(chunk.subarray(2, 6).toString('hex')));
+      ws.on('message', (data) => messages.push(String(data)));
+    });
+    const ws = await openClient(url, undefined, { generateMask });
+    ws.send('zero key');
+    await until(() => messages.length === 1, 'the message');
+    expect(messages).toEqual(['zero key']);
+    expect(keys[0]).toBe('00000000');
+  });
+});
+
 describe('_socket', () => {
   it("is the socket, on both sides, as ws's (code from ws reads ws._socket.remoteAddress)", async () => {
     const started = await startServer();
