@@ -6,7 +6,7 @@
  */
 export { WebSocket } from './node/websocket.js';
 export { createWebSocketStream } from './node/stream.js';
-export type { BinaryType, SendData, SendOptions, WebSocketEvents, WebSocketOptions } from './node/websocket.js';
+export type { BinaryType, RawData, SendCallback, SendData, SendOptions, WebSocketEvents, WebSocketOptions } from './node/websocket.js';
 export { WebSocketServer, UpgradeError } from './node/server.js';
 export type { ServerOptions, WebSocketServerEvents, UpgradeRequest, BroadcastOptions, VerifyClient, VerifyClientCallback, VerifyClientInfo } from './node/server.js';
 export { SendStatus } from './node/send-status.js';

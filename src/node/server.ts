@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
@@ -429,7 +430,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * @throws {Error} when an upgrade was already started on `socket` (two servers, or a
    *   server and an `upgrade` listener, answering one request), as in ws.
    */
-  handleUpgrade(req: UpgradeRequest | IncomingMessage, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>): void {
+  handleUpgrade(req: UpgradeRequest | IncomingMessage, duplex: Duplex, head: Buffer, callback: ConnectionCallback<Data>): void {
+    // node:http's 'upgrade' event types its socket as a Duplex (as ws takes it); it is
+    // the connection's net.Socket or tls.TLSSocket.
+    const socket = duplex as Socket;
     if (!markUpgrade(socket)) {
       throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
     }

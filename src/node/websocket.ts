@@ -17,7 +17,7 @@
  * connection with 1013) and says so in its `SendStatus`.
  */
 import type { Socket } from 'node:net';
-import type { UpgradeClientRequest, UpgradeResponse } from './client.js';
+import type { ClientOptions, UpgradeClientRequest, UpgradeResponse } from './client.js';
 import {
   Connection,
   ConnectionSettings,
@@ -60,11 +60,21 @@ import {
 import { ExpiryTimer, TOKEN_EXPIRED_REASON } from '../auth/expiry.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { MessageLimiter } from '../rate-limit/message-limiter.js';
-import type { WebSocketServer } from './server.js';
+import type { ServerOptions, WebSocketServer } from './server.js';
+import type { CloseEvent, ErrorEvent, MessageEvent } from './events.js';
+import type { PerMessageDeflateOptions } from '../protocol/deflate.js';
 import type { createWebSocketStream } from './stream.js';
 
 /** What `message` listeners receive for binary data, per `binaryType`. */
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
+
+/**
+ * Called once a send is written (`error` undefined or null) or could not be (the error),
+ * typed as `@types/ws` types it.
+ */
+export type SendCallback = (error?: Error) => void;
+/** How callbacks are called here: with null on success, as node:stream calls them. */
+type Callback = (error?: Error | null) => void;
 
 /** Anything `send` accepts. */
 export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView | SharedArrayBuffer;
@@ -530,13 +540,11 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * @throws {InvalidStateError} while CONNECTING, or for a prepared message while a
    *   fragmented message is half sent.
    */
-  send(
-    data: SendData | PreparedMessage | Blob,
-    options?: SendOptions | ((error?: Error | null) => void),
-    cb?: (error?: Error | null) => void,
-  ): SendStatus {
+  send(data: SendData | PreparedMessage | Blob, options?: SendOptions | SendCallback, callback?: SendCallback): SendStatus {
+    // Called with null on success (as node:stream does), typed as @types/ws types it.
+    let cb = callback as Callback | undefined;
     if (typeof options === 'function') {
-      cb = options;
+      cb = options as Callback;
       options = undefined;
     }
     const connection = this.#connection;
@@ -682,7 +690,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    *
    * @throws {InvalidStateError} while CONNECTING, or on the client side.
    */
-  sendPrepared(message: PreparedMessage, cb?: (error?: Error | null) => void): SendStatus {
+  sendPrepared(message: PreparedMessage, cb?: SendCallback): SendStatus {
     return this.send(message, cb);
   }
 
@@ -726,8 +734,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * @throws {RangeError} if `data` is longer than 125 bytes.
    * @throws {InvalidStateError} while CONNECTING.
    */
-  ping(data?: SendData, mask?: unknown, cb?: (error?: Error | null) => void): void {
-    this.#control(true, data, mask, cb);
+  ping(data?: SendData, mask?: unknown, cb?: SendCallback): void {
+    this.#control(true, data, mask, cb as Callback | undefined);
   }
 
   /**
@@ -736,8 +744,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * @throws {RangeError} if `data` is longer than 125 bytes.
    * @throws {InvalidStateError} while CONNECTING.
    */
-  pong(data?: SendData, mask?: unknown, cb?: (error?: Error | null) => void): void {
-    this.#control(false, data, mask, cb);
+  pong(data?: SendData, mask?: unknown, cb?: SendCallback): void {
+    this.#control(false, data, mask, cb as Callback | undefined);
   }
 
   /** `ping` and `pong`: `ws`'s optional arguments (`mask` is ignored), then the frame. */
@@ -1386,6 +1394,36 @@ for (const [name, value] of [
 ] as const) {
   Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value });
 }
+/** What a `message` listener gets, by `binaryType` (text is a Buffer): `ws`'s `RawData`. */
+export type RawData = Buffer | ArrayBuffer | Buffer[];
+
+/**
+ * The types `@types/ws` has under `WebSocket.`, for code that comes from `ws`
+ * (`WebSocket.RawData`, `WebSocket.Server`, `WebSocket.ServerOptions`, ...).
+ */
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export declare namespace WebSocket {
+  type RawData = Buffer | ArrayBuffer | Buffer[];
+  /** `ws`'s name for what `send` takes. */
+  type Data = SendData;
+  type Server<D = unknown> = OuterServer<D>;
+  type WebSocketServer<D = unknown> = OuterServer<D>;
+  type ServerOptions<D = unknown> = OuterServerOptions<D>;
+  type ClientOptions = OuterClientOptions;
+  type PerMessageDeflateOptions = OuterPerMessageDeflateOptions;
+  type MessageEvent = OuterMessageEvent;
+  type CloseEvent = OuterCloseEvent;
+  type ErrorEvent = OuterErrorEvent;
+}
+// Names the namespace's types can refer to (inside it, the inner names shadow these).
+type OuterServer<D> = WebSocketServer<D>;
+type OuterServerOptions<D> = ServerOptions<D>;
+type OuterClientOptions = ClientOptions;
+type OuterPerMessageDeflateOptions = PerMessageDeflateOptions;
+type OuterMessageEvent = MessageEvent;
+type OuterCloseEvent = CloseEvent;
+type OuterErrorEvent = ErrorEvent;
+
 // The bundler renames a class that refers to itself in its body (`class _WebSocket`);
 // `console.log` and `constructor.name` show this one.
 Object.defineProperty(WebSocket, 'name', { value: 'WebSocket' });

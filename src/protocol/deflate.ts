@@ -17,6 +17,7 @@
  *   window. Offers asking for 8 are therefore accepted, not declined. Inflating always
  *   uses at least 9 bits: a bigger window than the peer's is always safe.
  */
+import type { ZlibOptions } from 'node:zlib';
 import { HandshakeError } from './errors.js';
 import { formatExtensions, type ExtensionOffer } from './headers.js';
 
@@ -72,7 +73,19 @@ export interface PerMessageDeflateOptions {
    * `ws`'s spelling of `level` and `memLevel` (its options for zlib's deflate), for code
    * that comes from `ws`; `level` and `memLevel` win. Other zlib options are not used.
    */
-  zlibDeflateOptions?: { level?: number; memLevel?: number };
+  zlibDeflateOptions?: {
+    flush?: number;
+    finishFlush?: number;
+    chunkSize?: number;
+    windowBits?: number;
+    level?: number;
+    memLevel?: number;
+    strategy?: number;
+    dictionary?: Buffer | Buffer[] | DataView;
+    info?: boolean;
+  };
+  /** Taken for code that comes from `ws`, and not used: inflating needs no tuning here. */
+  zlibInflateOptions?: ZlibOptions;
   /**
    * Asynchronous zlib jobs (large messages) running at once in the process; more
    * wait in line. Bounds thread-pool memory fragmentation. Default 10.
@@ -116,7 +129,7 @@ interface DeflateRequest {
 }
 
 /** Options with every default filled in (the window limits stay optional: unset means none). */
-export type ResolvedDeflateOptions = Required<Omit<PerMessageDeflateOptions, 'serverMaxWindowBits' | 'clientMaxWindowBits' | 'zlibDeflateOptions'>> &
+export type ResolvedDeflateOptions = Required<Omit<PerMessageDeflateOptions, 'serverMaxWindowBits' | 'clientMaxWindowBits' | 'zlibDeflateOptions' | 'zlibInflateOptions'>> &
   Pick<PerMessageDeflateOptions, 'serverMaxWindowBits' | 'clientMaxWindowBits'>;
 
 /**

@@ -187,6 +187,28 @@ client.on('message', (data, isBinary) => {
 client.on('message', (data: ArrayBuffer) => void data); // another binaryType: annotated
 void FrameParser; void renderMetrics;
 `,
+    // Code written against @types/ws, with only the import changed (ws's README examples).
+    'from-ws.ts': `import { createServer } from 'node:http';
+import { WebSocket, WebSocketServer, type RawData } from 'volley';
+const server = createServer();
+const wss = new WebSocketServer({
+  noServer: true,
+  perMessageDeflate: { zlibDeflateOptions: { chunkSize: 1024, memLevel: 7, level: 3 }, zlibInflateOptions: { chunkSize: 10 * 1024 }, threshold: 1024 },
+});
+server.on('upgrade', (request, socket, head) => {
+  wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+});
+wss.on('connection', (ws: WebSocket) => {
+  ws.on('message', (data: RawData, isBinary: boolean) => void [data, isBinary]);
+  ws.send('x', (err?: Error) => void err);
+  ws.send('y', { binary: false }, (err?: Error) => void err);
+  ws.ping(undefined, undefined, (err?: Error) => void err);
+});
+const raw: WebSocket.RawData = Buffer.alloc(0);
+const options: WebSocket.ServerOptions = { noServer: true };
+const other: WebSocket.Server | undefined = new WebSocket.Server({ noServer: true });
+void raw; void options; void other;
+`,
   };
 
   async function tsc(options: Record<string, unknown>): Promise<string> {
