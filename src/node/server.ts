@@ -16,7 +16,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import type { Duplex } from 'node:stream';
 import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
-import { HandshakeError, WebSocketError } from '../protocol/errors.js';
+import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { CONTINUE_RESPONSE, STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, distinctHeaderRecord, incomingHeaderRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, checkSubclass, kAttach, markUpgrade, type SendData, type WebSocketOptions } from './websocket.js';
@@ -46,6 +46,8 @@ export class UpgradeError extends HandshakeError {
   constructor(status: number, message: string, headers: Record<string, string> = {}) {
     buildErrorResponse(status, '', headers);
     super(status, message, headers);
+    // A refusal of the application's, told apart from the handshake's own (WS_ERR_HANDSHAKE).
+    (this as { code: string }).code = ErrorCode.Upgrade;
   }
 }
 

@@ -398,6 +398,13 @@ describe('authenticate', () => {
     expect(make).toThrow(type);
   });
 
+  it("an UpgradeError is a HandshakeError with its status, code WS_ERR_UPGRADE (the handshake's own refusals: WS_ERR_HANDSHAKE)", () => {
+    const refusal = new UpgradeError(403, 'no');
+    expect(refusal).toBeInstanceOf(HandshakeError);
+    expect([refusal.status, refusal.code, refusal.name]).toEqual([403, 'WS_ERR_UPGRADE', 'UpgradeError']);
+    expect(new HandshakeError(400, 'bad').code).toBe('WS_ERR_HANDSHAKE');
+  });
+
   type RefusalHook = Pick<ConstructorParameters<typeof WebSocketServer>[0], 'verifyClient' | 'authenticate'>;
   const crlf = { 'WWW-Authenticate': 'Basic\r\nSet-Cookie: session=stolen' };
   it.each<[string, RefusalHook, new (...args: any[]) => Error]>([
