@@ -14,6 +14,14 @@ import type { ConnectOptions } from './client.js';
 /** The error of a handshake whose connection closed before the response head was read. */
 export const CLOSED_BEFORE_RESPONSE = 'the connection closed before the opening handshake completed';
 
+/**
+ * The error of a connection the server closed before its response: with node:http's
+ * code for it (ECONNRESET, as `ws`'s "socket hang up" has), for retry logic that tests it.
+ */
+export function closedBeforeResponse(cause?: Error): Error {
+  return Object.assign(new Error(CLOSED_BEFORE_RESPONSE, cause === undefined ? undefined : { cause }), { code: 'ECONNRESET' });
+}
+
 /** The request to send through an agent. */
 export interface AgentRequest {
   agent: Agent;
@@ -96,7 +104,7 @@ export function requestThroughAgent(request: AgentRequest, handlers: AgentHandle
     isSettled = true;
     // node:http's name for a connection that closed before the response: said as
     // without an agent.
-    handlers.error(error.code === 'ECONNRESET' && error.message === 'socket hang up' ? new Error(CLOSED_BEFORE_RESPONSE, { cause: error }) : error);
+    handlers.error(error.code === 'ECONNRESET' && error.message === 'socket hang up' ? closedBeforeResponse(error) : error);
   });
   req.end();
   return req;

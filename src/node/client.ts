@@ -28,7 +28,7 @@ import {
 import { heartbeatSettings, watchClient, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import { listenTo } from './events.js';
 import { MAX_TIMER_DELAY } from './timers.js';
-import { CLOSED_BEFORE_RESPONSE, requestThroughAgent } from './client-agent.js';
+import { closedBeforeResponse, requestThroughAgent } from './client-agent.js';
 import { ResponseBody, UpgradeResponse } from './upgrade-response.js';
 
 export { UpgradeResponse } from './upgrade-response.js';
@@ -560,7 +560,7 @@ export function connectClient(
     const limits = { maxHeaderBytes: options.maxHeaderBytes, maxHeaders: CLIENT_MAX_HEADERS };
     let parser = new ResponseHeadParser(limits);
     const onError = (error: Error) => fail(error);
-    const onClose = () => fail(new Error(CLOSED_BEFORE_RESPONSE));
+    const onClose = () => fail(closedBeforeResponse());
     const onData = (chunk: Buffer) => {
       let head;
       try {

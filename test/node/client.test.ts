@@ -795,10 +795,14 @@ describe('handshake failures: error naming the cause, then close 1006', () => {
     expect(error.message).toMatch(/maxHeaderBytes/);
   });
 
-  it('the server closing before it answers', async () => {
+  it.each([
+    ['its own socket', undefined],
+    ['an agent', new HttpAgent()],
+  ])('the server closing before it answers, through %s: ECONNRESET, as node:http (and ws) report it', async (_name, agent) => {
     const { port } = await startRawServer((socket) => socket.end());
-    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`));
+    const { error } = await expectFailure(client(`ws://127.0.0.1:${port}`, undefined, { agent }));
     expect(error.message).toMatch(/closed before the opening handshake completed/);
+    expect((error as NodeJS.ErrnoException).code).toBe('ECONNRESET');
   });
 
   it('a failure with no error listener does not crash; close still fires', async () => {
