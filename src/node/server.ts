@@ -488,7 +488,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
       info = readHere ? validateUpgradeHead(request) : validateUpgradeRequest(request);
       if (this.#deflateOptions !== null) deflate = negotiate(info.extensions, this.#deflateOptions);
     } catch (error) {
-      this.#refuseInvalid(socket, request, error);
+      this.#refuseInvalid(socket, request, error, readHere);
       return;
     }
     // RFC 9110 §7.8: before the 101 (the hooks may still refuse it: an interim answer).
@@ -511,9 +511,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   }
 
   /** Answers an upgrade request that failed validation (or the head limits). */
-  #refuseInvalid(socket: Socket, request: UpgradeRequest, error: unknown): void {
+  #refuseInvalid(socket: Socket, request: UpgradeRequest, error: unknown, readHere = false): void {
     // As in ws: with a 'wsClientError' listener, the listener answers an invalid upgrade.
-    if (error instanceof HandshakeError && this.listenerCount('wsClientError') > 0) {
+    // On the own port, a request that is no upgrade at all (node:http would not have
+    // emitted 'upgrade' for it) is the server's to answer, as ws's own port does (426).
+    if (error instanceof HandshakeError && this.listenerCount('wsClientError') > 0 && !(readHere && !isUpgradeAttempt(request))) {
       this.#metrics?.observeHandshakeRejected(error.status);
       this.emit('wsClientError', error, socket, request);
       return;
@@ -1095,6 +1097,12 @@ function pathOf(url: string | undefined): string {
 
 /** The scheme and authority of an absolute-form request target. */
 const ABSOLUTE_FORM = /^[a-z][a-z\d+.-]*:\/\/[^/?]*/i;
+
+/** Whether node:http takes `req` for an upgrade: an `Upgrade` header, and `upgrade` in `Connection`. */
+function isUpgradeAttempt(req: UpgradeRequest): boolean {
+  const { upgrade, connection } = req.headers;
+  return upgrade !== undefined && typeof connection === 'string' && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(connection);
+}
 
 function destroySocket(this: Socket): void {
   this.destroy();

@@ -485,6 +485,18 @@ describe('wsClientError', () => {
     expect(response.status).toBe(400);
   });
 
+  it("on the own port, a plain HTTP request (no upgrade at all) is answered 426 by the server, not given to it, as ws's own port does; an upgrade to another protocol is given to it", async () => {
+    const { wss, port } = await startServer();
+    const events = recordEvents(wss, ['wsClientError']);
+    wss.on('wsClientError', (_error: HandshakeError, socket: Socket) => socket.end('HTTP/1.1 418 No\r\nContent-Length: 0\r\n\r\n'));
+    const plain = await rawRequest(port, 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    expect(plain.status).toBe(426);
+    expect(events).toEqual([]);
+    const other = await rawRequest(port, upgradeRequest({ headers: { Upgrade: 'h2c' } }));
+    expect(other.status).toBe(418);
+    expect(events).toHaveLength(1);
+  });
+
   it('a request refused for other reasons (verifyClient) is not given to it', async () => {
     const { wss, port } = await startServer({ verifyClient: () => false });
     const events = recordEvents(wss, ['wsClientError']);
