@@ -39,8 +39,9 @@ import { MessageLimiter, normalizeRateLimit, type RateLimitConfig, type RateLimi
  * throw new UpgradeError(401, 'token required', { 'WWW-Authenticate': 'Bearer' });
  *
  * @throws {RangeError} when `status` is not an integer from 300 to 599.
- * @throws {TypeError} when a header name is not a token or a value holds CR, LF or NUL:
- *   a refusal that could not be sent is refused where it is made.
+ * @throws {TypeError} when a header name is not a token or one the answer computes, or a
+ *   value holds a control character or one above U+00FF: a refusal that could not be
+ *   sent is refused where it is made.
  */
 export class UpgradeError extends HandshakeError {
   constructor(status: number, message: string, headers: Record<string, string> = {}) {
@@ -720,8 +721,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     try {
       response = buildErrorResponse(status, message, headers);
     } catch (error) {
-      // A hook's UpgradeError that cannot be sent (a header value with CR or LF, a
-      // status that is no refusal): a bug to report, not bytes to write.
+      // A HandshakeError from a hook that cannot be sent (a header value with CR or LF,
+      // a status that is no refusal; an UpgradeError cannot be made so): a bug to
+      // report, not bytes to write.
       status = 500;
       response = buildErrorResponse(500, 'internal server error');
       if (this.listenerCount('error') > 0) this.emit('error', error);
