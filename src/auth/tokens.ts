@@ -14,6 +14,7 @@
  */
 import { UpgradeError } from '../node/server.js';
 import { parseTokenList } from '../protocol/headers.js';
+import { repeatedHeaderValues } from '../protocol/http.js';
 
 /** The parts of an upgrade request tokens are read from (an `IncomingMessage` fits). */
 export interface TokenRequest {
@@ -42,25 +43,12 @@ const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  */
 export function bearerToken(req: TokenRequest): string | null {
   const header = req.headers.authorization;
-  if (typeof header !== 'string' || isRepeated(req.rawHeaders, 'authorization')) return null;
+  // Two credentials in one request are ambiguous (a proxy may have checked the other
+  // one): node:http keeps only the first `Authorization` in `headers`, so the raw lines
+  // decide.
+  if (typeof header !== 'string' || repeatedHeaderValues(req.rawHeaders, 'authorization') !== null) return null;
   const match = BEARER.exec(header);
   return match === null ? null : match[1]!;
-}
-
-/**
- * Whether `rawHeaders` has more than one `name` line. node:http keeps only the first
- * `Authorization` in `headers` (as `IncomingMessage` does on the server's own port):
- * two credentials in one request are ambiguous (a proxy may have checked the other
- * one), so the raw lines decide.
- */
-function isRepeated(rawHeaders: readonly string[] | undefined, name: string): boolean {
-  if (rawHeaders === undefined) return false;
-  let seen = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const line = rawHeaders[i]!;
-    if (line.length === name.length && line.toLowerCase() === name && ++seen > 1) return true;
-  }
-  return false;
 }
 
 /**

@@ -12,7 +12,7 @@ import { httpModule, httpsModule } from './builtins.js';
 import type { ConnectOptions } from './client.js';
 
 /** The error of a handshake whose connection closed before the response head was read. */
-export const CLOSED_BEFORE_RESPONSE = 'the connection closed before the opening handshake completed';
+const CLOSED_BEFORE_RESPONSE = 'the connection closed before the opening handshake completed';
 
 /**
  * The error of a connection the server closed before its response: with node:http's

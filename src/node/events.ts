@@ -1,8 +1,8 @@
 /**
  * The WHATWG event surface of a WebSocket (`addEventListener`, `onmessage`, ...), on
  * top of its Node.js EventEmitter events, the way browsers' WebSocket behaves; the
- * light EventEmitter base that WebSocket extends; and `listenTo`, for listeners added
- * and removed as a set.
+ * light EventEmitter base that WebSocket extends; `listenTo`, for listeners added and
+ * removed as a set; and `throwUncaught`, for exceptions of application code.
  */
 import { EventEmitter } from 'node:events';
 
@@ -133,4 +133,17 @@ export function listenTo(emitter: EventEmitter, listeners: Readonly<Record<strin
   return () => {
     for (const [event, listener] of Object.entries(listeners)) emitter.off(event, listener);
   };
+}
+
+/**
+ * Reports `error`, thrown by application code this library called (a callback, a
+ * listener), as an uncaught exception, as a throwing listener's is: on the next tick,
+ * so that the caller first finishes what it owes the others.
+ */
+export function throwUncaught(error: unknown): void {
+  process.nextTick(rethrow, error);
+}
+
+function rethrow(error: unknown): never {
+  throw error;
 }

@@ -32,6 +32,7 @@ import {
   Emitter,
   kForOnEventAttribute,
   kListener,
+  throwUncaught,
   wrapListener,
   type EventListenerLike,
   type WrappedListener,
@@ -268,18 +269,14 @@ function maskSource(generate: MaskGenerator | ((mask: Buffer) => void)): MaskGen
  * is reported as an uncaught exception, as a listener's is, once the others have been
  * called: it must not keep them, or the 'close' that follows, from happening.
  */
-function callEach(callbacks: ReadonlyArray<(error?: Error | null) => void>, error: Error | null | undefined): void {
+function callEach(callbacks: readonly Callback[], error: Error | null | undefined): void {
   for (let i = 0; i < callbacks.length; i++) {
     try {
       callbacks[i]!(error);
     } catch (thrown) {
-      process.nextTick(rethrow, thrown);
+      throwUncaught(thrown);
     }
   }
-}
-
-function rethrow(error: unknown): never {
-  throw error;
 }
 
 /**
@@ -417,7 +414,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   /** Frames queued this tick; an idle connection holds the shared empty NO_FRAMES. */
   #queue: Uint8Array[] = NO_FRAMES;
   #queuedBytes = 0;
-  #callbacks: Array<(error?: Error | null) => void> | null = null;
+  #callbacks: Array<Callback> | null = null;
   /** NEED_DRAIN, AWAITING_DRAIN, END_REQUESTED, PAUSED_BY_USER, PONG_AWAITS_DRAIN, DROPPING_FRAGMENTS, PAUSED_FOR_INFLATE, binaryType. */
   #flags = 0;
   /**
@@ -630,7 +627,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * waits behind it, in order, as in ws. Returns SENT, or BACKPRESSURE when what is
    * buffered (the Blob included) reaches the high-water mark: the message is queued.
    */
-  #sendBlob(blob: Blob, options: SendOptions | undefined, cb: ((error?: Error | null) => void) | undefined): SendStatus {
+  #sendBlob(blob: Blob, options: SendOptions | undefined, cb: Callback | undefined): SendStatus {
     const rare = this.#rareFields();
     rare.held = [];
     rare.heldBytes += blob.size;
@@ -676,7 +673,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   }
 
   /** Calls `cb` once what was sent is written, or with the error if it was dropped. */
-  #whenSent(connection: Connection, cb: (error?: Error | null) => void): void {
+  #whenSent(connection: Connection, cb: Callback): void {
     connection.whenSent((error) => {
       if (error === undefined) this.#addCallback(cb);
       else process.nextTick(cb, error);
@@ -706,7 +703,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     else connection.sendMessage(message.isBinary, message.payload, true, message.shouldCompress);
   }
   /** Over `maxBackpressure`: the message is not queued. */
-  #drop(cb: ((error?: Error | null) => void) | undefined): SendStatus {
+  #drop(cb: Callback | undefined): SendStatus {
     this.#rareFields().dropped++;
     const settings = this.#settings!;
     settings.metrics?.observeBackpressureDrop();
@@ -749,7 +746,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   }
 
   /** `ping` and `pong`: `ws`'s optional arguments (`mask` is ignored), then the frame. */
-  #control(ping: boolean, data: SendData | undefined, mask: unknown, cb: ((error?: Error | null) => void) | undefined): void {
+  #control(ping: boolean, data: SendData | undefined, mask: unknown, cb: Callback | undefined): void {
     if (typeof data === 'function') {
       cb = data as any;
       data = undefined;
@@ -771,7 +768,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if (cb !== undefined) this.#addCallback(cb);
   }
 
-  #notOpen(cb: ((error?: Error | null) => void) | undefined): void {
+  #notOpen(cb: Callback | undefined): void {
     if (this.#readyState === ReadyState.CONNECTING) {
       throw new InvalidStateError('WebSocket is not open: readyState 0 (CONNECTING)');
     }
@@ -781,7 +778,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
   }
 
-  #addCallback(cb: (error?: Error | null) => void): void {
+  #addCallback(cb: Callback): void {
     if (this.#queue.length === 0) {
       // Nothing queued: the frame already went out (or nothing was sent); call back
       // once what is in the socket is written.
@@ -1231,7 +1228,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const isBackedUp = socket.writableLength !== 0;
     if (count > 1 && !isBackedUp) count = coalesce(queue, count);
     const isSmall = this.#queuedBytes <= MERGE_LIMIT;
-    let done: ((error?: Error | null) => void) | undefined;
+    let done: Callback | undefined;
     const callbacks = this.#callbacks;
     if (callbacks !== null) {
       this.#callbacks = null;

@@ -9,7 +9,7 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from './errors.js';
-import type { HeaderVisitor } from './http.js';
+import { repeatedHeaderValues, type HeaderVisitor } from './http.js';
 import { ACCEPT_LENGTH, BASE64_ALPHABET, GUID, acceptOfKey, writeAcceptOfKey } from './sha1.js';
 import { type ExtensionOffer, isOws, isToken, parseExtensions, parseProtocolList, parseTokenList } from './headers.js';
 
@@ -415,23 +415,9 @@ function parseHttpVersion(version: string): [major: number, minor: number] | nul
 export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeRequestInfo {
   let headers = req.headers;
   // Several Host lines: validated joined, as validateUpgradeHead sees them (and refused).
-  const hosts = repeatedValues(req.rawHeaders, 'host');
+  const hosts = repeatedHeaderValues(req.rawHeaders, 'host');
   if (hosts !== null) headers = { ...headers, host: hosts.join(', ') };
   return validateUpgrade(req.method, req.httpVersion, headerLookup(headers));
-}
-
-/** The values of `rawHeaders`' lines named `name` (lower case, matched in any case) when there are several; else null. */
-function repeatedValues(rawHeaders: readonly string[] | undefined, name: string): string[] | null {
-  if (rawHeaders === undefined) return null;
-  let values: string[] | null = null;
-  let first = -1;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const line = rawHeaders[i]!;
-    if (line.length !== name.length || line.toLowerCase() !== name) continue;
-    if (first === -1) first = i;
-    else (values ??= [rawHeaders[first + 1]!]).push(rawHeaders[i + 1]!);
-  }
-  return values;
 }
 
 /**

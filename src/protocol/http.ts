@@ -187,6 +187,24 @@ export function distinctHeaderRecord(rawHeaders: readonly string[]): Record<stri
 }
 
 /**
+ * The values of `rawHeaders`' lines named `name` (lower case; matched in any case) when
+ * there are several, else null. node:http keeps only the first line of some names
+ * (`Host`, `Authorization`: FIRST_VALUE_ONLY) in `headers`; the raw lines show the rest.
+ */
+export function repeatedHeaderValues(rawHeaders: readonly string[] | undefined, name: string): string[] | null {
+  if (rawHeaders === undefined) return null;
+  let values: string[] | null = null;
+  let first = -1;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const line = rawHeaders[i]!;
+    if (line.length !== name.length || line.toLowerCase() !== name) continue;
+    if (first === -1) first = i;
+    else (values ??= [rawHeaders[first + 1]!]).push(rawHeaders[i + 1]!);
+  }
+  return values;
+}
+
+/**
  * Receives the header lines of a head one by one, as offsets into the head's text
  * (`visitHeaders`): name from `nameStart` to `nameEnd`, value (without surrounding
  * whitespace) from `valueStart` to `valueEnd`. Nothing is cut out of the text unless

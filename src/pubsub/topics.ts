@@ -13,6 +13,7 @@
 import type { WebSocket } from '../node/websocket.js';
 import { SendStatus, type PublishResult } from '../node/send-status.js';
 import { InvalidStateError } from '../protocol/errors.js';
+import { throwUncaught } from '../node/events.js';
 import { checkMessageData, prepareTransient, type PrepareData, type PrepareOptions, type PreparedMessage } from './prepared.js';
 
 /** @internal On a connection: the topics it subscribes to (null for none yet). */
@@ -130,7 +131,7 @@ export function deliver(recipients: Iterable<WebSocket<any>>, message: PreparedM
       // interrupt (RFC 6455 §5.4): it does not get this one. Anything else is a throw
       // from the application's 'dropped' listener: uncaught, as a listener's is, once
       // the others have their message.
-      if (!(error instanceof InvalidStateError)) process.nextTick(rethrow, error);
+      if (!(error instanceof InvalidStateError)) throwUncaught(error);
       status = SendStatus.DROPPED;
     }
     if (status === SendStatus.SENT) sent++;
@@ -152,8 +153,4 @@ export function broadcast(
 
 function checkTopic(topic: unknown): asserts topic is string {
   if (typeof topic !== 'string') throw new TypeError(`a topic must be a string, got ${typeof topic}`);
-}
-
-function rethrow(error: unknown): never {
-  throw error;
 }
