@@ -68,6 +68,19 @@ function token(rng: Prng, max = 12): string {
   return out;
 }
 
+/** Characters of a registered name (RFC 3986 §3.2.2: unreserved and sub-delims; no comma, see validateUpgrade). */
+const HOST_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+;=";
+
+/** A host name of up to `max` characters, with now and then a percent-encoded octet. */
+function hostName(rng: Prng, max: number): string {
+  let out = '';
+  const length = 1 + rng.below(max);
+  for (let i = 0; i < length; i++) {
+    out += rng.chance(1, 16) ? `%${rng.below(256).toString(16).padStart(2, '0')}` : HOST_CHARS[rng.below(HOST_CHARS.length)];
+  }
+  return out;
+}
+
 /** A header value: visible ASCII, inner spaces and tabs, some obs-text. */
 function fieldValue(rng: Prng, max = 24): string {
   let out = '';
@@ -89,7 +102,7 @@ function extraHeaders(rng: Prng): Array<[string, string]> {
 /** A valid upgrade request head, possibly followed by the first bytes of the stream. */
 function validRequest(rng: Prng): string {
   const path = `/${token(rng, 10)}${rng.chance(1, 3) ? `?q=${token(rng, 6)}` : ''}`;
-  const host = `${token(rng, 10).toLowerCase()}.example${rng.chance(1, 2) ? `:${rng.below(65536)}` : ''}`;
+  const host = `${hostName(rng, 10)}.example${rng.chance(1, 2) ? `:${rng.below(65536)}` : ''}`;
   const head = buildUpgradeRequest({
     host,
     path,

@@ -105,10 +105,20 @@ export class ConnectionSettings {
   readonly generateMask: MaskGenerator;
   readonly autoPong: boolean;
 
+  /**
+   * @throws {TypeError} when `role` is neither 'server' nor 'client'.
+   * @throws {RangeError} when `maxPayload` or `fragmentOverhead` is negative or not a number.
+   */
   constructor(options: Omit<ConnectionOptions, 'compression'>) {
+    if (options.role !== 'server' && options.role !== 'client') throw new TypeError(`role must be 'server' or 'client', got ${String(options.role)}`);
     this.isServer = options.role === 'server';
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    // Checked here, not at the first received bytes (where the parser is made).
+    if (!(this.maxPayload >= 0)) throw new RangeError(`maxPayload must be a non-negative number, got ${this.maxPayload}`);
     this.fragmentOverhead = options.fragmentOverhead;
+    if (this.fragmentOverhead !== undefined && !(this.fragmentOverhead >= 0)) {
+      throw new RangeError(`fragmentOverhead must be a non-negative number, got ${this.fragmentOverhead}`);
+    }
     this.generateMask = options.generateMask ?? randomMask;
     this.autoPong = options.autoPong ?? true;
     Object.freeze(this);
@@ -193,7 +203,7 @@ class DeflateSends {
  * const conn = new Connection({ role: 'server' });
  * conn.receive(bytesFromPeer);
  * for (const event of conn.takeEvents()) ...;
- * socket.write(Buffer.concat(conn.takeOutput()));
+ * socket.write(conn.takeOutput());
  */
 export class Connection implements ParserHandler {
   // An idle connection is mostly this object: its fields are kept few (settings shared,
@@ -285,7 +295,7 @@ export class Connection implements ParserHandler {
   }
 
   /** Feeds bytes received from the peer. Never throws for anything the peer sends. */
-  receive(chunk: Buffer): void {
+  receive(chunk: Buffer | Uint8Array): void {
     if (this.#state === ReadyState.CLOSED) return;
     (this.#parser ?? this.#createParser()).receive(chunk);
   }
@@ -337,9 +347,10 @@ export class Connection implements ParserHandler {
    * Writes already-encoded frames as they are (a prepared broadcast message).
    * Only valid for the server role, whose frames are not masked.
    *
-   * @throws {InvalidStateError} if the connection is not OPEN or a message is half sent.
+   * @throws {InvalidStateError} if the connection is not OPEN, is a client, or a message is half sent.
    */
   sendEncoded(frames: Uint8Array): void {
+    if (!this.#settings.isServer) throw new InvalidStateError('encoded frames are sent as they are, unmasked: only a server can send them');
     if (this.#state !== ReadyState.OPEN) throw this.#notOpen('send');
     if (this.#sendingOpcode !== 0) throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent');
     this.#send({ kind: 'raw', bytes: frames });
@@ -724,13 +735,15 @@ export class Connection implements ParserHandler {
 
   /**
    * Writes the pong held back by `handler.deferPong` (for the most recent ping), if
-   * one still waits and no close frame has been sent since.
+   * one still waits: as an immediate pong would be, also after this end sent its close
+   * frame (RFC 6455 §5.5.2 answers pings until the peer's close frame arrives), but
+   * not once the peer's close frame arrived or this end failed the connection.
    */
   writeDeferredPong(): void {
     const payload = this.#deferredPong;
     if (payload === null) return;
     this.#deferredPong = null;
-    if ((this.#flags & CLOSE_SENT) !== 0 || this.#state === ReadyState.CLOSED) return;
+    if (this.#closeReceived !== null || (this.#flags & (FAILED | ENDED)) !== 0 || this.#state === ReadyState.CLOSED) return;
     this.#writeFrame(FIN | Opcode.Pong, payload);
   }
 

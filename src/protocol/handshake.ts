@@ -437,6 +437,14 @@ export function validateUpgradeHead(head: UpgradeHeadLike): UpgradeRequestInfo {
   return validateUpgrade(head.method, head.httpVersion, headers);
 }
 
+/**
+ * A `Host` value (RFC 9110 §7.2): uri-host [":" port] as RFC 3986 §3.2.2 defines them:
+ * an IP literal in brackets, or a registered name or IPv4 address (unreserved
+ * characters, percent-encodings and sub-delims, but for the comma: two Host lines
+ * joined are refused as such), then an optional port of digits.
+ */
+const HOST_VALUE = /^(?:\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[\w.~!$&'()*+;=:-]+)\]|(?:[\w.~!$&'()*+;=-]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?$/;
+
 function validateUpgrade(method: string, httpVersion: string, headers: HeaderLookup): UpgradeRequestInfo {
   // RFC 6455 §4.2.1 item 1: an HTTP/1.1 or higher GET request.
   if (method !== 'GET') {
@@ -455,12 +463,7 @@ function validateUpgrade(method: string, httpVersion: string, headers: HeaderLoo
   // Item 2: a |Host| header field (RFC 9112 §3.2: exactly one, valid, else 400).
   const host = singleHeader(headers, 'host', 'Host', 400);
   if (host === undefined || host === '') throw new HandshakeError(400, 'Host header is missing');
-  for (let i = 0; i < host.length; i++) {
-    const c = host.charCodeAt(i);
-    if (c <= 0x20 || c === 0x2c || c >= 0x7f) {
-      throw new HandshakeError(400, `Host must be a single host[:port], got ${quote(host)}`);
-    }
-  }
+  if (!HOST_VALUE.test(host)) throw new HandshakeError(400, `Host must be a single host[:port], got ${quote(host)}`);
 
   // Items 3 and 4: |Upgrade| containing "websocket", |Connection| containing "Upgrade",
   // both ASCII case-insensitive.

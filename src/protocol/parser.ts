@@ -169,7 +169,11 @@ export class FrameParser {
     return this.#state === DONE;
   }
 
-  /** Bytes received but not yet consumed (held while paused, or part of an incomplete frame). */
+  /**
+   * Bytes received and not yet parsed: held while paused, or an incomplete frame header
+   * or control frame. The payload of a data frame is parsed as it arrives and is not
+   * counted (a message's pieces are held until it is complete, up to `maxPayload`).
+   */
   get bufferedAmount(): number {
     return this.#buffered;
   }
@@ -190,8 +194,11 @@ export class FrameParser {
   }
 
   /** Feeds received bytes. Events are delivered synchronously to the handler. */
-  receive(chunk: Buffer): void {
-    if (this.#state === DONE || chunk.length === 0) return;
+  receive(bytes: Buffer | Uint8Array): void {
+    if (this.#state === DONE || bytes.length === 0) return;
+    // The parser reads with Buffer's methods: a Uint8Array (from a Web stream, say) is
+    // viewed as one, without a copy.
+    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk];
     else this.#chunks.push(chunk);
     this.#buffered += chunk.length;

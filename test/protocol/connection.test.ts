@@ -47,6 +47,12 @@ describe('RFC 6455 §5.1 / §5.3 frames sent by each role', () => {
     expectFrameSent(conn, hex('81 85 37 fa 21 3d 7f 9f 4d 51 58'));
   });
 
+  it('a client cannot send encoded frames (they go out as they are, unmasked), as it cannot send prepared ones', () => {
+    const conn = client();
+    expect(() => conn.sendEncoded(hex('81 02 68 69'))).toThrow(/only a server/);
+    expectNothingSent(conn);
+  });
+
   it('a server does not mask: "Hello" is 81 05 48 65 6c 6c 6f', () => {
     const conn = server();
     conn.sendText('Hello');
@@ -229,19 +235,38 @@ describe('RFC 6455 §5.5.2 / §5.5.3 ping and pong', () => {
       expect(pongs()).toEqual([[Opcode.Pong, 'keep']]);
     });
 
-    it('no held pong is written after a close frame was sent, or once the transport closed', () => {
-      const first = backedUp();
-      first.conn.receive(clientFrame(Opcode.Ping, 'p'));
-      first.conn.close(1000);
-      first.full.value = false;
-      first.conn.writeDeferredPong();
-      expect(first.pongs().map(([opcode]) => opcode)).toEqual([Opcode.Close]);
-      const second = backedUp();
-      second.conn.receive(clientFrame(Opcode.Ping, 'p'));
-      second.conn.transportClosed();
-      second.full.value = false;
-      second.conn.writeDeferredPong();
-      expect(second.pongs()).toEqual([]);
+    it('a held pong is still written after this end sent its close frame, as an immediate one is (RFC 6455 §5.5.2)', () => {
+      const { conn, full, pongs } = backedUp();
+      conn.receive(clientFrame(Opcode.Ping, 'before'));
+      conn.close(1000);
+      conn.receive(clientFrame(Opcode.Ping, 'after'));
+      full.value = false;
+      conn.writeDeferredPong();
+      expect(pongs()).toEqual([
+        [Opcode.Close, hex('03 e8').toString()],
+        [Opcode.Pong, 'after'],
+      ]);
+    });
+
+    it("no held pong is written once the peer's close frame arrived, this end failed, or the transport closed", () => {
+      const received = backedUp();
+      received.conn.receive(clientFrame(Opcode.Ping, 'p'));
+      received.conn.receive(clientFrame(Opcode.Close, hex('03 e8')));
+      received.full.value = false;
+      received.conn.writeDeferredPong();
+      expect(received.pongs().map(([opcode]) => opcode)).toEqual([Opcode.Close]);
+      const failed = backedUp();
+      failed.conn.receive(clientFrame(Opcode.Ping, 'p'));
+      failed.conn.fail(1008, 'policy');
+      failed.full.value = false;
+      failed.conn.writeDeferredPong();
+      expect(failed.pongs().map(([opcode]) => opcode)).toEqual([Opcode.Close]);
+      const closed = backedUp();
+      closed.conn.receive(clientFrame(Opcode.Ping, 'p'));
+      closed.conn.transportClosed();
+      closed.full.value = false;
+      closed.conn.writeDeferredPong();
+      expect(closed.pongs()).toEqual([]);
     });
   });
 
@@ -632,6 +657,31 @@ describe('settings shared by several connections (ConnectionSettings)', () => {
     const plain = new Connection(settings);
     feed(plain, clientFrame(Opcode.Text, 'x', { rsv: Rsv.RSV1 }));
     expectClosing(plain, 1002);
+  });
+});
+
+describe('options checked where the connection or settings are made', () => {
+  it.each<[string, Record<string, unknown>, typeof TypeError | typeof RangeError]>([
+    ['a role that is neither server nor client', { role: 'Server' }, TypeError],
+    ['no role', {}, TypeError],
+    ['a negative maxPayload', { role: 'server', maxPayload: -1 }, RangeError],
+    ['a maxPayload that is not a number', { role: 'server', maxPayload: Number.NaN }, RangeError],
+    ['a negative fragmentOverhead', { role: 'client', fragmentOverhead: -1 }, RangeError],
+  ])('refuses %s', (_label, options, type) => {
+    expect(() => new ConnectionSettings(options as never)).toThrow(type);
+    expect(() => new Connection(options as never)).toThrow(type);
+  });
+});
+
+describe('input as Uint8Array (bytes from a Web stream or a MessagePort)', () => {
+  it('parses every split of a masked frame given as plain Uint8Array chunks, as it does Buffers', () => {
+    const frame = clientFrame(Opcode.Binary, filler(300, 7));
+    for (let split = 1; split < 12; split++) {
+      const conn = server();
+      conn.receive(new Uint8Array(frame.subarray(0, split)));
+      conn.receive(new Uint8Array(frame.subarray(split)));
+      expect(eventsOf(conn), `split at ${split}`).toEqual([['binary', filler(300, 7)]]);
+    }
   });
 });
 

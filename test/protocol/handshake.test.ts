@@ -189,11 +189,21 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
       ['repeated as an array', { host: ['a', 'b'] }, 'Host must appear once, got 2 values'],
       ['repeated and joined', { host: 'a, b' }, 'Host must be a single host[:port], got "a, b"'],
       ['holding a space', { host: 'a b' }, 'Host must be a single host[:port], got "a b"'],
+      ...['a/b', 'user@host', 'a?b', 'a#b', 'host:port', 'host:80:80', '[::1', '::1', 'a"b', 'a{b}', 'a\\b', 'a<b>', 'a|b', 'a^b'].map(
+        (host): [string, IncomingHeaders, string] => [`that is no host[:port] (${host})`, { host }, `Host must be a single host[:port], got ${JSON.stringify(host)}`],
+      ),
     ])('answers a Host header %s with 400', (_label, headers, message) => {
       const error = rejectRequest(headers);
       expect(error.status).toBe(400);
       expect(error.message).toBe(message);
     });
+
+    it.each(['localhost', 'example.com:8080', '127.0.0.1:1', '[::1]:9001', '[::ffff:127.0.0.1]', 'example.com:', 'a_b.example', '%41.example'])(
+      'accepts the Host %s (RFC 3986 uri-host and an optional port)',
+      (host) => {
+        expect(validateUpgradeRequest(upgradeRequest({ host })).key).toBeTypeOf('string');
+      },
+    );
 
     it('answers two Host lines with 400 when rawHeaders shows them (node:http keeps only the first in headers)', () => {
       const request = { ...upgradeRequest({ host: 'good.example' }), rawHeaders: ['Host', 'good.example', 'host', 'evil.example'] };
