@@ -34,7 +34,10 @@ import { ResponseBody, UpgradeResponse } from './upgrade-response.js';
 export { UpgradeResponse } from './upgrade-response.js';
 
 /** Options of a client connection. */
-export interface ClientOptions extends WebSocketOptions {
+/** The TLS options a client also takes beside the others, as in `ws` (see `tls`). */
+export type ClientTlsOptions = Pick<TlsOptions, (typeof TLS_OPTION_NAMES)[number]>;
+
+export interface ClientOptions extends WebSocketOptions, ClientTlsOptions {
   /**
    * Extra request headers, such as `Authorization`; values that are not strings are sent
    * as their string (`String(value)`), as node:http does. A `Host` or `Origin` given here

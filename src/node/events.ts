@@ -5,6 +5,7 @@
  * removed as a set; and `throwUncaught`, for exceptions of application code.
  */
 import { EventEmitter } from 'node:events';
+import type { WebSocket } from './websocket.js';
 
 /**
  * The table of an EventEmitter's listeners (`_events`): no inherited keys, like
@@ -36,18 +37,25 @@ Object.setPrototypeOf(Emitter, EventEmitter);
 /** Base event passed to `addEventListener` listeners. */
 export class Event {
   readonly type: string;
-  target: unknown = null;
+  /** The WebSocket the event is for (null until dispatched). */
+  target: WebSocket<any> = null as unknown as WebSocket<any>;
   constructor(type: string) {
     this.type = type;
   }
 }
 
+/**
+ * What a `message` event carries: a string for text; for binary, per `binaryType`, a
+ * Buffer ('nodebuffer'), an ArrayBuffer, an array of Buffers ('fragments') or a Blob.
+ */
+export type MessageEventData = string | Buffer | ArrayBuffer | Buffer[] | Blob;
+
 /** A `message` event: `data` is a string for text, else per `binaryType`. */
 export class MessageEvent extends Event {
-  readonly data: unknown;
-  constructor(type: string, init: { data?: unknown } = {}) {
+  readonly data: MessageEventData;
+  constructor(type: string, init: { data?: MessageEventData } = {}) {
     super(type);
-    this.data = init.data ?? null;
+    this.data = init.data ?? (null as unknown as MessageEventData);
   }
 }
 
@@ -66,7 +74,8 @@ export class CloseEvent extends Event {
 
 /** An `error` event. */
 export class ErrorEvent extends Event {
-  readonly error: unknown;
+  /** The Error (typed `any` as in `@types/ws`). */
+  readonly error: any;
   readonly message: string;
   constructor(type: string, init: { error?: unknown; message?: string } = {}) {
     super(type);
@@ -75,8 +84,20 @@ export class ErrorEvent extends Event {
   }
 }
 
-export type EventListenerLike<E> = ((event: E) => void) | { handleEvent(event: E): void };
+/** A listener for `addEventListener`: a function (called with the WebSocket as `this`) or an object with `handleEvent`. */
+export type EventListenerLike<E, This = WebSocket<any>> = ((this: This, event: E) => void) | { handleEvent(event: E): void };
 
+/** The options of `addEventListener` that apply (`capture` and `passive` mean nothing here). */
+export interface AddEventListenerOptions {
+  /** Remove the listener after its first call. */
+  once?: boolean;
+  /** Remove the listener when this signal aborts. */
+  signal?: AbortSignal;
+  capture?: boolean;
+  passive?: boolean;
+}
+
+/** The WHATWG events and what their listeners get. */
 export interface WebSocketEventMap {
   open: Event;
   message: MessageEvent;
@@ -87,11 +108,47 @@ export interface WebSocketEventMap {
 /** Marks listeners added through addEventListener / on<event>, so they can be found again. */
 export const kListener = Symbol('volley.listener');
 export const kForOnEventAttribute = Symbol('volley.onEventAttribute');
+/** Set on a listener once removed: a dispatch already under way skips it (DOM "inner invoke"). */
+const kRemoved = Symbol('volley.removed');
+/** Removes the listener's `abort` listener from its `signal`, where it has one. */
+export const kDetachSignal = Symbol('volley.detachSignal');
 
 export type WrappedListener = ((...args: any[]) => void) & {
   [kListener]?: unknown;
   [kForOnEventAttribute]?: boolean;
+  [kRemoved]?: boolean;
+  [kDetachSignal]?: (() => void) | undefined;
 };
+
+/**
+ * Removes a listener added through `addEventListener` or an `on<event>` attribute: from
+ * the emitter, from a dispatch under way (EventEmitter calls a copy of its list), and
+ * from its `signal`, which would otherwise keep the WebSocket alive.
+ */
+export function removeWrapped(target: EventEmitter, type: string, wrapped: WrappedListener): void {
+  wrapped[kRemoved] = true;
+  target.removeListener(type, wrapped);
+  const detach = wrapped[kDetachSignal];
+  if (detach !== undefined) {
+    wrapped[kDetachSignal] = undefined;
+    detach();
+  }
+}
+
+/**
+ * Checks `addEventListener`'s arguments as WebIDL converts them, before anything is
+ * added: a listener that is neither a function nor an object, or a `signal` that is not
+ * an AbortSignal, is a TypeError (not a failure at the first event).
+ */
+export function checkListenerArguments(listener: unknown, options: unknown): { once: boolean; signal: AbortSignal | undefined } {
+  if (typeof listener !== 'function' && (typeof listener !== 'object' || listener === null)) {
+    throw new TypeError('The "listener" argument must be a function or an object with a handleEvent method');
+  }
+  if (typeof options !== 'object' || options === null) return { once: false, signal: undefined };
+  const { once, signal } = options as { once?: unknown; signal?: unknown };
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('The "signal" option must be an AbortSignal');
+  return { once: Boolean(once), signal };
+}
 
 /** Builds the EventEmitter listener that turns Node-style arguments into a WHATWG event. */
 export function wrapListener(
@@ -99,8 +156,11 @@ export function wrapListener(
   type: string,
   listener: EventListenerLike<any>,
   convertMessage: (data: Buffer, isBinary: boolean) => unknown,
+  once = false,
 ): WrappedListener {
   const call = (event: Event) => {
+    if (wrapped[kRemoved] === true) return;
+    if (once) removeWrapped(target, type, wrapped);
     event.target = target;
     if (typeof listener === 'function') listener.call(target, event);
     else listener.handleEvent(event);
@@ -108,7 +168,7 @@ export function wrapListener(
   let wrapped: WrappedListener;
   switch (type) {
     case 'message':
-      wrapped = (data: Buffer, isBinary: boolean) => call(new MessageEvent('message', { data: convertMessage(data, isBinary) }));
+      wrapped = (data: Buffer, isBinary: boolean) => call(new MessageEvent('message', { data: convertMessage(data, isBinary) as MessageEventData }));
       break;
     case 'close':
       wrapped = (code: number, reason: Buffer, wasClean?: boolean) =>

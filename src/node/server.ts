@@ -11,7 +11,7 @@
  * timeout (src/heartbeat), and graceful shutdown (./shutdown.ts).
  */
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { negotiate, resolveDeflateOptions, type NegotiatedDeflate, type PerMessageDeflateOptions, type ResolvedDeflateOptions } from '../protocol/deflate.js';
@@ -19,9 +19,9 @@ import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { CONTINUE_RESPONSE, STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, distinctHeaderRecord, incomingHeaderRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
-import { SharedSettings, WebSocket, checkSubclass, kAttach, markUpgrade, type SendData, type WebSocketOptions } from './websocket.js';
+import { SharedSettings, WebSocket, checkSubclass, kAttach, markUpgrade, type WebSocketOptions } from './websocket.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
-import type { PreparedMessage } from '../pubsub/prepared.js';
+import type { PrepareData, PreparedMessage } from '../pubsub/prepared.js';
 import { TopicRegistry, broadcast, type Except, type PublishOptions } from '../pubsub/topics.js';
 import { checkBackpressureOptions, type PublishResult } from './send-status.js';
 import { closeConnections, shutdownSettings, type GracefulCloseOptions } from './shutdown.js';
@@ -57,7 +57,12 @@ export interface UpgradeRequest {
   method: string;
   url: string;
   httpVersion: string;
-  headers: Record<string, string | string[] | undefined>;
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  /** As node:http builds it: repeated names joined with ", " (`set-cookie` an array, `cookie` joined with "; "). */
+  headers: IncomingHttpHeaders;
+  /** Every header's values, one array per name, as `IncomingMessage.headersDistinct`. */
+  headersDistinct: Record<string, string[] | undefined>;
   rawHeaders: string[];
   socket: Socket;
 }
@@ -175,14 +180,14 @@ const NO_BYTES = Buffer.alloc(0);
 
 /** The events of a WebSocketServer and their listeners. */
 export interface WebSocketServerEvents<Data = unknown> {
-  connection: (ws: WebSocket<Data>, req: UpgradeRequest) => void;
-  listening: () => void;
-  error: (error: Error) => void;
-  close: () => void;
+  connection: (this: WebSocketServer<Data>, ws: WebSocket<Data>, req: UpgradeRequest) => void;
+  listening: (this: WebSocketServer<Data>) => void;
+  error: (this: WebSocketServer<Data>, error: Error) => void;
+  close: (this: WebSocketServer<Data>) => void;
   /** The lines of a 101 about to be written (push more); as in ws. */
-  headers: (headers: string[], req: UpgradeRequest) => void;
+  headers: (this: WebSocketServer<Data>, headers: string[], req: UpgradeRequest) => void;
   /** An upgrade that failed validation; with a listener, the listener answers it. */
-  wsClientError: (error: HandshakeError, socket: Socket, req: UpgradeRequest) => void;
+  wsClientError: (this: WebSocketServer<Data>, error: HandshakeError, socket: Socket, req: UpgradeRequest) => void;
 }
 
 // Typed listeners (declaration merging with the class below); EventEmitter's untyped
@@ -883,7 +888,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * wss.on('connection', (ws) => ws.subscribe('news'));
    * wss.publish('news', JSON.stringify({ headline }));
    */
-  publish(topic: string, data: SendData | PreparedMessage, options?: PublishOptions): PublishResult {
+  publish(topic: string, data: PrepareData | PreparedMessage, options?: PublishOptions): PublishResult {
     return this.#topics.publish(topic, data, options, null);
   }
 
@@ -892,7 +897,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    *
    * @returns per-call counts of recipients: `{ sent, backpressure, dropped }`
    */
-  broadcast(data: SendData | PreparedMessage, options?: BroadcastOptions): PublishResult {
+  broadcast(data: PrepareData | PreparedMessage, options?: BroadcastOptions): PublishResult {
     const result = broadcast(this.#connections, data, options, options?.except ?? null);
     this.#metrics?.observePublish(result.sent + result.backpressure);
     return result;
@@ -1021,7 +1026,7 @@ class ReadRequest implements UpgradeRequest {
   socket: Socket;
   readonly #head: RequestHead;
   #rawHeaders: string[] | undefined;
-  #headers: Record<string, string | string[] | undefined> | undefined;
+  #headers: IncomingHttpHeaders | undefined;
   #headersDistinct: Record<string, string[] | undefined> | undefined;
 
   constructor(head: RequestHead, socket: Socket) {
@@ -1060,11 +1065,11 @@ class ReadRequest implements UpgradeRequest {
     this.#rawHeaders = rawHeaders;
   }
 
-  get headers(): Record<string, string | string[] | undefined> {
-    return (this.#headers ??= incomingHeaderRecord(this.rawHeaders));
+  get headers(): IncomingHttpHeaders {
+    return (this.#headers ??= incomingHeaderRecord(this.rawHeaders) as IncomingHttpHeaders);
   }
 
-  set headers(headers: Record<string, string | string[] | undefined>) {
+  set headers(headers: IncomingHttpHeaders) {
     this.#headers = headers;
   }
 

@@ -30,8 +30,11 @@ import { InvalidStateError, WebSocketError } from '../protocol/errors.js';
 import type { MaskGenerator } from '../protocol/frame.js';
 import {
   Emitter,
+  checkListenerArguments,
+  kDetachSignal,
   kForOnEventAttribute,
   kListener,
+  removeWrapped,
   throwUncaught,
   wrapListener,
   type EventListenerLike,
@@ -49,7 +52,7 @@ import {
   kPingSweep,
   type Heartbeat,
 } from '../heartbeat/heartbeat.js';
-import { PreparedMessage } from '../pubsub/prepared.js';
+import { PreparedMessage, type PrepareData } from '../pubsub/prepared.js';
 import { kTopics, type PublishOptions, type TopicRegistry } from '../pubsub/topics.js';
 import {
   DEFAULT_MAX_BACKPRESSURE,
@@ -61,8 +64,8 @@ import {
 import { ExpiryTimer, TOKEN_EXPIRED_REASON } from '../auth/expiry.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { MessageLimiter } from '../rate-limit/message-limiter.js';
-import type { ServerOptions, WebSocketServer } from './server.js';
-import type { CloseEvent, ErrorEvent, MessageEvent } from './events.js';
+import type { ServerOptions, VerifyClientCallback, VerifyClientInfo, WebSocketServer } from './server.js';
+import type { AddEventListenerOptions, CloseEvent, ErrorEvent, Event, MessageEvent, WebSocketEventMap } from './events.js';
 import type { PerMessageDeflateOptions } from '../protocol/deflate.js';
 import type { createWebSocketStream } from './stream.js';
 
@@ -77,8 +80,12 @@ export type SendCallback = (error?: Error) => void;
 /** How callbacks are called here: with null on success, as node:stream calls them. */
 type Callback = (error?: Error | null) => void;
 
-/** Anything `send` accepts. */
-export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView | SharedArrayBuffer;
+/**
+ * Anything `send` accepts: text, binary data, a number (sent as its text, as in ws), or
+ * an array of Buffers or Uint8Arrays (sent as one binary message: what a 'fragments'
+ * `binaryType` gives).
+ */
+export type SendData = string | number | Buffer | ArrayBuffer | ArrayBufferView | SharedArrayBuffer | readonly Uint8Array[];
 
 export interface SendOptions {
   /** Send as a binary message. Default: true for anything but a string. */
@@ -327,24 +334,24 @@ function viewOfRun(buffer: ArrayBufferLike, offset: number, length: number): Buf
  * annotate the parameter then).
  */
 export interface WebSocketEvents {
-  open: () => void;
-  message: (data: Buffer, isBinary: boolean) => void;
-  close: (code: number, reason: Buffer) => void;
-  error: (error: Error) => void;
-  ping: (data: Buffer) => void;
-  pong: (data: Buffer) => void;
-  drain: () => void;
-  dropped: () => void;
+  open: (this: WebSocket<any>) => void;
+  message: (this: WebSocket<any>, data: Buffer, isBinary: boolean) => void;
+  close: (this: WebSocket<any>, code: number, reason: Buffer) => void;
+  error: (this: WebSocket<any>, error: Error) => void;
+  ping: (this: WebSocket<any>, data: Buffer) => void;
+  pong: (this: WebSocket<any>, data: Buffer) => void;
+  drain: (this: WebSocket<any>) => void;
+  dropped: (this: WebSocket<any>) => void;
   /** Client side: the 101 response. */
-  upgrade: (response: UpgradeResponse) => void;
+  upgrade: (this: WebSocket<any>, response: UpgradeResponse) => void;
   /**
    * Client side: a response that is not a valid 101, as in ws. Its body streams into
    * `response` (at most 64 KiB, within handshakeTimeout); once it has ended, error and
    * close (1006) follow, without the listener aborting anything.
    */
-  'unexpected-response': (request: UpgradeClientRequest, response: UpgradeResponse) => void;
+  'unexpected-response': (this: WebSocket<any>, request: UpgradeClientRequest, response: UpgradeResponse) => void;
   /** Client side, with followRedirects: the URL about to be followed, its request (headers may be changed) and the 3xx. */
-  redirect: (url: string, request: UpgradeClientRequest, response: UpgradeResponse) => void;
+  redirect: (this: WebSocket<any>, url: string, request: UpgradeClientRequest, response: UpgradeResponse) => void;
 }
 
 // Typed listeners (declaration merging with the class below); EventEmitter's untyped
@@ -376,10 +383,11 @@ export interface WebSocket<Data = unknown> {
  * ws.on('message', (data, isBinary) => console.log(isBinary ? data : data.toString()));
  */
 export class WebSocket<Data = unknown> extends Emitter implements ConnectionHandler {
-  static readonly CONNECTING = 0;
-  static readonly OPEN = 1;
-  static readonly CLOSING = 2;
-  static readonly CLOSED = 3;
+  // Defined below the class, read-only as WebIDL constants are (and as in ws).
+  declare static readonly CONNECTING: 0;
+  declare static readonly OPEN: 1;
+  declare static readonly CLOSING: 2;
+  declare static readonly CLOSED: 3;
   declare readonly CONNECTING: 0;
   declare readonly OPEN: 1;
   declare readonly CLOSING: 2;
@@ -431,7 +439,11 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * @param protocols subprotocols to offer, most preferred first
    * @param options client options (see `ClientOptions`)
    */
-  constructor(url?: string | URL | null, protocols?: string | string[] | Record<string, any>, options?: Record<string, any>) {
+  constructor(url: string | URL, protocols?: string | string[], options?: ClientOptions);
+  constructor(url: string | URL, options?: ClientOptions);
+  /** A server-side instance: `WebSocketServer` attaches it to its socket (as in ws, for subclasses). */
+  constructor(url: null, protocols?: undefined, options?: object);
+  constructor(url?: string | URL | null, protocols?: string | string[] | ClientOptions, options?: object) {
     super();
     // null: a server-side instance, which the server attaches to its socket. Anything
     // else is a URL to connect to (undefined too: SyntaxError, as in ws).
@@ -449,8 +461,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   // ---- State -------------------------------------------------------------------
 
   /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
-  get readyState(): number {
-    return this.#readyState;
+  get readyState(): 0 | 1 | 2 | 3 {
+    return this.#readyState as 0 | 1 | 2 | 3;
   }
   /** The subprotocol the server selected, or ''. */
   get protocol(): string {
@@ -836,7 +848,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * @returns per-call counts of recipients: `{ sent, backpressure, dropped }`
    * @throws {InvalidStateError} on a client connection.
    */
-  publish(topic: string, data: SendData | PreparedMessage, options?: PublishOptions): PublishResult {
+  publish(topic: string, data: PrepareData | PreparedMessage, options?: PublishOptions): PublishResult {
     return this.#topicRegistry().publish(topic, data, options, this);
   }
 
@@ -1049,7 +1061,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     process.nextTick(() => {
       this.#emitError(error);
       this.#readyState = ReadyState.CLOSED;
-      this.emit('close', CloseCode.Abnormal, EMPTY);
+      this.#emitClose(CloseCode.Abnormal, EMPTY);
     });
   }
 
@@ -1103,7 +1115,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     // frame never came (RFC 6455 §7.1.5).
     const failCode = rare === null || info.code !== CloseCode.Abnormal ? 0 : rare.failCode;
     this.#settings!.onClose?.(this, failCode === 0 ? info.code : failCode);
-    this.emit('close', info.code, info.reason === '' ? EMPTY : Buffer.from(info.reason));
+    this.#emitClose(info.code, info.reason === '' ? EMPTY : Buffer.from(info.reason));
   }
 
   #emitError(error: Error): void {
@@ -1310,30 +1322,62 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * `once` and `signal` (aborting it removes the listener) apply; a boolean (capture)
    * or null is accepted and means nothing here.
    */
-  addEventListener(
-    type: string,
-    listener: EventListenerLike<any>,
-    options?: { once?: boolean; signal?: AbortSignal } | boolean | null,
-  ): void {
+  addEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener: EventListenerLike<WebSocketEventMap[K]> | null,
+    options?: AddEventListenerOptions | boolean | null,
+  ): void;
+  addEventListener(type: string, listener: EventListenerLike<any> | null, options?: AddEventListenerOptions | boolean | null): void {
     if (listener === null || listener === undefined) return;
-    const { once = false, signal = undefined } = typeof options === 'object' && options !== null ? options : {};
+    const { once, signal } = checkListenerArguments(listener, options);
     if (signal?.aborted) return;
     for (const existing of this.listeners(type) as WrappedListener[]) {
       if (existing[kListener] === listener && !existing[kForOnEventAttribute]) return;
     }
-    const wrapped = wrapListener(this, type, listener, textOrBinary(this));
-    if (once) this.once(type, wrapped);
-    else this.on(type, wrapped);
-    signal?.addEventListener('abort', () => this.removeEventListener(type, listener), { once: true });
+    const wrapped = wrapListener(this, type, listener, textOrBinary(this), once);
+    this.on(type, wrapped);
+    if (signal !== undefined) {
+      const onAbort = (): void => removeWrapped(this, type, wrapped);
+      signal.addEventListener('abort', onAbort, { once: true });
+      wrapped[kDetachSignal] = () => signal.removeEventListener('abort', onAbort);
+      this.#rareFields().signalled = true;
+    }
   }
 
   /** Removes a listener added with `addEventListener`. */
-  removeEventListener(type: string, listener: EventListenerLike<any>): void {
+  removeEventListener<K extends keyof WebSocketEventMap>(type: K, listener: EventListenerLike<WebSocketEventMap[K]> | null): void;
+  removeEventListener(type: string, listener: EventListenerLike<any> | null): void {
     for (const existing of this.listeners(type) as WrappedListener[]) {
       if (existing[kListener] === listener && !existing[kForOnEventAttribute]) {
-        this.removeListener(type, existing);
+        removeWrapped(this, type, existing);
         return;
       }
+    }
+  }
+
+  /**
+   * After `close`, no event fires: the `abort` listeners that `signal` options added are
+   * removed, so that a long-lived signal does not keep closed connections alive. The
+   * listeners themselves stay, as in browsers.
+   */
+  #detachSignals(): void {
+    for (const name of this.eventNames()) {
+      for (const existing of this.listeners(name) as WrappedListener[]) {
+        const detach = existing[kDetachSignal];
+        if (detach !== undefined) {
+          existing[kDetachSignal] = undefined;
+          detach();
+        }
+      }
+    }
+  }
+
+  /** Emits `close` (the last event of a connection), then lets go of `signal` options. */
+  #emitClose(code: number, reason: Buffer): void {
+    try {
+      this.emit('close', code, reason);
+    } finally {
+      if (this.#rare?.signalled === true) this.#detachSignals();
     }
   }
 
@@ -1347,7 +1391,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   #setOnAttribute(type: string, handler: unknown): void {
     for (const existing of this.listeners(type) as WrappedListener[]) {
       if (existing[kForOnEventAttribute]) {
-        this.removeListener(type, existing);
+        removeWrapped(this, type, existing);
         break;
       }
     }
@@ -1357,28 +1401,28 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     this.on(type, wrapped);
   }
 
-  get onopen(): ((event: any) => void) | null {
-    return this.#getOnAttribute('open') as any;
+  get onopen(): ((this: WebSocket<any>, event: Event) => void) | null {
+    return this.#getOnAttribute('open') as ((this: WebSocket<any>, event: Event) => void) | null;
   }
-  set onopen(handler: ((event: any) => void) | null) {
+  set onopen(handler: ((this: WebSocket<any>, event: Event) => void) | null) {
     this.#setOnAttribute('open', handler);
   }
-  get onmessage(): ((event: any) => void) | null {
-    return this.#getOnAttribute('message') as any;
+  get onmessage(): ((this: WebSocket<any>, event: MessageEvent) => void) | null {
+    return this.#getOnAttribute('message') as ((this: WebSocket<any>, event: MessageEvent) => void) | null;
   }
-  set onmessage(handler: ((event: any) => void) | null) {
+  set onmessage(handler: ((this: WebSocket<any>, event: MessageEvent) => void) | null) {
     this.#setOnAttribute('message', handler);
   }
-  get onclose(): ((event: any) => void) | null {
-    return this.#getOnAttribute('close') as any;
+  get onclose(): ((this: WebSocket<any>, event: CloseEvent) => void) | null {
+    return this.#getOnAttribute('close') as ((this: WebSocket<any>, event: CloseEvent) => void) | null;
   }
-  set onclose(handler: ((event: any) => void) | null) {
+  set onclose(handler: ((this: WebSocket<any>, event: CloseEvent) => void) | null) {
     this.#setOnAttribute('close', handler);
   }
-  get onerror(): ((event: any) => void) | null {
-    return this.#getOnAttribute('error') as any;
+  get onerror(): ((this: WebSocket<any>, event: ErrorEvent) => void) | null {
+    return this.#getOnAttribute('error') as ((this: WebSocket<any>, event: ErrorEvent) => void) | null;
   }
-  set onerror(handler: ((event: any) => void) | null) {
+  set onerror(handler: ((this: WebSocket<any>, event: ErrorEvent) => void) | null) {
     this.#setOnAttribute('error', handler);
   }
 }
@@ -1389,6 +1433,8 @@ for (const [name, value] of [
   ['CLOSING', 2],
   ['CLOSED', 3],
 ] as const) {
+  // Neither writable nor configurable: the library compares readyState with them.
+  Object.defineProperty(WebSocket, name, { enumerable: true, value });
   Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value });
 }
 /** What a `message` listener gets, by `binaryType` (text is a Buffer): `ws`'s `RawData`. */
@@ -1401,22 +1447,34 @@ export type RawData = Buffer | ArrayBuffer | Buffer[];
 // eslint-disable-next-line @typescript-eslint/no-namespace
 export declare namespace WebSocket {
   type RawData = Buffer | ArrayBuffer | Buffer[];
-  /** `ws`'s name for what `send` takes. */
-  type Data = SendData;
+  /** What `message` events carry, as `@types/ws` names it. */
+  type Data = string | Buffer | ArrayBuffer | Buffer[];
   type Server<D = unknown> = OuterServer<D>;
   type WebSocketServer<D = unknown> = OuterServer<D>;
   type ServerOptions<D = unknown> = OuterServerOptions<D>;
   type ClientOptions = OuterClientOptions;
   type PerMessageDeflateOptions = OuterPerMessageDeflateOptions;
+  type Event = OuterEvent;
   type MessageEvent = OuterMessageEvent;
   type CloseEvent = OuterCloseEvent;
   type ErrorEvent = OuterErrorEvent;
+  type WebSocketEventMap = OuterWebSocketEventMap;
+  /** `addEventListener`'s options, as `@types/ws` names them. */
+  type EventListenerOptions = AddEventListenerOptions;
+  /** What `wss.address()` returns for a TCP listener. */
+  type AddressInfo = { address: string; family: string; port: number };
+  /** `verifyClient` in its synchronous form. */
+  type VerifyClientCallbackSync = (info: VerifyClientInfo) => boolean;
+  /** `verifyClient` in its callback form. */
+  type VerifyClientCallbackAsync = (info: VerifyClientInfo, callback: VerifyClientCallback) => void;
 }
 // Names the namespace's types can refer to (inside it, the inner names shadow these).
 type OuterServer<D> = WebSocketServer<D>;
 type OuterServerOptions<D> = ServerOptions<D>;
 type OuterClientOptions = ClientOptions;
 type OuterPerMessageDeflateOptions = PerMessageDeflateOptions;
+type OuterEvent = Event;
+type OuterWebSocketEventMap = WebSocketEventMap;
 type OuterMessageEvent = MessageEvent;
 type OuterCloseEvent = CloseEvent;
 type OuterErrorEvent = ErrorEvent;
@@ -1457,12 +1515,15 @@ class Rare {
   held: Array<() => void> | null = null;
   /** Bytes of that Blob and of the messages held behind it (in bufferedAmount). */
   heldBytes = 0;
+  /** An `addEventListener` was given a `signal` (see #detachSignals). */
+  signalled = false;
 }
 
 /** The size in bytes of what `send` was given (a string as UTF-8). */
 function byteLengthOf(data: SendData | PreparedMessage | Blob): number {
   if (typeof data === 'string') return Buffer.byteLength(data);
   if (typeof data === 'number') return String(data).length;
+  if (Array.isArray(data)) return data.reduce((total: number, part: { byteLength?: number }) => total + (part?.byteLength ?? 0), 0);
   if (data instanceof PreparedMessage) return data.payload.length;
   if (data instanceof Blob) return data.size;
   return (data as ArrayBuffer | ArrayBufferView).byteLength ?? 0;
@@ -1505,8 +1566,12 @@ function coalesce(queue: Uint8Array[], count: number): number {
 }
 
 /** Views any binary input as a Uint8Array without copying. */
-export function toBytes(data: Exclude<SendData, string>): Uint8Array {
+export function toBytes(data: Exclude<SendData, string | number>): Uint8Array {
   if (data instanceof Uint8Array) return data;
+  if (Array.isArray(data)) {
+    for (const part of data) if (!(part instanceof Uint8Array)) throw new TypeError('send() takes an array of Buffers or Uint8Arrays only');
+    return data.length === 1 ? data[0]! : Buffer.concat(data);
+  }
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) {
     return new Uint8Array(data);

@@ -423,7 +423,7 @@ describe('request options', () => {
   });
 
   it.each([
-    ['undefined as the URL', () => new WebSocket(undefined)],
+    ['undefined as the URL', () => new WebSocket(undefined as unknown as string)],
     ['null as the subprotocols', () => new WebSocket('ws://127.0.0.1:1/', null as unknown as string)],
     ['a number as a subprotocol', () => new WebSocket('ws://127.0.0.1:1/', [5] as unknown as string[])],
   ])('%s throws SyntaxError, as in ws', (_name, make) => {
@@ -633,7 +633,7 @@ describe('the response head', () => {
     for (const [name, Client] of [
       ['volley', WebSocket],
       ['ws', PeerWebSocket],
-    ] as const) {
+    ] as Array<[string, new (url: string, options?: object) => InstanceType<typeof PeerWebSocket>]>) {
       const ws = new Client(`ws://127.0.0.1:${port}/`);
       const [upgrade] = await nextEvent<[{ headers: Record<string, unknown> }]>(ws, 'upgrade');
       ws.terminate();

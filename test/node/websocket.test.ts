@@ -4,6 +4,7 @@
  * surfaces, the batched write path, and peer protocol violations.
  */
 import type { Socket } from 'node:net';
+import { getEventListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -833,6 +834,82 @@ describe('the WHATWG event surface', () => {
     server.send('b');
     await until(() => log.length === 2, 'two messages');
     expect(calls).toEqual(['signal:a', 'capture:a', 'null:a', 'capture:b', 'null:b']);
+  });
+
+  it('addEventListener: a signal keeps no closed connection alive, and an unused signal holds no listener after close', async () => {
+    const controller = new AbortController();
+    const signalListeners = (): number => {
+      // Node's AbortSignal is an EventTarget: its listeners are counted by events.getEventListeners.
+      return getEventListeners(controller.signal, 'abort').length;
+    };
+    const { server, client: ws } = await connectPair();
+    ws.addEventListener('message', () => {}, { signal: controller.signal });
+    ws.addEventListener('close', () => {}, { signal: controller.signal, once: true });
+    expect(signalListeners()).toBe(2);
+    ws.removeEventListener('message', (() => {}) as never); // not that one: nothing changes
+    expect(signalListeners()).toBe(2);
+    server.close();
+    await nextEvent(ws, 'close');
+    expect(signalListeners()).toBe(0);
+  });
+
+  it('addEventListener: removing a listener, or the signal it was added with aborting, lets go of the signal', async () => {
+    const { client: ws } = await connectPair();
+    const controller = new AbortController();
+    const listener = (): void => {};
+    ws.addEventListener('message', listener, { signal: controller.signal });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    ws.removeEventListener('message', listener);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(ws.listenerCount('message')).toBe(0);
+  });
+
+  it('addEventListener refuses a listener that is no function or object, and a signal that is no AbortSignal, adding nothing', async () => {
+    const { client: ws } = await connectPair();
+    for (const listener of ['onClose', 42, true]) {
+      expect(() => ws.addEventListener('message', listener as never)).toThrow(TypeError);
+    }
+    for (const signal of [{}, 'yes', null]) {
+      expect(() => ws.addEventListener('message', () => {}, { signal } as never)).toThrow(TypeError);
+    }
+    expect(ws.listenerCount('message')).toBe(0);
+    // null and undefined listeners are ignored, as in the DOM.
+    ws.addEventListener('message', null);
+    expect(ws.listenerCount('message')).toBe(0);
+  });
+
+  it('a listener removed while an event is dispatched is not called for it (DOM), however it was removed', async () => {
+    const { server, client: ws } = await connectPair();
+    const calls: string[] = [];
+    const controller = new AbortController();
+    const later = (): number => calls.push('removed');
+    ws.addEventListener('message', () => {
+      calls.push('first');
+      ws.removeEventListener('message', later);
+      controller.abort();
+      ws.onmessage = null;
+    });
+    ws.addEventListener('message', later);
+    ws.addEventListener('message', () => calls.push('aborted'), { signal: controller.signal });
+    ws.onmessage = () => calls.push('attribute');
+    ws.addEventListener('message', () => calls.push('last'));
+    const log = recordEvents(ws, ['message']);
+    server.send('a');
+    await until(() => log.length === 1, 'one message');
+    expect(calls).toEqual(['first', 'last']);
+  });
+
+  it('the readyState constants cannot be changed, on the class or its instances', async () => {
+    'use strict';
+    for (const [name, value] of [['CONNECTING', 0], ['OPEN', 1], ['CLOSING', 2], ['CLOSED', 3]] as const) {
+      expect(Object.getOwnPropertyDescriptor(WebSocket, name)).toEqual({ value, writable: false, enumerable: true, configurable: false });
+      expect(() => {
+        (WebSocket as unknown as Record<string, number>)[name] = 99;
+      }).toThrow(TypeError);
+      expect(WebSocket[name]).toBe(value);
+    }
+    const { client: ws } = await connectPair();
+    expect(ws.readyState).toBe(WebSocket.OPEN);
   });
 
   it('setting an on-attribute replaces the previous handler; null removes it', async () => {

@@ -209,6 +209,51 @@ const options: WebSocket.ServerOptions = { noServer: true };
 const other: WebSocket.Server | undefined = new WebSocket.Server({ noServer: true });
 void raw; void options; void other;
 `,
+    // The WHATWG surface, client options, `this` in listeners and the request's headers:
+    // typed as in @types/ws, and mistakes rejected (each @ts-expect-error must be used).
+    'checked.ts': `import { WebSocket, WebSocketServer, type UpgradeRequest } from 'volley';
+const ws = new WebSocket('wss://127.0.0.1:1', ['chat'], { handshakeTimeout: 5, rejectUnauthorized: false, ca: 'pem' });
+// @ts-expect-error: a misspelt option
+new WebSocket('ws://127.0.0.1:1', { handshakeTimout: 5 });
+// @ts-expect-error: maxPayload is a number
+new WebSocket('ws://127.0.0.1:1', ['chat'], { maxPayload: '1mb' });
+ws.addEventListener('close', (event) => {
+  const code: number = event.code;
+  // @ts-expect-error: no such field on a close event
+  void event.cod;
+  void code;
+});
+ws.addEventListener('message', (event) => {
+  const data: string | Buffer | ArrayBuffer | Buffer[] | Blob = event.data;
+  ws.send(event.data instanceof Blob ? 'blob' : event.data);
+  void data;
+});
+// @ts-expect-error: no such event
+ws.addEventListener('mesage', () => {});
+ws.addEventListener('open', () => {}, { once: true, signal: new AbortController().signal });
+ws.onclose = (event) => void event.wasClean;
+ws.onerror = (event) => void event.message;
+// @ts-expect-error: an open event has no wasClean
+ws.onopen = (event) => void event.wasClean;
+const state: 0 | 1 | 2 | 3 = ws.readyState;
+ws.on('open', function () {
+  this.send('hi');
+});
+ws.send(42);
+ws.send([Buffer.from('a'), Buffer.from('b')]);
+const wss = new WebSocketServer({ noServer: true });
+wss.on('connection', function (socket, req: UpgradeRequest) {
+  const agent: string | undefined = req.headers['user-agent'];
+  const cookies: string[] | undefined = req.headers['set-cookie'];
+  void [this.clients, socket, agent, cookies, req.headersDistinct, req.httpVersionMajor];
+});
+const event: WebSocket.Event | undefined = undefined;
+const options: WebSocket.EventListenerOptions = { once: true };
+const verify: WebSocket.VerifyClientCallbackAsync = (info, done) => done(info.secure);
+const address: WebSocket.AddressInfo | string | null = wss.address();
+const data: WebSocket.Data = [Buffer.alloc(1)];
+void [state, event, options, verify, address, data];
+`,
   };
 
   async function tsc(options: Record<string, unknown>): Promise<string> {
