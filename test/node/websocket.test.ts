@@ -309,12 +309,25 @@ describe('send', () => {
     const { server, client: ws } = await connectPair();
     const ping = nextEvent<[Buffer]>(server, 'ping');
     const answer = nextEvent<[Buffer]>(ws, 'pong');
-    ws.ping(7 as unknown as string);
+    ws.ping(7);
     expect(String((await ping)[0])).toBe('7');
     expect(String((await answer)[0])).toBe('7');
     const pong = nextEvent<[Buffer]>(ws, 'pong');
-    server.pong(8 as unknown as string);
+    server.pong(8);
     expect(String((await pong)[0])).toBe('8');
+  });
+
+  it("an array of Buffers or Uint8Arrays (what binaryType 'fragments' gives) goes out as one binary message; other arrays throw", async () => {
+    const { server, client: ws } = await connectPair();
+    server.binaryType = 'fragments';
+    const echoed = recordEvents(ws, ['message']);
+    server.on('message', (fragments: Buffer[]) => server.send(fragments));
+    ws.send([Buffer.from('ab'), new Uint8Array([0x63, 0x64]), Buffer.alloc(0)]);
+    await until(() => echoed.length === 1, 'the echo');
+    expect(echoed[0]!.args).toEqual([Buffer.from('abcd'), true]);
+    expect(() => ws.send(['text'] as never)).toThrow(TypeError);
+    expect(() => ws.send([1, 2] as never)).toThrow(TypeError);
+    expect(server.readyState).toBe(WebSocket.OPEN);
   });
 
   it('the binary option overrides the type', async () => {
