@@ -82,7 +82,7 @@ export type VerifyClientCallback = (verified: boolean, code?: number, message?: 
 /** `ws`'s `verifyClient` hook: synchronous (or a promise), or with a callback. */
 export type VerifyClient = ((info: VerifyClientInfo) => boolean | Promise<boolean>) | ((info: VerifyClientInfo, callback: VerifyClientCallback) => void);
 
-export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLimits, AdmissionOptions<UpgradeRequest> {
+export interface ServerOptions<Data = unknown, WS extends WebSocket<any> = WebSocket<Data>> extends WebSocketOptions, HeadLimits, AdmissionOptions<UpgradeRequest> {
   /** Listen on this port (0 for any free port): the server creates and owns its listener. */
   port?: number;
   /** Host to listen on with `port`. Default: all interfaces. */
@@ -137,7 +137,7 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
    */
   idleTimeout?: number;
   /** Per-connection limits on received messages and bytes. Default: none. */
-  rateLimit?: RateLimitOptions<WebSocket<Data>>;
+  rateLimit?: RateLimitOptions<WS>;
   /**
    * Close connections with 1008 "token expired" when their credentials expire: `true`
    * reads the JWT `exp` claim (seconds) of `ws.data`; a function returns the expiry in
@@ -147,7 +147,7 @@ export interface ServerOptions<Data = unknown> extends WebSocketOptions, HeadLim
   /** Count connections, handshakes, messages and bytes for `metrics()`. Default true. */
   metrics?: boolean;
   /** The class of the connections the server makes: `WebSocket` or a subclass of it, as in `ws`. */
-  WebSocket?: new (...args: any[]) => WebSocket<any>;
+  WebSocket?: new (...args: any[]) => WS;
 }
 
 /** Options of `broadcast`. */
@@ -156,7 +156,7 @@ export interface BroadcastOptions extends PublishOptions {
   except?: Except;
 }
 
-type ConnectionCallback<Data> = (ws: WebSocket<Data>, req: UpgradeRequest) => void;
+type ConnectionCallback<WS> = (ws: WS, req: UpgradeRequest) => void;
 
 const RUNNING = 0;
 const CLOSING = 1;
@@ -172,40 +172,40 @@ const REFUSAL_LINGER = 1_000;
  * The servers attached to each HTTP server (`{ server }`), in the order they were
  * created; one table per process, shared by every copy of this package loaded in it.
  */
-const attachedServers: WeakMap<object, WebSocketServer<any>[]> = ((globalThis as Record<symbol, unknown>)[Symbol.for('volley.attachedServers')] ??=
-  new WeakMap()) as WeakMap<object, WebSocketServer<any>[]>;
+const attachedServers: WeakMap<object, WebSocketServer<any, any>[]> = ((globalThis as Record<symbol, unknown>)[Symbol.for('volley.attachedServers')] ??=
+  new WeakMap()) as WeakMap<object, WebSocketServer<any, any>[]>;
 
 /** What follows a request that arrived whole and alone in its chunk. */
 const NO_BYTES = Buffer.alloc(0);
 
 /** The events of a WebSocketServer and their listeners. */
-export interface WebSocketServerEvents<Data = unknown> {
-  connection: (this: WebSocketServer<Data>, ws: WebSocket<Data>, req: UpgradeRequest) => void;
-  listening: (this: WebSocketServer<Data>) => void;
-  error: (this: WebSocketServer<Data>, error: Error) => void;
-  close: (this: WebSocketServer<Data>) => void;
+export interface WebSocketServerEvents<Data = unknown, WS extends WebSocket<any> = WebSocket<Data>> {
+  connection: (this: WebSocketServer<Data, WS>, ws: WS, req: UpgradeRequest) => void;
+  listening: (this: WebSocketServer<Data, WS>) => void;
+  error: (this: WebSocketServer<Data, WS>, error: Error) => void;
+  close: (this: WebSocketServer<Data, WS>) => void;
   /** The lines of a 101 about to be written (push more); as in ws. */
-  headers: (this: WebSocketServer<Data>, headers: string[], req: UpgradeRequest) => void;
+  headers: (this: WebSocketServer<Data, WS>, headers: string[], req: UpgradeRequest) => void;
   /** An upgrade that failed validation; with a listener, the listener answers it. */
-  wsClientError: (this: WebSocketServer<Data>, error: HandshakeError, socket: Socket, req: UpgradeRequest) => void;
+  wsClientError: (this: WebSocketServer<Data, WS>, error: HandshakeError, socket: Socket, req: UpgradeRequest) => void;
 }
 
 // Typed listeners (declaration merging with the class below); EventEmitter's untyped
 // signatures stay as the last overload.
-export interface WebSocketServer<Data = unknown> {
-  on<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+export interface WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSocket<Data>> {
+  on<E extends keyof WebSocketServerEvents<Data, WS>>(event: E, listener: WebSocketServerEvents<Data, WS>[E]): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
-  once<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  once<E extends keyof WebSocketServerEvents<Data, WS>>(event: E, listener: WebSocketServerEvents<Data, WS>[E]): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
-  off<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  off<E extends keyof WebSocketServerEvents<Data, WS>>(event: E, listener: WebSocketServerEvents<Data, WS>[E]): this;
   off(event: string | symbol, listener: (...args: any[]) => void): this;
-  addListener<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  addListener<E extends keyof WebSocketServerEvents<Data, WS>>(event: E, listener: WebSocketServerEvents<Data, WS>[E]): this;
   addListener(event: string | symbol, listener: (...args: any[]) => void): this;
-  removeListener<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  removeListener<E extends keyof WebSocketServerEvents<Data, WS>>(event: E, listener: WebSocketServerEvents<Data, WS>[E]): this;
   removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
-  prependListener<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  prependListener<E extends keyof WebSocketServerEvents<Data, WS>>(event: E, listener: WebSocketServerEvents<Data, WS>[E]): this;
   prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
-  prependOnceListener<E extends keyof WebSocketServerEvents<Data>>(event: E, listener: WebSocketServerEvents<Data>[E]): this;
+  prependOnceListener<E extends keyof WebSocketServerEvents<Data, WS>>(event: E, listener: WebSocketServerEvents<Data, WS>[E]): this;
   prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
@@ -217,17 +217,17 @@ export interface WebSocketServer<Data = unknown> {
  * const wss = new WebSocketServer({ port: 8080 });
  * wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
  */
-export class WebSocketServer<Data = unknown> extends EventEmitter {
+export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSocket<Data>> extends EventEmitter {
   /** Open connections (when `clientTracking` is on). */
-  readonly clients: Set<WebSocket<Data>> = new Set();
-  readonly options: Readonly<ServerOptions<Data>>;
+  readonly clients: Set<WS> = new Set();
+  readonly options: Readonly<ServerOptions<Data, WS>>;
 
   #listener: NetServer | null = null;
-  #httpServer: ServerOptions<Data>['server'] | null = null;
+  #httpServer: ServerOptions<Data, WS>['server'] | null = null;
   #detach: (() => void) | null = null;
   #state = RUNNING;
   /** Open connections, tracked or not: `clients` itself when `clientTracking` is on. */
-  readonly #connections: Set<WebSocket<Data>>;
+  readonly #connections: Set<WS>;
   readonly #topics = new TopicRegistry();
   readonly #heartbeat: Heartbeat;
   /** The listener has been closed (or is closing) and the server detached. */
@@ -238,7 +238,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
   /** Emits 'close' once the last tracked connection has closed (a closed server without a listener of its own, as in ws). */
   #finishWhenEmpty: (() => void) | null = null;
   readonly #onClose = (ws: WebSocket<any>, code: number) => {
-    this.#connections.delete(ws);
+    this.#connections.delete(ws as WS);
     this.#topics.unsubscribeAll(ws);
     this.#metrics?.observeClose(code);
     this.#onChange?.();
@@ -284,9 +284,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    */
   readonly #readLimits: HeadLimits;
   /** What `#accept` makes connections of (the `WebSocket` option). */
-  readonly #WebSocketClass: new (url: null, protocols: undefined, options: Readonly<ServerOptions<Data>>) => WebSocket<any>;
+  readonly #WebSocketClass: new (url: null, protocols: undefined, options: Readonly<ServerOptions<Data, WS>>) => WebSocket<any>;
 
-  constructor(options: ServerOptions<Data>, callback?: () => void) {
+  constructor(options: ServerOptions<Data, WS>, callback?: () => void) {
     super();
     const server = this;
     this.#onRequestData = function (chunk) {
@@ -416,7 +416,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * path, or a listener that is not a WebSocketServer may take the request; otherwise
    * the first attached server answers, so that the request is never left unanswered.
    */
-  #answersUnhandled(peers: readonly WebSocketServer<any>[], listeners: number, req: IncomingMessage): boolean {
+  #answersUnhandled(peers: readonly WebSocketServer<any, any>[], listeners: number, req: IncomingMessage): boolean {
     if (listeners > peers.length) return false;
     if (peers[0] !== this) return false;
     for (const peer of peers) if (peer !== this && peer.shouldHandle(req)) return false;
@@ -438,7 +438,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * @throws {Error} when an upgrade was already started on `socket` (two servers, or a
    *   server and an `upgrade` listener, answering one request), as in ws.
    */
-  handleUpgrade(req: UpgradeRequest | IncomingMessage, duplex: Duplex, head: Buffer, callback: ConnectionCallback<Data>): void {
+  handleUpgrade(req: UpgradeRequest | IncomingMessage, duplex: Duplex, head: Buffer, callback: ConnectionCallback<WS>): void {
     // node:http's 'upgrade' event types its socket as a Duplex (as ws takes it); it is
     // the connection's net.Socket or tls.TLSSocket.
     const socket = duplex as Socket;
@@ -459,7 +459,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
    * `readHere` is true for requests this server read itself: they are within the limits
    * already, and validated from their head as received (see ReadRequest).
    */
-  #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<Data>, readHere: boolean): void {
+  #upgrade(request: UpgradeRequest, socket: Socket, head: Buffer, callback: ConnectionCallback<WS>, readHere: boolean): void {
     if (this.#state !== RUNNING) {
       this.#reject(socket, 503, 'the server is shutting down', undefined, request);
       return;
@@ -537,7 +537,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     key: string,
     protocols: readonly string[],
     deflate: NegotiatedDeflate | null,
-    callback: ConnectionCallback<Data>,
+    callback: ConnectionCallback<WS>,
   ): void {
     let protocol: string | undefined;
     if (protocols.length > 0 && this.options.handleProtocols !== undefined) {
@@ -642,7 +642,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     protocol: string | undefined,
     deflate: NegotiatedDeflate | null,
     data: Data,
-    callback: ConnectionCallback<Data>,
+    callback: ConnectionCallback<WS>,
   ): void {
     if (!socket.readable || !socket.writable) {
       socket.destroy();
@@ -662,7 +662,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter {
     socket.write(response, 'latin1'); // as node:http writes heads (a Buffer is bytes already)
     this.#admission?.upgraded(socket);
     // With ws's arguments: a subclass may read the server's options from the third.
-    const ws = new this.#WebSocketClass(null, undefined, this.options) as WebSocket<Data>;
+    const ws = new this.#WebSocketClass(null, undefined, this.options) as WS;
     ws.data = data;
     const metrics = this.#metrics;
     ws[kAttach](

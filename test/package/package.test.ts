@@ -253,6 +253,24 @@ const verify: WebSocket.VerifyClientCallbackAsync = (info, done) => done(info.se
 const address: WebSocket.AddressInfo | string | null = wss.address();
 const data: WebSocket.Data = [Buffer.alloc(1)];
 void [state, event, options, verify, address, data];
+// A subclass given as the WebSocket option types the server's connections.
+class Tracked extends WebSocket {
+  isAlive = true;
+}
+const tracked = new WebSocketServer({ noServer: true, WebSocket: Tracked });
+tracked.on('connection', (socket) => {
+  socket.isAlive = false;
+  // @ts-expect-error: not a field of the subclass
+  socket.isDead = true;
+});
+for (const socket of tracked.clients) void socket.isAlive;
+class UserSocket extends WebSocket<{ name: string }> {
+  greet(): string {
+    return this.data.name;
+  }
+}
+const users = new WebSocketServer({ noServer: true, WebSocket: UserSocket, authenticate: () => ({ name: 'a' }) });
+users.on('connection', (socket) => void [socket.greet(), socket.data.name]);
 `,
   };
 
