@@ -34,6 +34,8 @@ export const kPingSweep = Symbol('volley.pingSweep');
 export const kMessageSweep = Symbol('volley.messageSweep');
 /** @internal On a connection: the round trip of its last answered heartbeat ping in µs, or NO_LATENCY. */
 export const kLatency = Symbol('volley.latency');
+/** @internal On a connection: closes it for a policy (idle, backpressure), counted under that code in the metrics. */
+export const kPolicyClose = Symbol('volley.policyClose');
 export const ACTIVITY_ANY = 1;
 export const ACTIVITY_MESSAGE = 2;
 export const NO_PING = -1;
@@ -185,7 +187,7 @@ export class Heartbeat {
         continue;
       }
       if (this.#idleSweeps !== 0 && sweep - ws[kMessageSweep] >= this.#idleSweeps) {
-        ws.close(IDLE_CLOSE_CODE, IDLE_CLOSE_REASON);
+        ws[kPolicyClose](IDLE_CLOSE_CODE, IDLE_CLOSE_REASON);
         continue;
       }
       if (payload !== null && pingSweep === NO_PING) {

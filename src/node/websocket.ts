@@ -50,6 +50,7 @@ import {
   kLatency,
   kMessageSweep,
   kPingSweep,
+  kPolicyClose,
   type Heartbeat,
 } from '../heartbeat/heartbeat.js';
 import { PreparedMessage, type PrepareData } from '../pubsub/prepared.js';
@@ -731,7 +732,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if (settings.closeWhenFull && this.#readyState === ReadyState.OPEN) {
       // The close frame waits behind the buffered data; the close timer bounds the wait.
       // Before 'dropped': a listener that throws must not keep the policy from applying.
-      this.close(BACKPRESSURE_CLOSE_CODE, BACKPRESSURE_CLOSE_REASON);
+      this[kPolicyClose](BACKPRESSURE_CLOSE_CODE, BACKPRESSURE_CLOSE_REASON);
     }
     this.emit('dropped');
     return SendStatus.DROPPED;
@@ -940,6 +941,18 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     connection.fail(code, reason);
     this.#rareFields().failCode = code;
     this.#afterStateChange();
+  }
+
+  /**
+   * @internal Closes the connection for a policy of the server's (idle timeout,
+   * backpressure) as `close()` does: the close frame after what is buffered, the peer's
+   * answer awaited. A peer that never answers makes `close` report 1006 (RFC 6455
+   * §7.1.5), and the metrics count the connection under `code`, as for a failure.
+   */
+  [kPolicyClose](code: number, reason: string): void {
+    if (this.#readyState !== ReadyState.OPEN) return;
+    this.close(code, reason);
+    this.#rareFields().failCode = code;
   }
 
   /** Stops reading from the socket (backpressure towards the peer). */
@@ -1507,7 +1520,7 @@ class Rare {
   tokenExpiry: ExpiryTimer | null = null;
   /** Messages dropped for `maxBackpressure` (see send). */
   dropped = 0;
-  /** The close code this side failed the connection with (0: it did not). */
+  /** The close code this side failed the connection with, or closed it with for a policy (0: neither). */
   failCode = 0;
   /** Bytes given to `send` while CLOSING or CLOSED: never sent, counted in bufferedAmount. */
   sentAfterClose = 0;

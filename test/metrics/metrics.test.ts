@@ -94,6 +94,21 @@ describe('wss.metrics()', () => {
     expect(wss.metrics().closeCodes).toEqual({ 1006: 1 });
   });
 
+  it("connections closed for a policy whose peer never answers count under the code sent: backpressure's 1013, idleTimeout's 1001", async () => {
+    const { wss, port } = await startServer({ maxBackpressure: 1024, backpressurePolicy: 'close', idleTimeout: 150, closeTimeout: 100 });
+    const idle = await rawUpgrade(port); // says nothing and never answers the close
+    const flooded = await rawUpgrade(port); // never reads
+    flooded.socket.pause();
+    await until(() => wss.clients.size === 2, 'two connections');
+    const [, floodedSide] = [...wss.clients];
+    const big = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < 64 && floodedSide!.readyState === floodedSide!.OPEN; i++) floodedSide!.send(big);
+    expect(floodedSide!.readyState).toBe(floodedSide!.CLOSING);
+    await until(() => wss.metrics().connections.closed === 2, 'both closed', 5_000);
+    expect(wss.metrics().closeCodes).toEqual({ 1001: 1, 1013: 1 });
+    void idle;
+  });
+
   it('connections the server failed count under the code it sent, not 1006', async () => {
     const { wss, url } = await startServer({ maxPayload: 10, rateLimit: { messages: 1, per: 60_000, action: 'close' } });
     const big = await openClient(url);
