@@ -274,13 +274,38 @@ users.on('connection', (socket) => void [socket.greet(), socket.data.name]);
 `,
   };
 
-  async function tsc(options: Record<string, unknown>): Promise<string> {
+  // CommonJS code written for @types/ws: `require('volley')` typed as the class with
+  // every export on it (under node16/nodenext, where the package's `exports` are read).
+  const requireFiles = {
+    'required.cts': `import WebSocket = require('volley');
+import { WebSocketServer, prepare, type ServerOptions, type RawData } from 'volley';
+const ws = new WebSocket('ws://127.0.0.1:1', ['chat'], { handshakeTimeout: 5 });
+const wss = new WebSocket.Server({ noServer: true });
+const named = new WebSocketServer<{ id: number }>({ noServer: true, authenticate: () => ({ id: 1 }) });
+wss.on('connection', (socket: WebSocket, req) => {
+  socket.on('message', (data: WebSocket.RawData, isBinary) => socket.send(data, { binary: isBinary }));
+  void req.headers.host;
+});
+named.on('connection', (socket) => void socket.data.id);
+const options: ServerOptions = { noServer: true };
+const raw: RawData = Buffer.alloc(0);
+const state: 0 | 1 | 2 | 3 = ws.readyState;
+const other: WebSocket.ServerOptions = { port: 1 };
+ws.send(prepare('x'));
+void [options, raw, state, other, WebSocket.OPEN, WebSocket.WebSocketServer, WebSocket.createWebSocketStream, WebSocket.CloseCode.Normal];
+// @ts-expect-error: a misspelt option
+new WebSocket('ws://127.0.0.1:1', { handshakeTimout: 1 });
+`,
+  };
+
+  async function tsc(options: Record<string, unknown>, extra: Record<string, string> = {}): Promise<string> {
     const dir = join(consumer, `ts-${String(options.moduleResolution)}`);
     mkdirSync(dir, { recursive: true });
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    const all = { ...files, ...extra };
+    for (const [name, text] of Object.entries(all)) writeFileSync(join(dir, name), text);
     const config = {
       compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, target: 'ES2022', types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], ...options },
-      files: Object.keys(files),
+      files: Object.keys(all),
     };
     writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config));
     try {
@@ -292,10 +317,10 @@ users.on('connection', (socket) => void [socket.greet(), socket.data.name]);
   }
 
   it.each([
-    ['nodenext', { module: 'nodenext', moduleResolution: 'nodenext' }],
-    ['bundler', { module: 'esnext', moduleResolution: 'bundler' }],
-    ['node10 (CommonJS)', { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }],
-  ])('%s: the quick start compiles under strict, listeners are typed, the subpaths resolve', { timeout: 90_000 }, async (_, options) => {
-    expect(await tsc(options)).toBe('');
+    ['nodenext', { module: 'nodenext', moduleResolution: 'nodenext' }, requireFiles],
+    ['bundler', { module: 'esnext', moduleResolution: 'bundler' }, {}],
+    ['node10 (CommonJS)', { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }, {}],
+  ])('%s: the quick start compiles under strict, listeners are typed, the subpaths resolve', { timeout: 90_000 }, async (_, options, extra) => {
+    expect(await tsc(options, extra)).toBe('');
   });
 });
