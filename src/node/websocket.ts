@@ -66,7 +66,7 @@ import { ExpiryTimer, TOKEN_EXPIRED_REASON } from '../auth/expiry.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { MessageLimiter } from '../rate-limit/message-limiter.js';
 import type { ServerOptions, VerifyClientCallback, VerifyClientInfo, WebSocketServer } from './server.js';
-import type { AddEventListenerOptions, CloseEvent, ErrorEvent, Event, MessageEvent, WebSocketEventMap } from './events.js';
+import type { AddEventListenerOptions, CloseEvent, ErrorEvent, Event, MessageEvent, MessageEventData, WebSocketEventMap } from './events.js';
 import type { PerMessageDeflateOptions } from '../protocol/deflate.js';
 import type { createWebSocketStream } from './stream.js';
 
@@ -1358,8 +1358,13 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   }
 
   /** Removes a listener added with `addEventListener`. */
-  removeEventListener<K extends keyof WebSocketEventMap>(type: K, listener: EventListenerLike<WebSocketEventMap[K]> | null): void;
-  removeEventListener(type: string, listener: EventListenerLike<any> | null): void {
+  removeEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener: EventListenerLike<WebSocketEventMap[K]> | null,
+    options?: { capture?: boolean } | boolean | null,
+  ): void;
+  // `options` (capture) means nothing here: there is one phase.
+  removeEventListener(type: string, listener: EventListenerLike<any> | null, _options?: unknown): void {
     for (const existing of this.listeners(type) as WrappedListener[]) {
       if (existing[kListener] === listener && !existing[kForOnEventAttribute]) {
         removeWrapped(this, type, existing);
@@ -1460,8 +1465,8 @@ export type RawData = Buffer | ArrayBuffer | Buffer[];
 // eslint-disable-next-line @typescript-eslint/no-namespace
 export declare namespace WebSocket {
   type RawData = Buffer | ArrayBuffer | Buffer[];
-  /** What `message` events carry, as `@types/ws` names it. */
-  type Data = string | Buffer | ArrayBuffer | Buffer[];
+  /** What `message` events carry, as `@types/ws` names it (and a Blob, with `binaryType` 'blob'). */
+  type Data = MessageEventData;
   type Server<D = unknown> = OuterServer<D>;
   type WebSocketServer<D = unknown> = OuterServer<D>;
   type ServerOptions<D = unknown> = OuterServerOptions<D>;

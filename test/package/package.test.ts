@@ -231,6 +231,13 @@ ws.addEventListener('message', (event) => {
 // @ts-expect-error: no such event
 ws.addEventListener('mesage', () => {});
 ws.addEventListener('open', () => {}, { once: true, signal: new AbortController().signal });
+const onOpen = (): void => {};
+ws.addEventListener('open', onOpen, { capture: false, passive: true });
+ws.removeEventListener('open', onOpen, false);
+ws.addEventListener('message', (event: WebSocket.MessageEvent) => {
+  const received: WebSocket.Data = event.data;
+  void received;
+});
 ws.onclose = (event) => void event.wasClean;
 ws.onerror = (event) => void event.message;
 // @ts-expect-error: an open event has no wasClean
