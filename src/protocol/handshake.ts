@@ -877,6 +877,10 @@ export interface UpgradeResponseInfo {
  * fails, as in browsers (the WHATWG WebSocket standard) and `ws`, although RFC 6455
  * lets a server select none: a client that offers subprotocols expects one of them.
  *
+ * An interim response (1xx but 101: `100 Continue`, `103 Early Hints`) is not the
+ * answer: skip it and validate the response head that follows (RFC 9110 §15.2; the
+ * node client does so). Given one, this throws and says so.
+ *
  * @param res The response status and headers (any name case).
  * @param expected The key, subprotocols and extension names the client sent.
  * @returns The selected subprotocol and the accepted extensions.
@@ -893,7 +897,12 @@ export function validateUpgradeResponse(
   const { status } = res;
   // RFC 6455 §4.1: "If the status code received from the server is not 101, the client
   // handles the response per HTTP procedures" – for a WebSocket client, a failure.
-  if (status !== 101) throw new HandshakeError(status, `Unexpected server response: ${status}`);
+  if (status !== 101) {
+    if (status >= 100 && status < 200) {
+      throw new HandshakeError(status, `interim response ${status}: skip it and validate the response that follows (RFC 9110 §15.2)`);
+    }
+    throw new HandshakeError(status, `Unexpected server response: ${status}`);
+  }
   const headers = normalizeHeaders(res.headers);
   const fail = (message: string): HandshakeError => new HandshakeError(status, message);
   const tokens = (name: string, display: string, parse: (v: string, h: string) => string[]): string[] | undefined => {

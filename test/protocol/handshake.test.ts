@@ -712,6 +712,12 @@ describe('RFC 6455 §4.1 client validates the server response', () => {
     expect(error.message).toBe(`Unexpected server response: ${status}`);
   });
 
+  it.each([100, 103])('refuses an interim response (%i) saying to skip it: the answer follows it (RFC 9110 §15.2)', (status) => {
+    const error = rejectResponse({}, status);
+    expect(error.status).toBe(status);
+    expect(error.message).toBe(`interim response ${status}: skip it and validate the response that follows (RFC 9110 §15.2)`);
+  });
+
   it.each<[string, IncomingHeaders, string]>([
     ['no Upgrade', { upgrade: undefined }, 'Upgrade header of the response must be "websocket", got none'],
     ['Upgrade: h2c', { upgrade: 'h2c' }, 'Upgrade header of the response must be "websocket", got "h2c"'],
