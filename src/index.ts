@@ -13,7 +13,7 @@ export { SendStatus } from './node/send-status.js';
 export type { PublishResult, BackpressurePolicy } from './node/send-status.js';
 export type { GracefulCloseOptions } from './node/shutdown.js';
 export { prepare, PreparedMessage } from './pubsub/prepared.js';
-export type { PrepareOptions } from './pubsub/prepared.js';
+export type { PrepareData, PrepareOptions } from './pubsub/prepared.js';
 export type { PublishOptions } from './pubsub/topics.js';
 export type { HeartbeatOptions } from './heartbeat/heartbeat.js';
 export type { ClientOptions, UpgradeClientRequest, UpgradeResponse } from './node/client.js';

@@ -14,6 +14,7 @@ import { tlsModule } from './builtins.js';
 import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError } from '../protocol/errors.js';
+import { ConnectionSettings } from '../protocol/connection.js';
 import { buildUpgradeRequest, generateKey, validateUpgradeResponse, type HeaderValue } from '../protocol/handshake.js';
 import { formatExtensions } from '../protocol/headers.js';
 import { ResponseHeadParser, type ResponseHead } from '../protocol/http.js';
@@ -331,6 +332,8 @@ export function connectClient(
     path = colon === -1 ? '/' : path.slice(colon + 1);
     if (socketPath === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
   }
+  // Limits checked here, where a RangeError reaches the caller, not when the 101 arrives.
+  if (redirects === 0) new ConnectionSettings({ role: 'client', maxPayload: options.maxPayload, fragmentOverhead: options.fragmentOverhead });
   if (options.protocolVersion !== undefined && options.protocolVersion !== 13) {
     throw new RangeError(`Unsupported protocol version: ${String(options.protocolVersion)} (supported versions: 13)`);
   }

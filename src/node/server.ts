@@ -137,7 +137,7 @@ export interface ServerOptions<Data = unknown, WS extends WebSocket<any> = WebSo
    */
   idleTimeout?: number;
   /** Per-connection limits on received messages and bytes. Default: none. */
-  rateLimit?: RateLimitOptions<WS>;
+  rateLimit?: RateLimitOptions<WebSocket<Data>>;
   /**
    * Close connections with 1008 "token expired" when their credentials expire: `true`
    * reads the JWT `exp` claim (seconds) of `ws.data`; a function returns the expiry in
@@ -147,7 +147,9 @@ export interface ServerOptions<Data = unknown, WS extends WebSocket<any> = WebSo
   /** Count connections, handshakes, messages and bytes for `metrics()`. Default true. */
   metrics?: boolean;
   /** The class of the connections the server makes: `WebSocket` or a subclass of it, as in `ws`. */
-  WebSocket?: new (...args: any[]) => WS;
+  // Any subclass; inferred as the connections' type when the server's type is (a union, so
+  // that an explicit `WebSocketServer<Data>` takes any subclass, as before).
+  WebSocket?: new (...args: any[]) => WS | WebSocket<any>;
 }
 
 /** Options of `broadcast`. */

@@ -440,10 +440,11 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * @param protocols subprotocols to offer, most preferred first
    * @param options client options (see `ClientOptions`)
    */
-  constructor(url: string | URL, protocols?: string | string[], options?: ClientOptions);
-  constructor(url: string | URL, options?: ClientOptions);
   /** A server-side instance: `WebSocketServer` attaches it to its socket (as in ws, for subclasses). */
   constructor(url: null, protocols?: undefined, options?: object);
+  constructor(url: string | URL, options?: ClientOptions);
+  // Last: what ConstructorParameters<typeof WebSocket> gives, as with @types/ws.
+  constructor(url: string | URL, protocols?: string | string[], options?: ClientOptions);
   constructor(url?: string | URL | null, protocols?: string | string[] | ClientOptions, options?: object) {
     super();
     // null: a server-side instance, which the server attaches to its socket. Anything
@@ -1349,11 +1350,17 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
     const wrapped = wrapListener(this, type, listener, textOrBinary(this), once);
     this.on(type, wrapped);
-    if (signal !== undefined) {
+    // After close no event fires: a signal would only keep this connection alive.
+    if (signal !== undefined && this.#readyState !== ReadyState.CLOSED) {
       const onAbort = (): void => removeWrapped(this, type, wrapped);
       signal.addEventListener('abort', onAbort, { once: true });
-      wrapped[kDetachSignal] = () => signal.removeEventListener('abort', onAbort);
-      this.#rareFields().signalled = true;
+      const hooks = (this.#rareFields().signalHooks ??= new Set());
+      const detach = (): void => {
+        hooks.delete(detach);
+        signal.removeEventListener('abort', onAbort);
+      };
+      hooks.add(detach);
+      wrapped[kDetachSignal] = detach;
     }
   }
 
@@ -1373,29 +1380,16 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
   }
 
-  /**
-   * After `close`, no event fires: the `abort` listeners that `signal` options added are
-   * removed, so that a long-lived signal does not keep closed connections alive. The
-   * listeners themselves stay, as in browsers.
-   */
-  #detachSignals(): void {
-    for (const name of this.eventNames()) {
-      for (const existing of this.listeners(name) as WrappedListener[]) {
-        const detach = existing[kDetachSignal];
-        if (detach !== undefined) {
-          existing[kDetachSignal] = undefined;
-          detach();
-        }
-      }
-    }
-  }
-
   /** Emits `close` (the last event of a connection), then lets go of `signal` options. */
   #emitClose(code: number, reason: Buffer): void {
     try {
       this.emit('close', code, reason);
     } finally {
-      if (this.#rare?.signalled === true) this.#detachSignals();
+      // After `close` no event fires: the `abort` listeners that `signal` options added
+      // are removed (however their listeners were removed, or not), so that a long-lived
+      // signal does not keep closed connections alive. The listeners themselves stay.
+      const hooks = this.#rare?.signalHooks;
+      if (hooks != null) for (const detach of [...hooks]) detach();
     }
   }
 
@@ -1409,7 +1403,11 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   #setOnAttribute(type: string, handler: unknown): void {
     for (const existing of this.listeners(type) as WrappedListener[]) {
       if (existing[kForOnEventAttribute]) {
-        removeWrapped(this, type, existing);
+        // Set to null: removed, also from a dispatch under way. Replaced: the dispatch
+        // under way still calls the old handler, as ws does (the DOM would call the new
+        // one in its place).
+        if (typeof handler === 'function') this.removeListener(type, existing);
+        else removeWrapped(this, type, existing);
         break;
       }
     }
@@ -1533,8 +1531,8 @@ class Rare {
   held: Array<() => void> | null = null;
   /** Bytes of that Blob and of the messages held behind it (in bufferedAmount). */
   heldBytes = 0;
-  /** An `addEventListener` was given a `signal` (see #detachSignals). */
-  signalled = false;
+  /** Removes the `abort` listener of each `signal` option still attached (see #emitClose). */
+  signalHooks: Set<() => void> | null = null;
 }
 
 /** The size in bytes of what `send` was given (a string as UTF-8). */

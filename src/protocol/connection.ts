@@ -590,7 +590,7 @@ export class Connection implements ParserHandler {
 
   #sendClose(payload: Buffer): void {
     this.#flags |= CLOSE_SENT;
-    this.#deferredPong = null; // nothing is sent after the close frame
+    // A held pong stays: pings are answered until the peer's close frame (writeDeferredPong).
     this.#sendingOpcode = 0;
     this.#state = ReadyState.CLOSING;
     // Messages sent before close() still go first (they may wait for a compression).

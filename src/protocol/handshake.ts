@@ -439,11 +439,12 @@ export function validateUpgradeHead(head: UpgradeHeadLike): UpgradeRequestInfo {
 
 /**
  * A `Host` value (RFC 9110 §7.2): uri-host [":" port] as RFC 3986 §3.2.2 defines them:
- * an IP literal in brackets, or a registered name or IPv4 address (unreserved
+ * an IP literal in brackets (an IPv6 zone id after `%` or `%25` accepted, RFC 6874, as
+ * node:http sends it), or a registered name or IPv4 address (unreserved
  * characters, percent-encodings and sub-delims, but for the comma: two Host lines
  * joined are refused as such), then an optional port of digits.
  */
-const HOST_VALUE = /^(?:\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[\w.~!$&'()*+;=:-]+)\]|(?:[\w.~!$&'()*+;=-]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?$/;
+const HOST_VALUE = /^(?:\[(?:[0-9A-Fa-f:.]+(?:%(?:25)?[\w.~-]+)?|[vV][0-9A-Fa-f]+\.[\w.~!$&'()*+;=:-]+)\]|(?:[\w.~!$&'()*+;=-]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?$/;
 
 function validateUpgrade(method: string, httpVersion: string, headers: HeaderLookup): UpgradeRequestInfo {
   // RFC 6455 §4.2.1 item 1: an HTTP/1.1 or higher GET request.

@@ -429,6 +429,13 @@ describe('request options', () => {
   ])('%s throws SyntaxError, as in ws', (_name, make) => {
     expect(make).toThrow(SyntaxError);
   });
+
+  it.each([{ maxPayload: -1 }, { maxPayload: Number.NaN }, { fragmentOverhead: -1 }])(
+    'a limit %j throws RangeError from the constructor (not from the 101, where nothing could catch it)',
+    (options) => {
+      expect(() => new WebSocket('ws://127.0.0.1:1/', options)).toThrow(RangeError);
+    },
+  );
 });
 
 describe('followRedirects', () => {

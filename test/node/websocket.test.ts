@@ -866,6 +866,36 @@ describe('the WHATWG event surface', () => {
     expect(signalListeners()).toBe(0);
   });
 
+  it('close lets go of the signal also when its listener was removed with EventEmitter methods; none is taken after close', async () => {
+    const { server, client: ws } = await connectPair();
+    const controller = new AbortController();
+    ws.addEventListener('open', () => {}, { signal: controller.signal });
+    ws.addEventListener('message', () => {}, { signal: controller.signal });
+    ws.removeAllListeners('message');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(2);
+    server.close();
+    await nextEvent(ws, 'close');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    ws.addEventListener('message', () => {}, { signal: controller.signal });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('an on-attribute replaced during a dispatch: the old handler still gets that event (as in ws), the new one the next', async () => {
+    const { server, client: ws } = await connectPair();
+    const calls: string[] = [];
+    ws.addEventListener('message', () => {
+      calls.push('early');
+      ws.onmessage = () => calls.push('h2');
+    });
+    ws.onmessage = () => calls.push('h1');
+    const log = recordEvents(ws, ['message']);
+    server.send('a');
+    await until(() => log.length === 1, 'one message');
+    server.send('b');
+    await until(() => log.length === 2, 'two messages');
+    expect(calls).toEqual(['early', 'h1', 'early', 'h2']);
+  });
+
   it('addEventListener: removing a listener, or the signal it was added with aborting, lets go of the signal', async () => {
     const { client: ws } = await connectPair();
     const controller = new AbortController();

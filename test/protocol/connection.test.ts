@@ -236,16 +236,19 @@ describe('RFC 6455 §5.5.2 / §5.5.3 ping and pong', () => {
     });
 
     it('a held pong is still written after this end sent its close frame, as an immediate one is (RFC 6455 §5.5.2)', () => {
-      const { conn, full, pongs } = backedUp();
-      conn.receive(clientFrame(Opcode.Ping, 'before'));
-      conn.close(1000);
-      conn.receive(clientFrame(Opcode.Ping, 'after'));
-      full.value = false;
-      conn.writeDeferredPong();
-      expect(pongs()).toEqual([
-        [Opcode.Close, hex('03 e8').toString()],
-        [Opcode.Pong, 'after'],
-      ]);
+      for (const [before, after] of [['before', null], [null, 'after'], ['before', 'after']] as const) {
+        const { conn, full, pongs } = backedUp();
+        if (before !== null) conn.receive(clientFrame(Opcode.Ping, before));
+        conn.close(1000);
+        if (after !== null) conn.receive(clientFrame(Opcode.Ping, after));
+        full.value = false;
+        conn.writeDeferredPong();
+        // The most recent ping is answered (RFC 6455 §5.5.3), whether it came before or after close().
+        expect(pongs()).toEqual([
+          [Opcode.Close, hex('03 e8').toString()],
+          [Opcode.Pong, after ?? before],
+        ]);
+      }
     });
 
     it("no held pong is written once the peer's close frame arrived, this end failed, or the transport closed", () => {

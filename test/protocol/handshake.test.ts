@@ -198,7 +198,7 @@ describe('RFC 6455 §4.2.1 server reads the client handshake', () => {
       expect(error.message).toBe(message);
     });
 
-    it.each(['localhost', 'example.com:8080', '127.0.0.1:1', '[::1]:9001', '[::ffff:127.0.0.1]', 'example.com:', 'a_b.example', '%41.example'])(
+    it.each(['localhost', 'example.com:8080', '127.0.0.1:1', '[::1]:9001', '[::ffff:127.0.0.1]', 'example.com:', 'a_b.example', '%41.example', '[fe80::1%eth0]:80', '[fe80::1%25eth0]', '[V1.x]'])(
       'accepts the Host %s (RFC 3986 uri-host and an optional port)',
       (host) => {
         expect(validateUpgradeRequest(upgradeRequest({ host })).key).toBeTypeOf('string');
