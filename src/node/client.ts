@@ -14,7 +14,6 @@ import { tlsModule } from './builtins.js';
 import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
 import { PerMessageDeflate } from '../protocol/deflate-codec.js';
 import { HandshakeError } from '../protocol/errors.js';
-import { ConnectionSettings } from '../protocol/connection.js';
 import { buildUpgradeRequest, generateKey, validateUpgradeResponse, type HeaderValue } from '../protocol/handshake.js';
 import { formatExtensions } from '../protocol/headers.js';
 import { ResponseHeadParser, type ResponseHead } from '../protocol/http.js';
@@ -332,8 +331,8 @@ export function connectClient(
     path = colon === -1 ? '/' : path.slice(colon + 1);
     if (socketPath === '') throw new SyntaxError("the ws+unix: URL's socket path is empty");
   }
-  // Limits checked here, where a RangeError reaches the caller, not when the 101 arrives.
-  if (redirects === 0) new ConnectionSettings({ role: 'client', maxPayload: options.maxPayload, fragmentOverhead: options.fragmentOverhead });
+  // Made here, where a RangeError for a limit reaches the caller, not when the 101 arrives.
+  const settings = new SharedSettings('client', options);
   if (options.protocolVersion !== undefined && options.protocolVersion !== 13) {
     throw new RangeError(`Unsupported protocol version: ${String(options.protocolVersion)} (supported versions: 13)`);
   }
@@ -471,7 +470,6 @@ export function connectClient(
     }
     cleanup();
     socket.pause();
-    const settings = new SharedSettings('client', options);
     ws[kAttach](
       socket,
       rest,

@@ -15,7 +15,7 @@ import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload } from './close.j
 import type { BroadcastMessage, MessageCodec } from './deflate-codec.js';
 import { InvalidDataError, InvalidStateError, type WebSocketError } from './errors.js';
 import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV1, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
-import { DEFAULT_MAX_PAYLOAD, FrameParser, type ParserHandler } from './parser.js';
+import { FrameParser, maxPayloadOf, type ParserHandler } from './parser.js';
 import { isValidUtf8 } from './utf8.js';
 
 /** Connection states, with the numbers of the WHATWG `readyState`. */
@@ -112,9 +112,8 @@ export class ConnectionSettings {
   constructor(options: Omit<ConnectionOptions, 'compression'>) {
     if (options.role !== 'server' && options.role !== 'client') throw new TypeError(`role must be 'server' or 'client', got ${String(options.role)}`);
     this.isServer = options.role === 'server';
-    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     // Checked here, not at the first received bytes (where the parser is made).
-    if (!(this.maxPayload >= 0)) throw new RangeError(`maxPayload must be a non-negative number, got ${this.maxPayload}`);
+    this.maxPayload = maxPayloadOf(options.maxPayload);
     this.fragmentOverhead = options.fragmentOverhead;
     if (this.fragmentOverhead !== undefined && !(this.fragmentOverhead >= 0)) {
       throw new RangeError(`fragmentOverhead must be a non-negative number, got ${this.fragmentOverhead}`);

@@ -27,6 +27,16 @@ import { Utf8Validator } from './utf8.js';
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /**
+ * @internal `maxPayload` as given, or its default.
+ * @throws {RangeError} unless it is a non-negative number.
+ */
+export function maxPayloadOf(value: number | undefined): number {
+  const maxPayload = value ?? DEFAULT_MAX_PAYLOAD;
+  if (!(maxPayload >= 0)) throw new RangeError(`maxPayload must be a non-negative number, got ${maxPayload}`);
+  return maxPayload;
+}
+
+/**
  * Default bytes a fragment after a message's first counts against `maxPayload`, apart
  * from its payload: a message may have at most `maxPayload / fragmentOverhead`
  * fragments after its first (16 384 under the default 1 MiB). A peer sending a message
@@ -152,8 +162,7 @@ export class FrameParser {
   constructor(options: ParserOptions, handler: ParserHandler) {
     this.#handler = handler;
     this.#isServer = options.role === 'server';
-    const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-    if (!(maxPayload >= 0)) throw new RangeError(`maxPayload must be a non-negative number, got ${maxPayload}`);
+    const maxPayload = maxPayloadOf(options.maxPayload);
     this.#maxPayload = maxPayload === 0 ? Infinity : maxPayload;
     this.#fragmentOverhead = options.fragmentOverhead ?? DEFAULT_FRAGMENT_OVERHEAD;
     this.#allowRsv1 = options.allowRsv1 ?? false;
