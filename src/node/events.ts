@@ -84,8 +84,11 @@ export class ErrorEvent extends Event {
   }
 }
 
-/** A listener for `addEventListener`: a function (called with the WebSocket as `this`) or an object with `handleEvent`. */
-export type EventListenerLike<E, This = WebSocket<any>> = ((this: This, event: E) => void) | { handleEvent(event: E): void };
+/** An `on<event>` handler: a function called with the WebSocket as `this`. */
+export type EventHandler<E> = (this: WebSocket<any>, event: E) => void;
+
+/** A listener for `addEventListener`: an `EventHandler` or an object with `handleEvent`. */
+export type EventListenerLike<E> = EventHandler<E> | { handleEvent(event: E): void };
 
 /** The options of `addEventListener` that apply (`capture` and `passive` mean nothing here). */
 export interface AddEventListenerOptions {

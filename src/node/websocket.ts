@@ -66,7 +66,7 @@ import { ExpiryTimer, TOKEN_EXPIRED_REASON } from '../auth/expiry.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { MessageLimiter } from '../rate-limit/message-limiter.js';
 import type { ServerOptions, VerifyClientCallback, VerifyClientInfo, WebSocketServer } from './server.js';
-import type { AddEventListenerOptions, CloseEvent, ErrorEvent, Event, MessageEvent, MessageEventData, WebSocketEventMap } from './events.js';
+import type { AddEventListenerOptions, CloseEvent, ErrorEvent, Event, EventHandler, MessageEvent, MessageEventData, WebSocketEventMap } from './events.js';
 import type { PerMessageDeflateOptions } from '../protocol/deflate.js';
 import type { createWebSocketStream } from './stream.js';
 
@@ -1417,28 +1417,28 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     this.on(type, wrapped);
   }
 
-  get onopen(): ((this: WebSocket<any>, event: Event) => void) | null {
-    return this.#getOnAttribute('open') as ((this: WebSocket<any>, event: Event) => void) | null;
+  get onopen(): EventHandler<Event> | null {
+    return this.#getOnAttribute('open') as EventHandler<Event> | null;
   }
-  set onopen(handler: ((this: WebSocket<any>, event: Event) => void) | null) {
+  set onopen(handler: EventHandler<Event> | null) {
     this.#setOnAttribute('open', handler);
   }
-  get onmessage(): ((this: WebSocket<any>, event: MessageEvent) => void) | null {
-    return this.#getOnAttribute('message') as ((this: WebSocket<any>, event: MessageEvent) => void) | null;
+  get onmessage(): EventHandler<MessageEvent> | null {
+    return this.#getOnAttribute('message') as EventHandler<MessageEvent> | null;
   }
-  set onmessage(handler: ((this: WebSocket<any>, event: MessageEvent) => void) | null) {
+  set onmessage(handler: EventHandler<MessageEvent> | null) {
     this.#setOnAttribute('message', handler);
   }
-  get onclose(): ((this: WebSocket<any>, event: CloseEvent) => void) | null {
-    return this.#getOnAttribute('close') as ((this: WebSocket<any>, event: CloseEvent) => void) | null;
+  get onclose(): EventHandler<CloseEvent> | null {
+    return this.#getOnAttribute('close') as EventHandler<CloseEvent> | null;
   }
-  set onclose(handler: ((this: WebSocket<any>, event: CloseEvent) => void) | null) {
+  set onclose(handler: EventHandler<CloseEvent> | null) {
     this.#setOnAttribute('close', handler);
   }
-  get onerror(): ((this: WebSocket<any>, event: ErrorEvent) => void) | null {
-    return this.#getOnAttribute('error') as ((this: WebSocket<any>, event: ErrorEvent) => void) | null;
+  get onerror(): EventHandler<ErrorEvent> | null {
+    return this.#getOnAttribute('error') as EventHandler<ErrorEvent> | null;
   }
-  set onerror(handler: ((this: WebSocket<any>, event: ErrorEvent) => void) | null) {
+  set onerror(handler: EventHandler<ErrorEvent> | null) {
     this.#setOnAttribute('error', handler);
   }
 }
@@ -1462,7 +1462,7 @@ export type RawData = Buffer | ArrayBuffer | Buffer[];
  */
 // eslint-disable-next-line @typescript-eslint/no-namespace
 export declare namespace WebSocket {
-  type RawData = Buffer | ArrayBuffer | Buffer[];
+  type RawData = OuterRawData;
   /** What `message` events carry, as `@types/ws` names it (and a Blob, with `binaryType` 'blob'). */
   type Data = MessageEventData;
   type Server<D = unknown> = OuterServer<D>;
@@ -1485,6 +1485,7 @@ export declare namespace WebSocket {
   type VerifyClientCallbackAsync = (info: VerifyClientInfo, callback: VerifyClientCallback) => void;
 }
 // Names the namespace's types can refer to (inside it, the inner names shadow these).
+type OuterRawData = RawData;
 type OuterServer<D> = WebSocketServer<D>;
 type OuterServerOptions<D> = ServerOptions<D>;
 type OuterClientOptions = ClientOptions;
