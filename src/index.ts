@@ -16,7 +16,10 @@ export { prepare, PreparedMessage } from './pubsub/prepared.js';
 export type { PrepareData, PrepareOptions } from './pubsub/prepared.js';
 export type { PublishOptions } from './pubsub/topics.js';
 export type { HeartbeatOptions } from './heartbeat/heartbeat.js';
-export type { ClientOptions, UpgradeClientRequest, UpgradeResponse } from './node/client.js';
+// The classes of what a client's 'upgrade', 'unexpected-response' and 'redirect' events
+// carry: exported as values (the declarations say so), for `instanceof`.
+export { UpgradeClientRequest, UpgradeResponse } from './node/client.js';
+export type { ClientOptions } from './node/client.js';
 export type { PerMessageDeflateOptions } from './protocol/deflate.js';
 export { Event, MessageEvent, CloseEvent, ErrorEvent } from './node/events.js';
 export {
@@ -42,7 +45,8 @@ export { getClientAddress } from './limits/client-address.js';
 export type { TrustProxy } from './limits/client-address.js';
 export type { AdmissionOptions } from './limits/admission.js';
 export type { OriginRule } from './limits/origins.js';
-export type { MetricsRecorder, MetricsSnapshot, RttSummary } from './metrics/recorder.js';
+export { MetricsRecorder } from './metrics/recorder.js';
+export type { MetricsSnapshot, RttSummary } from './metrics/recorder.js';
 export { CloseCode, isAllowedOnWire } from './protocol/close.js';
 export { ReadyState } from './protocol/connection.js';
 export type { CloseInfo } from './protocol/connection.js';

@@ -16,5 +16,5 @@ export {
   renderMetrics,
 } from './prometheus.js';
 export type { ExpositionOptions, LabelledSource, MetricFamily, MetricSample, MetricType, MetricsSource } from './prometheus.js';
-export { mergeSnapshots } from './recorder.js';
-export type { MetricsRecorder, MetricsSnapshot, RttSummary } from './recorder.js';
+export { MetricsRecorder, mergeSnapshots } from './recorder.js';
+export type { MetricsSnapshot, RttSummary } from './recorder.js';

@@ -105,6 +105,46 @@ describe('names', () => {
   });
 });
 
+describe('declarations against the run-time exports', () => {
+  // A name the declarations export as a value (class, function, constant, enum) that the
+  // module does not export compiles in a consumer and fails when it runs.
+  const entries = [
+    ['volley', 'index'],
+    ['volley/protocol', 'protocol/index'],
+    ['volley/metrics', 'metrics/index'],
+  ] as const;
+
+  async function declaredValues(file: string): Promise<string[]> {
+    const ts = (await import('typescript')).default;
+    const program = ts.createProgram([file], { strict: true, skipLibCheck: true, types: ['node'] });
+    const checker = program.getTypeChecker();
+    const module = checker.getSymbolAtLocation(program.getSourceFile(file)!)!;
+    const values: string[] = [];
+    for (const symbol of checker.getExportsOfModule(module)) {
+      const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+      // An alias written `export { type X }` is a type only, whatever X is.
+      const typeOnly = symbol.declarations?.some((d) => ts.isExportSpecifier(d) && (d.isTypeOnly || d.parent.parent.isTypeOnly)) ?? false;
+      if (!typeOnly && target.flags & ts.SymbolFlags.Value) values.push(symbol.name);
+    }
+    return values.sort();
+  }
+
+  it.each(entries)('every value %s declares exists at run time, in both builds', async (entry, path) => {
+    const esm = await declaredValues(join(root, 'dist', `${path}.d.ts`));
+    const cjs = await declaredValues(join(root, 'dist', `${path}.d.cts`));
+    expect(esm.length).toBeGreaterThan(3);
+    const out = await node(
+      `values-${path.replace('/', '-')}.mjs`,
+      `import { createRequire } from 'node:module';
+const esm = await import(${JSON.stringify(entry)});
+const cjs = createRequire(import.meta.url)(${JSON.stringify(entry)});
+const missing = (names, exports) => names.filter((name) => name !== 'default' && exports[name] === undefined);
+console.log(JSON.stringify([missing(${JSON.stringify(esm)}, esm), missing(${JSON.stringify(cjs)}, cjs)]));`,
+    );
+    expect(JSON.parse(out)).toEqual([[], []]);
+  });
+});
+
 describe('what loading the package loads', () => {
   // process.moduleLoadList names the built-in modules loaded so far ('NativeModule tls').
   const probe = `const loaded = () => ['tls', 'http', 'https'].filter((name) => process.moduleLoadList.includes('NativeModule ' + name));
