@@ -15,7 +15,7 @@ import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload } from './close.j
 import type { BroadcastMessage, MessageCodec } from './deflate-codec.js';
 import { InvalidDataError, InvalidStateError, type WebSocketError } from './errors.js';
 import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV1, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
-import { FrameParser, maxPayloadOf, type ParserHandler } from './parser.js';
+import { FrameParser, fragmentOverheadOf, maxPayloadOf, type ParserHandler } from './parser.js';
 import { isValidUtf8 } from './utf8.js';
 
 /** Connection states, with the numbers of the WHATWG `readyState`. */
@@ -101,23 +101,21 @@ export interface ConnectionOptions {
 export class ConnectionSettings {
   readonly isServer: boolean;
   readonly maxPayload: number;
-  readonly fragmentOverhead: number | undefined;
+  readonly fragmentOverhead: number;
   readonly generateMask: MaskGenerator;
   readonly autoPong: boolean;
 
   /**
    * @throws {TypeError} when `role` is neither 'server' nor 'client'.
-   * @throws {RangeError} when `maxPayload` or `fragmentOverhead` is negative or not a number.
+   * @throws {TypeError} when `maxPayload` or `fragmentOverhead` is not a number.
+   * @throws {RangeError} when `maxPayload` or `fragmentOverhead` is negative or NaN.
    */
   constructor(options: Omit<ConnectionOptions, 'compression'>) {
     if (options.role !== 'server' && options.role !== 'client') throw new TypeError(`role must be 'server' or 'client', got ${String(options.role)}`);
     this.isServer = options.role === 'server';
     // Checked here, not at the first received bytes (where the parser is made).
     this.maxPayload = maxPayloadOf(options.maxPayload);
-    this.fragmentOverhead = options.fragmentOverhead;
-    if (this.fragmentOverhead !== undefined && !(this.fragmentOverhead >= 0)) {
-      throw new RangeError(`fragmentOverhead must be a non-negative number, got ${this.fragmentOverhead}`);
-    }
+    this.fragmentOverhead = fragmentOverheadOf(options.fragmentOverhead);
     this.generateMask = options.generateMask ?? randomMask;
     this.autoPong = options.autoPong ?? true;
     Object.freeze(this);

@@ -28,12 +28,26 @@ export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /**
  * @internal `maxPayload` as given, or its default.
- * @throws {RangeError} unless it is a non-negative number.
+ * @throws {TypeError} unless it is a number; {RangeError} unless it is a non-negative one.
  */
 export function maxPayloadOf(value: number | undefined): number {
-  const maxPayload = value ?? DEFAULT_MAX_PAYLOAD;
-  if (!(maxPayload >= 0)) throw new RangeError(`maxPayload must be a non-negative number, got ${maxPayload}`);
-  return maxPayload;
+  return limitOf('maxPayload', value, DEFAULT_MAX_PAYLOAD);
+}
+
+/**
+ * @internal `fragmentOverhead` as given, or its default.
+ * @throws {TypeError} unless it is a number; {RangeError} unless it is a non-negative one.
+ */
+export function fragmentOverheadOf(value: number | undefined): number {
+  return limitOf('fragmentOverhead', value, DEFAULT_FRAGMENT_OVERHEAD);
+}
+
+function limitOf(name: string, value: number | undefined, fallback: number): number {
+  const limit = value ?? fallback;
+  // A string such as '1000' would compare as a number but add as a string.
+  if (typeof limit !== 'number') throw new TypeError(`${name} must be a number, got ${typeof limit}`);
+  if (!(limit >= 0)) throw new RangeError(`${name} must be a non-negative number, got ${limit}`);
+  return limit;
 }
 
 /**
@@ -164,7 +178,7 @@ export class FrameParser {
     this.#isServer = options.role === 'server';
     const maxPayload = maxPayloadOf(options.maxPayload);
     this.#maxPayload = maxPayload === 0 ? Infinity : maxPayload;
-    this.#fragmentOverhead = options.fragmentOverhead ?? DEFAULT_FRAGMENT_OVERHEAD;
+    this.#fragmentOverhead = fragmentOverheadOf(options.fragmentOverhead);
     this.#allowRsv1 = options.allowRsv1 ?? false;
   }
 

@@ -430,12 +430,14 @@ describe('request options', () => {
     expect(make).toThrow(SyntaxError);
   });
 
-  it.each([{ maxPayload: -1 }, { maxPayload: Number.NaN }, { fragmentOverhead: -1 }])(
-    'a limit %j throws RangeError from the constructor (not from the 101, where nothing could catch it)',
-    (options) => {
-      expect(() => new WebSocket('ws://127.0.0.1:1/', options)).toThrow(RangeError);
-    },
-  );
+  it.each([
+    [{ maxPayload: -1 }, RangeError],
+    [{ maxPayload: Number.NaN }, RangeError],
+    [{ fragmentOverhead: -1 }, RangeError],
+    [{ maxPayload: '1000' }, TypeError],
+  ])('a limit %j throws %o from the constructor (not from the 101, where nothing could catch it)', (options, type) => {
+    expect(() => new WebSocket('ws://127.0.0.1:1/', options as never)).toThrow(type);
+  });
 });
 
 describe('followRedirects', () => {

@@ -166,6 +166,13 @@ describe('three ways to run', () => {
     expect(() => new WebSocketServer({})).toThrow(TypeError);
     expect(() => new WebSocketServer({ port: 0, noServer: true })).toThrow(TypeError);
   });
+
+  it('limits that are not non-negative numbers throw from the constructor', () => {
+    expect(() => new WebSocketServer({ noServer: true, maxPayload: -1 })).toThrow(RangeError);
+    // A string would compare as a number but add as a string.
+    expect(() => new WebSocketServer({ noServer: true, maxPayload: '1000' as never })).toThrow(TypeError);
+    expect(() => new WebSocketServer({ noServer: true, fragmentOverhead: '64' as never })).toThrow(TypeError);
+  });
 });
 
 describe('handshake rejections: a status and a one-line body, never a throw', () => {

@@ -670,6 +670,8 @@ describe('options checked where the connection or settings are made', () => {
     ['a negative maxPayload', { role: 'server', maxPayload: -1 }, RangeError],
     ['a maxPayload that is not a number', { role: 'server', maxPayload: Number.NaN }, RangeError],
     ['a negative fragmentOverhead', { role: 'client', fragmentOverhead: -1 }, RangeError],
+    ['a maxPayload given as a string', { role: 'server', maxPayload: '1000' }, TypeError],
+    ['a fragmentOverhead given as a string', { role: 'server', fragmentOverhead: '64' }, TypeError],
   ])('refuses %s', (_label, options, type) => {
     expect(() => new ConnectionSettings(options as never)).toThrow(type);
     expect(() => new Connection(options as never)).toThrow(type);

@@ -286,6 +286,9 @@ describe('maxPayload: enforced from the length field, before buffering', () => {
     expectSame(events, []);
     expect(() => recordingParser({ role: 'server', maxPayload: -1 })).toThrow(RangeError);
     expect(() => recordingParser({ role: 'server', maxPayload: Number.NaN })).toThrow(RangeError);
+    expect(() => recordingParser({ role: 'server', maxPayload: '64' as never })).toThrow(TypeError);
+    expect(() => recordingParser({ role: 'server', fragmentOverhead: -1 })).toThrow(RangeError);
+    expect(() => recordingParser({ role: 'server', fragmentOverhead: '64' as never })).toThrow(TypeError);
   });
 });
 
