@@ -27,7 +27,7 @@ import {
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import type { MessageCodec } from '../protocol/deflate-codec.js';
 import { InvalidStateError, WebSocketError } from '../protocol/errors.js';
-import type { MaskGenerator } from '../protocol/frame.js';
+import { controlPayloadLength, type MaskGenerator } from '../protocol/frame.js';
 import {
   Emitter,
   checkListenerArguments,
@@ -560,9 +560,11 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
     const connection = this.#connection;
     if (this.#readyState !== ReadyState.OPEN || connection === null) {
-      this.#notOpen(cb);
       // WHATWG (and ws): data sent once closing counts in bufferedAmount, never sent.
-      this.#rareFields().sentAfterClose += byteLengthOf(data);
+      // Data send() does not take throws first, as when open.
+      const bytes = byteLengthOf(data);
+      this.#notOpen(cb);
+      this.#rareFields().sentAfterClose += bytes;
       return SendStatus.DROPPED;
     }
     // Behind a Blob being read: in order, after it.
@@ -773,7 +775,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const payload = data === undefined ? EMPTY : typeof data === 'string' ? data : typeof data === 'number' ? String(data) : toBytes(data);
     const rare = this.#rare;
     if (rare !== null && rare.held !== null) {
-      // Behind a Blob being read, in order.
+      // Behind a Blob being read, in order; too long a payload throws now, as it would
+      // sent now (later it would be thrown where nothing can catch it).
+      controlPayloadLength(payload);
       this.#hold(rare, 0, () => this.#control(ping, payload, undefined, cb));
       return;
     }
@@ -1537,13 +1541,24 @@ class Rare {
 }
 
 /** The size in bytes of what `send` was given (a string as UTF-8). */
+/**
+ * The bytes `data` would be sent as, for a message that is not sent (yet).
+ * @throws {TypeError} for data that send() does not take, as when it is sent.
+ */
 function byteLengthOf(data: SendData | PreparedMessage | Blob): number {
   if (typeof data === 'string') return Buffer.byteLength(data);
   if (typeof data === 'number') return String(data).length;
-  if (Array.isArray(data)) return data.reduce((total: number, part: { byteLength?: number }) => total + (part?.byteLength ?? 0), 0);
   if (data instanceof PreparedMessage) return data.payload.length;
   if (data instanceof Blob) return data.size;
-  return (data as ArrayBuffer | ArrayBufferView).byteLength ?? 0;
+  if (Array.isArray(data)) {
+    checkParts(data);
+    return data.reduce((total: number, part: Uint8Array) => total + part.byteLength, 0);
+  }
+  return toBytes(data).byteLength;
+}
+
+function checkParts(parts: readonly unknown[]): void {
+  for (const part of parts) if (!(part instanceof Uint8Array)) throw new TypeError('send() takes an array of Buffers or Uint8Arrays only');
 }
 
 /** Whether `bytes` is a view into a larger buffer (so that keeping it keeps more). */
@@ -1586,7 +1601,7 @@ function coalesce(queue: Uint8Array[], count: number): number {
 export function toBytes(data: Exclude<SendData, string | number>): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (Array.isArray(data)) {
-    for (const part of data) if (!(part instanceof Uint8Array)) throw new TypeError('send() takes an array of Buffers or Uint8Arrays only');
+    checkParts(data);
     return data.length === 1 ? data[0]! : Buffer.concat(data);
   }
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

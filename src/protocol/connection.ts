@@ -14,7 +14,7 @@
 import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload } from './close.js';
 import type { BroadcastMessage, MessageCodec } from './deflate-codec.js';
 import { InvalidDataError, InvalidStateError, type WebSocketError } from './errors.js';
-import { FIN, MAX_CONTROL_PAYLOAD, Opcode, RSV1, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
+import { FIN, Opcode, RSV1, controlPayloadLength, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
 import { FrameParser, fragmentOverheadOf, maxPayloadOf, type ParserHandler } from './parser.js';
 import { isValidUtf8 } from './utf8.js';
 
@@ -522,10 +522,7 @@ export class Connection implements ParserHandler {
   }
 
   #sendControl(opcode: number, data: string | Uint8Array): void {
-    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    if (length > MAX_CONTROL_PAYLOAD) {
-      throw new RangeError(`control frame payload of ${length} bytes exceeds 125 bytes`);
-    }
+    controlPayloadLength(data);
     this.#writeFrame(FIN | opcode, data);
   }
 

@@ -35,6 +35,16 @@ export const MASK = 0x80;
 
 /** RFC 6455 §5.5: all control frames MUST have a payload length of 125 bytes or less. */
 export const MAX_CONTROL_PAYLOAD = 125;
+
+/**
+ * @internal The payload's length in bytes (UTF-8 for a string).
+ * @throws {RangeError} if it is more than a control frame carries (125 bytes).
+ */
+export function controlPayloadLength(data: string | Uint8Array): number {
+  const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+  if (length > MAX_CONTROL_PAYLOAD) throw new RangeError(`control frame payload of ${length} bytes exceeds 125 bytes`);
+  return length;
+}
 /** Largest length of the 7-bit form; 126 and 127 announce the 16- and 64-bit forms. */
 export const MAX_7BIT_LENGTH = 125;
 export const LENGTH_16 = 126;

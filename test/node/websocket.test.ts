@@ -185,6 +185,21 @@ describe('state and attributes', () => {
     expect(errors[0]).toBeInstanceOf(InvalidStateError);
     expect(received).toEqual([]);
   });
+
+  it('data send() does not take throws TypeError once closed too, as when open, and its callback is not called', async () => {
+    const { client: ws } = await connectPair();
+    ws.close();
+    await nextEvent(ws, 'close');
+    const before = ws.bufferedAmount;
+    const called: unknown[] = [];
+    for (const data of [{}, null, undefined, [1, 2, 3], ['text']]) {
+      expect(() => ws.send(data as never, (error) => called.push(error))).toThrow(TypeError);
+    }
+    expect(ws.send([Buffer.from('ab'), new Uint8Array(3)])).toBe(SendStatus.DROPPED);
+    expect(ws.bufferedAmount - before).toBe(5);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(called).toEqual([]);
+  });
 });
 
 describe('calls that do nothing in the state they are made in (as in ws)', () => {
@@ -282,6 +297,32 @@ describe('send', () => {
     expect([code, String(reason)]).toEqual([1000, 'done']);
     expect(log).toEqual(['text first', 'binary blob one', 'text second', 'text blob two', 'ping p', 'text third']);
     expect(sent).toEqual(['first', 'blob one', 'second']);
+  });
+
+  it('behind a Blob, what would throw sent now throws now (a long ping, data send() does not take), and the rest still goes out', async () => {
+    const { server, client: ws } = await connectPair();
+    const log: string[] = [];
+    server.on('message', (data: Buffer) => log.push(`message ${data.toString()}`));
+    server.on('ping', (data: Buffer) => log.push(`ping ${data.toString()}`));
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      ws.send(new Blob(['blob']));
+      expect(() => ws.ping('x'.repeat(126))).toThrow(RangeError);
+      expect(() => ws.pong(Buffer.alloc(200))).toThrow(RangeError);
+      expect(() => ws.send({} as never)).toThrow(TypeError);
+      expect(() => ws.send([1, 2] as never)).toThrow(TypeError);
+      ws.ping('p');
+      ws.send('after');
+      await until(() => log.length === 3, 'what waited behind the Blob');
+      expect(log).toEqual(['message blob', 'ping p', 'message after']);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(rejections).toEqual([]);
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
   });
 
   it('a Blob that cannot be read fails the connection (1011) and its callback; what waited behind it is not sent', async (context) => {
