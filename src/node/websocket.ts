@@ -570,7 +570,11 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     // Behind a Blob being read: in order, after it.
     const rare = this.#rare;
     if (rare !== null && rare.held !== null) {
-      this.#hold(rare, byteLengthOf(data), () => this.send(data, options, cb));
+      // What would throw sent now throws now: later nothing could catch it.
+      const bytes = byteLengthOf(data);
+      if (!(data instanceof PreparedMessage)) rare.heldMidMessage = options?.fin === false;
+      else if (rare.heldMidMessage) throw midMessageError();
+      this.#hold(rare, bytes, () => this.send(data, options, cb));
       return this.#status(rare.heldBytes);
     }
     const settings = this.#settings!;
@@ -646,6 +650,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   #sendBlob(blob: Blob, options: SendOptions | undefined, cb: Callback | undefined): SendStatus {
     const rare = this.#rareFields();
     rare.held = [];
+    rare.heldMidMessage = options?.fin === false;
     rare.heldBytes += blob.size;
     /** Runs `first` (the Blob's own send), then what waited behind the Blob, in order. */
     const release = (first: () => void): void => {
@@ -710,7 +715,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   #sendPrepared(connection: Connection, message: PreparedMessage): void {
     if (this.#midMessage) {
-      throw new InvalidStateError('cannot send a prepared message while a fragmented message is being sent: finish it first');
+      throw midMessageError();
     }
     // Server frames are unmasked: the prepared bytes go out as they are (or compressed
     // once for every peer that negotiated permessage-deflate). Client frames must be
@@ -1536,11 +1541,16 @@ class Rare {
   held: Array<() => void> | null = null;
   /** Bytes of that Blob and of the messages held behind it (in bufferedAmount). */
   heldBytes = 0;
+  /** Whether a fragmented message will be half sent once what is held has gone out. */
+  heldMidMessage = false;
   /** Removes the `abort` listener of each `signal` option still attached (see #emitClose). */
   signalHooks: Set<() => void> | null = null;
 }
 
-/** The size in bytes of what `send` was given (a string as UTF-8). */
+function midMessageError(): InvalidStateError {
+  return new InvalidStateError('cannot send a prepared message while a fragmented message is being sent: finish it first');
+}
+
 /**
  * The bytes `data` would be sent as, for a message that is not sent (yet).
  * @throws {TypeError} for data that send() does not take, as when it is sent.

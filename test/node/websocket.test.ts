@@ -325,6 +325,29 @@ describe('send', () => {
     }
   });
 
+  it('behind a Blob that begins a fragmented message, a prepared message throws at once and a publish counts the connection dropped', async () => {
+    const { wss, server, client: ws } = await connectPair();
+    const received = recordEvents(ws, ['message']);
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      server.subscribe('room');
+      server.send(new Blob(['first half, ']), { fin: false });
+      expect(() => server.send(prepare('prepared'))).toThrow(InvalidStateError);
+      expect(wss.publish('room', 'published')).toMatchObject({ sent: 0, dropped: 1 });
+      server.send('second half');
+      // Once the fragmented message is finished, behind the Blob still, a prepared message may follow.
+      server.send(prepare('prepared'));
+      await until(() => received.length === 2, 'both messages');
+      expect(received.map((event) => String(event.args[0]))).toEqual(['first half, second half', 'prepared']);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   it('a Blob that cannot be read fails the connection (1011) and its callback; what waited behind it is not sent', async (context) => {
     const { openAsBlob } = (await import('node:fs')) as { openAsBlob?: (path: string) => Promise<Blob> };
     if (openAsBlob === undefined) return context.skip();
