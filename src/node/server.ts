@@ -20,6 +20,7 @@ import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js
 import { CONTINUE_RESPONSE, STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, distinctHeaderRecord, incomingHeaderRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, checkSubclass, kAttach, markUpgrade, type WebSocketOptions } from './websocket.js';
+import { throwUncaught } from './events.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PrepareData, PreparedMessage } from '../pubsub/prepared.js';
 import { TopicRegistry, broadcast, type Except, type PublishOptions } from '../pubsub/topics.js';
@@ -626,7 +627,14 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
             this.#reject(socket, 503, 'the server is shutting down');
             return;
           }
-          then(value);
+          try {
+            then(value);
+          } catch (error) {
+            // Thrown by the application's 'connection' listener or handleUpgrade
+            // callback: uncaught, as it is after a synchronous authenticate (not a
+            // rejection here, nor lost to the catch below for a synchronous thenable).
+            throwUncaught(error);
+          }
         },
         onRejected,
       );

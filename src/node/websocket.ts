@@ -137,6 +137,8 @@ export const kAbortHandshake = Symbol('volley.abortHandshake');
 export const kFail = Symbol('volley.fail');
 /** Internal: the client handshake is under way (url, protocol list). */
 export const kSetConnecting = Symbol('volley.setConnecting');
+/** Internal: whether what is sent now would continue a fragmented message. */
+export const kMidMessage = Symbol('volley.midMessage');
 
 /** What the connections of a server share beside its options: its bookkeeping. */
 export interface ServerHooks {
@@ -270,6 +272,19 @@ function maskSource(generate: MaskGenerator | ((mask: Buffer) => void)): MaskGen
     const given = (generate as (mask: Buffer) => unknown)(key);
     return given instanceof Uint8Array ? given : key;
   };
+}
+
+/**
+ * Runs an operation held behind a Blob. What it throws comes from application code (a
+ * callback, a 'dropped' listener): reported as uncaught, and the operations after it
+ * still run.
+ */
+function runHeld(op: () => void): void {
+  try {
+    op();
+  } catch (thrown) {
+    throwUncaught(thrown);
+  }
 }
 
 /**
@@ -558,6 +573,8 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       cb = options as Callback;
       options = undefined;
     }
+    // As in ws (and node:stream's write), a callback that is no function is none.
+    if (typeof cb !== 'function') cb = undefined;
     const connection = this.#connection;
     if (this.#readyState !== ReadyState.OPEN || connection === null) {
       // WHATWG (and ws): data sent once closing counts in bufferedAmount, never sent.
@@ -656,16 +673,20 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const release = (first: () => void): void => {
       rare.heldBytes -= blob.size;
       const held = rare.held!;
+      // Where the whole queue leaves a fragmented message. Another Blob among the held
+      // ops sets the flag to its own `fin`, but the ops queued again behind it decide.
+      const midMessage = rare.heldMidMessage;
       rare.held = null;
-      first();
+      runHeld(first);
       for (let i = 0; i < held.length; i++) {
         // Another Blob among them: the rest waits behind it in turn.
         if (rare.held !== null) {
           (rare.held as Array<() => void>).push(...held.slice(i));
           break;
         }
-        held[i]!();
+        runHeld(held[i]!);
       }
+      if (rare.held !== null) rare.heldMidMessage = midMessage;
     };
     blob.arrayBuffer().then(
       (bytes) => {
@@ -772,6 +793,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       cb = data as any;
       data = undefined;
     } else if (typeof mask === 'function') cb = mask as any;
+    if (typeof cb !== 'function') cb = undefined;
     const connection = this.#connection;
     if (this.#readyState !== ReadyState.OPEN || connection === null) {
       this.#notOpen(cb);
@@ -942,6 +964,12 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   /** When the connection's credentials expire (ms since the epoch), or null. See `reauthenticate`. */
   get tokenExpiresAt(): number | null {
     return this.#rare?.tokenExpiry?.expiresAt ?? null;
+  }
+
+  /** @internal Whether what is sent now would continue a fragmented message (sent with `fin: false`, behind a Blob or not). */
+  get [kMidMessage](): boolean {
+    const rare = this.#rare;
+    return rare !== null && rare.held !== null ? rare.heldMidMessage : this.#midMessage;
   }
 
   /** @internal Fails the connection: no further input read; a close frame with `code` after what was sent (server: TCP closed once it is written). */

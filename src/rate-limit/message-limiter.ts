@@ -8,7 +8,7 @@
  * dropped messages (never once per message: a flood must not be answered by a flood);
  * `'close'` fails the connection with 1008.
  */
-import { kFail, type SendData } from '../node/websocket.js';
+import { kFail, kMidMessage, type SendData } from '../node/websocket.js';
 import { turnClock } from './clock.js';
 
 /** What happens to a message over the limit. */
@@ -73,6 +73,8 @@ export interface LimitedConnection {
   send(data: SendData): unknown;
   /** Fails the connection with a close code (no close handshake wait, further input ignored). */
   [kFail](code: number, reason: string): void;
+  /** Whether what is sent now would continue a fragmented message. */
+  readonly [kMidMessage]?: boolean;
 }
 
 /**
@@ -191,7 +193,9 @@ export class MessageLimiter {
     const info: RateLimitInfo = { limit, size, isBinary, retryAfter };
     if (this.#config.onLimit !== undefined) {
       this.#config.onLimit(ws, info);
-    } else if (ws.readyState === 1) {
+    } else if (ws.readyState === 1 && ws[kMidMessage] !== true) {
+      // Not while the application sends a fragmented message: the notice would become
+      // its next fragment.
       ws.send(defaultLimitMessage(info));
     }
     return false;

@@ -7,7 +7,8 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HandshakeError, UpgradeError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
+import { HandshakeError, UpgradeError, WebSocket, WebSocketServer, type ServerOptions, type UpgradeRequest } from '../../src/index.js';
+import { collectingUncaught } from '../support/sockets.js';
 import {
   MS,
   Op,
@@ -844,6 +845,32 @@ describe('clients and events', () => {
 });
 
 describe('odd requests and throwing hooks: always answered, never a crash', () => {
+  it.each([
+    ['a synchronous authenticate', { authenticate: () => ({}) }],
+    ['an async authenticate', { authenticate: async () => ({}) }],
+    ['an authenticate returning a thenable that answers at once', { authenticate: () => ({ then: (resolve: (value: object) => void) => resolve({}) }) as never }],
+    ['an async verifyClient', { verifyClient: async () => true }],
+  ])("after %s, a 'connection' listener that throws is an uncaught exception (not an unhandled rejection, not lost)", async (_name, options) => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      await collectingUncaught(async (errors) => {
+        const { wss, url } = await startServer(options as ServerOptions);
+        wss.on('connection', () => {
+          throw new Error('bug in a connection listener');
+        });
+        await openClient(url);
+        await until(() => errors.length === 1, 'the exception');
+        expect(errors[0]!.message).toBe('bug in a connection listener');
+        await delay(20 * MS);
+        expect(rejections).toEqual([]);
+      });
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   it('two servers attached by path: a third path is answered 400 (not left hanging)', async () => {
     const http = createHttpServer();
     const port = await listen(http);

@@ -325,6 +325,129 @@ describe('send', () => {
     }
   });
 
+  /** A Blob whose bytes come when `open()` is called (Volley reads a Blob with arrayBuffer()). */
+  function gatedBlob(text: string): { blob: Blob; open: () => void } {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    class GatedBlob extends Blob {
+      override async arrayBuffer(): Promise<ArrayBuffer> {
+        await gate;
+        return super.arrayBuffer();
+      }
+    }
+    return { blob: new GatedBlob([text]), open };
+  }
+
+  /** Runs `body` with unhandled rejections collected (there should be none). */
+  async function collectingRejections(body: (rejections: unknown[]) => Promise<void>): Promise<void> {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      await body(rejections);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  }
+
+  it('a Blob among the operations held behind another leaves the fragmented message where the operations after it leave it', async () => {
+    await collectingRejections(async (rejections) => {
+      const { wss, server, client: ws } = await connectPair();
+      const received = recordEvents(ws, ['message']);
+      const texts = () => received.map((event) => String(event.args[0]));
+      server.subscribe('room');
+      // A fragmented message begun behind the second Blob: nothing else may go in between.
+      const second = gatedBlob('second');
+      server.send(new Blob(['first']));
+      server.send(second.blob);
+      server.send('a', { fin: false });
+      await until(() => received.length === 1, 'the first Blob');
+      expect(() => server.send(prepare('prepared'))).toThrow(InvalidStateError);
+      expect(wss.publish('room', 'published')).toMatchObject({ sent: 0, dropped: 1 });
+      server.send('b');
+      second.open();
+      await until(() => received.length === 3, 'the second Blob and the fragmented message');
+      expect(texts()).toEqual(['first', 'second', 'ab']);
+      // The other way round: a fragmented message begun by a held Blob and finished behind it.
+      const fourth = gatedBlob('fourth ');
+      server.send(new Blob(['third']));
+      server.send(fourth.blob, { fin: false, binary: false });
+      server.send('end');
+      await until(() => received.length === 4, 'the third Blob');
+      expect(wss.publish('room', 'published').dropped).toBe(0);
+      fourth.open();
+      await until(() => received.length === 6, 'the rest');
+      expect(texts().slice(3)).toEqual(['third', 'fourth end', 'published']);
+      await delay(20);
+      expect(rejections).toEqual([]);
+    });
+  });
+
+  it('what is held behind a Blob still goes out when a callback or listener run before it throws; the exception is uncaught', async () => {
+    await collectingRejections(async (rejections) => {
+      await collectingUncaught(async (errors) => {
+        const { server, client: ws } = await connectPair();
+        const log: string[] = [];
+        server.on('message', (data: Buffer) => log.push(`message ${data.toString()}`));
+        server.on('ping', (data: Buffer) => log.push(`ping ${data.toString()}`));
+        const gated = gatedBlob('blob');
+        ws.send(gated.blob, () => {
+          throw new Error('bug in a send callback');
+        });
+        ws.send('after', (error) => log.push(`after sent ${error ?? 'ok'}`));
+        ws.ping('p');
+        gated.open();
+        await until(() => log.length === 4, 'what was held');
+        expect(log.sort()).toEqual(['after sent ok', 'message after', 'message blob', 'ping p']);
+        await until(() => errors.length === 1, 'the exception');
+        expect(errors[0]!.message).toBe('bug in a send callback');
+        expect(rejections).toEqual([]);
+      });
+    });
+  });
+
+  it('a Blob that cannot be read: a callback that throws leaves the callbacks of what was held behind it called', async () => {
+    await collectingRejections(async (rejections) => {
+      await collectingUncaught(async (errors) => {
+        const { client: ws } = await connectPair();
+        ws.on('error', () => {});
+        class UnreadableBlob extends Blob {
+          override arrayBuffer(): Promise<ArrayBuffer> {
+            return Promise.reject(new Error('unreadable'));
+          }
+        }
+        const called: string[] = [];
+        ws.send(new UnreadableBlob(['x']), () => {
+          throw new Error('bug in a send callback');
+        });
+        ws.send('behind', (error) => called.push(`send ${error instanceof Error}`));
+        ws.ping('p', undefined, (error) => called.push(`ping ${error instanceof Error}`));
+        await until(() => called.length === 2, 'both callbacks');
+        expect(called).toEqual(['send true', 'ping true']);
+        await until(() => errors.length === 1, 'the exception');
+        expect(errors[0]!.message).toBe('bug in a send callback');
+        expect(rejections).toEqual([]);
+      });
+    });
+  });
+
+  it('a callback that is no function (null, as ws takes it) is none: send and ping work, in every state', async () => {
+    await collectingUncaught(async (errors) => {
+      const { server, client: ws } = await connectPair();
+      const received = recordEvents(server, ['message', 'ping']);
+      expect(ws.send('one', {}, null as never)).toBe(SendStatus.SENT);
+      expect(ws.send('two', null as never)).toBe(SendStatus.SENT);
+      ws.ping('p', undefined, null as never);
+      await until(() => received.length === 3, 'the messages and the ping');
+      ws.close();
+      expect(ws.send('late', {}, null as never)).toBe(SendStatus.DROPPED);
+      ws.ping('late', undefined, null as never);
+      await nextEvent(ws, 'close');
+      await delay(20);
+      expect(errors).toEqual([]);
+    });
+  });
+
   it('behind a Blob that begins a fragmented message, a prepared message throws at once and a publish counts the connection dropped', async () => {
     const { wss, server, client: ws } = await connectPair();
     const received = recordEvents(ws, ['message']);

@@ -40,6 +40,24 @@ describe("action 'drop' (default)", () => {
     expect(client.readyState).toBe(1);
   });
 
+  it('no notice while the server is sending a fragmented message: it would become its next fragment', async () => {
+    const { url, wss } = await limitedServer({ messages: 1, per: 60_000 });
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    const client = await openClient(url);
+    const [server] = await connection;
+    const replies: string[] = [];
+    client.on('message', (data: Buffer) => replies.push(data.toString()));
+    server.send('part one, ', { fin: false });
+    client.send('ok');
+    client.send('one too many');
+    await received(wss, 2);
+    server.send('part two');
+    await until(() => replies.length >= 1, 'the fragmented message');
+    await delay(20 * MS);
+    expect(replies).toEqual(['part one, part two']);
+    expect(wss.metrics().messages.dropped.rateLimit).toBe(1);
+  });
+
   it('messages: exactly N pass, N+1 is the first dropped', async () => {
     const { url, wss, seen } = await limitedServer({ messages: 3, per: 60_000 });
     const client = await openClient(url);
