@@ -931,6 +931,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
     if (this.#connection === null) return; // a failed handshake, 'close' under way
     this.#readyState = ReadyState.CLOSING;
+    // What was sent in this tick is handed to the socket first, as ws writes each frame
+    // at once: `send(error); terminate()` delivers the error when the socket can take it
+    // without waiting (what it holds unwritten is discarded with it).
+    if (this.#queue.length !== 0) this._flush();
     this.#socket!.destroy();
   }
 
