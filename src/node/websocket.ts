@@ -796,7 +796,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if (typeof cb !== 'function') cb = undefined;
     const connection = this.#connection;
     if (this.#readyState !== ReadyState.OPEN || connection === null) {
+      // Counted in bufferedAmount, never sent, as for send (and in ws).
+      const bytes = data === undefined ? 0 : byteLengthOf(data);
       this.#notOpen(cb);
+      if (bytes !== 0) this.#rareFields().sentAfterClose += bytes;
       return;
     }
     const payload = data === undefined ? EMPTY : typeof data === 'string' ? data : typeof data === 'number' ? String(data) : toBytes(data);
@@ -999,14 +1002,15 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
 
   /** Stops reading from the socket (backpressure towards the peer). */
   pause(): void {
-    if (this.#readyState === ReadyState.CONNECTING) return;
+    // As in ws: nothing while CONNECTING or once CLOSED.
+    if (this.#readyState === ReadyState.CONNECTING || this.#readyState === ReadyState.CLOSED) return;
     this.#flags |= PAUSED_BY_USER;
     this.#socket?.pause();
   }
 
   /** Resumes reading after `pause`. */
   resume(): void {
-    if (this.#readyState === ReadyState.CONNECTING) return;
+    if (this.#readyState === ReadyState.CONNECTING || this.#readyState === ReadyState.CLOSED) return;
     this.#flags &= ~PAUSED_BY_USER;
     // A message inflating off the thread keeps input in the kernel until it is done.
     if ((this.#flags & PAUSED_FOR_INFLATE) === 0) this.#socket?.resume();

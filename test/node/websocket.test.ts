@@ -227,6 +227,27 @@ describe('calls that do nothing in the state they are made in (as in ws)', () =>
     expect(String(data)).toBe('welcome');
   });
 
+  it('pause() and resume() once CLOSED change nothing (isPaused stays false), as in ws', async () => {
+    const { client: ws } = await connectPair();
+    ws.close();
+    await nextEvent(ws, 'close');
+    ws.pause();
+    expect(ws.isPaused).toBe(false);
+    ws.resume();
+    expect(ws.isPaused).toBe(false);
+  });
+
+  it('ping and pong once closing count their data in bufferedAmount, as send does (and ws)', async () => {
+    const { client: ws } = await connectPair();
+    ws.close();
+    const before = ws.bufferedAmount;
+    ws.ping('abc');
+    ws.pong(Buffer.alloc(4));
+    ws.ping();
+    expect(ws.bufferedAmount - before).toBe(7);
+    expect(() => ws.ping({} as never)).toThrow(TypeError);
+  });
+
   it('reauthenticate() once CLOSED sets no deadline', async () => {
     const { server } = await connectPair();
     server.terminate();
