@@ -446,6 +446,16 @@ export function connectClient(
       follow(location, response);
       return;
     }
+    if (head.status === 101) {
+      // As in ws: for any 101, before it is checked, while still CONNECTING (send()
+      // throws; close() or terminate() in a listener fails the handshake: 'error', then
+      // 'close' 1006, and no 'open').
+      ws.emit('upgrade', response);
+      if (ws.readyState !== WebSocket.CONNECTING) {
+        cleanup();
+        return;
+      }
+    }
     let selected;
     let deflate = null;
     try {
@@ -479,9 +489,7 @@ export function connectClient(
       deflate === null ? null : new PerMessageDeflate(deflate, { role: 'client', ...deflateOptions }),
     );
     if (heartbeat.heartbeat !== null) settings.heartbeat = watchClient(ws, heartbeat);
-    ws.emit('upgrade', response);
-    // An 'upgrade' listener may have called close() or terminate(): then no 'open'.
-    if (ws.readyState === WebSocket.OPEN) ws.emit('open');
+    ws.emit('open');
   };
   /** Connects again to `location` (relative to this URL), as `ws` follows a redirect. */
   const follow = (location: string, response: UpgradeResponse) => {

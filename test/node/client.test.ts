@@ -713,14 +713,41 @@ describe('handshake failures: error naming the cause, then close 1006', () => {
     await openClient(`ws://127.0.0.1:${port}`, undefined, { handshakeTimeout });
   });
 
-  it.each(['close', 'terminate'] as const)("%s() in an 'upgrade' listener: no 'open', one 'close'", async (method) => {
+  it.each(['close', 'terminate'] as const)("%s() in an 'upgrade' listener fails the handshake, as in ws: 'error', then 'close' 1006, no 'open'", async (method) => {
     const { url } = await startServer();
     const ws = client(url);
-    const events = recordEvents(ws, ['upgrade', 'open', 'close']);
+    const events = recordEvents(ws, ['upgrade', 'open', 'error', 'close']);
     ws.once('upgrade', () => ws[method]());
-    await nextEvent(ws, 'close');
+    const [code] = await nextEvent<[number]>(ws, 'close');
     await new Promise((resolve) => setTimeout(resolve, 50 * MS));
-    expect(events.map((e) => e.event)).toEqual(['upgrade', 'close']);
+    expect(events.map((e) => e.event)).toEqual(['upgrade', 'error', 'close']);
+    expect(code).toBe(1006);
+  });
+
+  it("'upgrade' comes while CONNECTING, as in ws: send() throws there; 'open' follows", async () => {
+    const { url } = await startServer();
+    const ws = client(url);
+    const seen: unknown[] = [];
+    ws.once('upgrade', () => {
+      seen.push(ws.readyState);
+      try {
+        ws.send('too early');
+      } catch (error) {
+        seen.push((error as Error).name);
+      }
+    });
+    await nextEvent(ws, 'open');
+    expect(seen).toEqual([WebSocket.CONNECTING, 'InvalidStateError']);
+  });
+
+  it("'upgrade' comes for a 101 that then fails its checks (a wrong Sec-WebSocket-Accept), as in ws, before 'error'", async () => {
+    const { port } = await startRawServer((socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: wrong\r\n\r\n');
+    });
+    const ws = client(`ws://127.0.0.1:${port}`);
+    const events = recordEvents(ws, ['upgrade', 'open', 'error', 'close']);
+    await nextEvent(ws, 'close');
+    expect(events.map((e) => e.event)).toEqual(['upgrade', 'error', 'close']);
   });
 
   it('bufferedAmount is 0 while connecting: the upgrade request is not application data', async () => {
