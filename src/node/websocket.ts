@@ -125,6 +125,13 @@ export interface WebSocketOptions {
    * connection with 1013 (Try Again Later).
    */
   backpressurePolicy?: BackpressurePolicy;
+  /** @deprecated Accepted for code written for `ws`, and ignored: text is always validated as UTF-8 (RFC 6455 §8.1). */
+  skipUTF8Validation?: boolean;
+  /**
+   * @deprecated Accepted for code written for `ws`, and ignored: the messages of one read
+   * are emitted one after another, as with `ws`'s default (`true`).
+   */
+  allowSynchronousEvents?: boolean;
 }
 
 export const DEFAULT_CLOSE_TIMEOUT = 10_000;

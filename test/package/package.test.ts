@@ -244,6 +244,10 @@ wss.on('connection', (ws: WebSocket) => {
   ws.send('y', { binary: false }, (err?: Error) => void err);
   ws.ping(undefined, undefined, (err?: Error) => void err);
 });
+// Options of ws that Volley accepts and ignores (it always validates text, and emits
+// the messages of one read one after another as ws does by default).
+new WebSocket('ws://127.0.0.1:1', { skipUTF8Validation: false, allowSynchronousEvents: true }).on('error', () => {});
+new WebSocketServer({ noServer: true, skipUTF8Validation: false, allowSynchronousEvents: true });
 const raw: WebSocket.RawData = Buffer.alloc(0);
 const options: WebSocket.ServerOptions = { noServer: true };
 const other: WebSocket.Server | undefined = new WebSocket.Server({ noServer: true });
