@@ -199,17 +199,12 @@ export class Heartbeat {
 }
 
 /**
- * Watches one client connection with a heartbeat of its own; it stops when the
- * connection closes.
+ * Watches one client connection with a heartbeat of its own; the WebSocket stops it
+ * when its connection closes.
  * @internal
  */
 export function watchClient(ws: WebSocket<any>, settings: HeartbeatSettings): Heartbeat {
-  const connections = new Set([ws]);
-  const heartbeat = new Heartbeat(connections, settings);
-  ws.once('close', () => {
-    connections.delete(ws);
-    heartbeat.stop();
-  });
+  const heartbeat = new Heartbeat(new Set([ws]), settings);
   if (ws.readyState !== CLOSED) heartbeat.start();
   return heartbeat;
 }

@@ -272,6 +272,8 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
   readonly #wholeParser: RequestHeadParser;
   readonly #partial = new Map<Socket, RequestHeadParser>();
   #readTimer: NodeJS.Timeout | null = null;
+  /** Resolves the promises of close() and terminate() once the server has closed. */
+  readonly #onClosed: Array<() => void> = [];
   /** `handshakeTimeout` in ms, 0 for none. */
   readonly #handshakeTimeout: number;
   /** Shared by every socket reading its request: no closures per connection. */
@@ -526,7 +528,13 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
     // emitted 'upgrade' for it) is the server's to answer, as ws's own port does (426).
     if (error instanceof HandshakeError && this.listenerCount('wsClientError') > 0 && !(readHere && !isUpgradeAttempt(request))) {
       this.#metrics?.observeHandshakeRejected(error.status);
-      this.emit('wsClientError', error, socket, request);
+      try {
+        this.emit('wsClientError', error, socket, request);
+      } catch (thrown) {
+        // Whether the listener answered is unknown: the socket is not left open for ever.
+        socket.destroy();
+        throwUncaught(thrown);
+      }
       return;
     }
     this.#rejectWith(socket, error, request);
@@ -617,7 +625,13 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
     socket.once('close', onClose);
     socket.once('end', onEnd);
     const onRejected = (error: unknown): void => {
-      if (settle()) this.#rejectWith(socket, error);
+      if (!settle()) return;
+      try {
+        this.#rejectWith(socket, error);
+      } catch (thrown) {
+        // From the application's 'error' listener: uncaught, as after a synchronous hook.
+        throwUncaught(thrown);
+      }
     };
     try {
       promise.then(
@@ -996,7 +1010,9 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
    */
   #release(destroyPending = true): Promise<void> {
     if (this.#state === CLOSED) return Promise.resolve();
-    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    // Resolved where 'close' is emitted, not by a listener of it: one of the
+    // application's that throws first must not leave the promise pending.
+    const closed = new Promise<void>((resolve) => this.#onClosed.push(resolve));
     if (this.#released) return closed;
     this.#released = true;
     this.#detach?.();
@@ -1010,6 +1026,7 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
     }
     const finish = () => {
       this.#state = CLOSED;
+      for (const resolve of this.#onClosed.splice(0)) resolve();
       this.emit('close');
     };
     // The own listener closes once its connections have; otherwise, as in ws, 'close'

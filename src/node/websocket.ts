@@ -1180,14 +1180,25 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     // counts under that code, even though `close` reports 1006 when the peer's close
     // frame never came (RFC 6455 §7.1.5).
     const failCode = rare === null || info.code !== CloseCode.Abnormal ? 0 : rare.failCode;
-    this.#settings!.onClose?.(this, failCode === 0 ? info.code : failCode);
+    const settings = this.#settings!;
+    settings.onClose?.(this, failCode === 0 ? info.code : failCode);
+    // A client's heartbeat is its own (a server's serves all its connections): it stops
+    // here, not from a 'close' listener that one of the application's could precede and
+    // throw before.
+    if (!settings.connection.isServer) settings.heartbeat?.stop();
     this.#emitClose(info.code, info.reason === '' ? EMPTY : Buffer.from(info.reason));
   }
 
   #emitError(error: Error): void {
     // Unlike ws, an error with no listener does not crash the process: the connection
-    // is already failing and `close` will report it.
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    // is already failing and `close` will report it. A listener that throws is the
+    // application's (uncaught), and must not keep that `close` from coming.
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', error);
+    } catch (thrown) {
+      throwUncaught(thrown);
+    }
   }
 
   // ---- ConnectionHandler: events from the protocol core ---------------------------
@@ -1359,7 +1370,15 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       // still being compressed: _flush writes them and still owes the 'drain'.
       if (this.#queue.length !== 0 || this.#connection!.queuedBytes !== 0) return;
       this.#flags &= ~NEED_DRAIN;
-      if (this.#readyState === ReadyState.OPEN) this.emit('drain');
+      if (this.#readyState !== ReadyState.OPEN) return;
+      // Called from within the socket's own write bookkeeping (its 'drain' or a write
+      // callback): a listener that throws must not cut that short (the callbacks of the
+      // writes it completed would never be called). Uncaught all the same.
+      try {
+        this.emit('drain');
+      } catch (thrown) {
+        throwUncaught(thrown);
+      }
     };
     // The socket emits 'drain' only after a write found it full; below its high-water
     // mark (a maxBackpressure smaller than that), an empty write's callback tells when

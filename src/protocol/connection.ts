@@ -400,15 +400,17 @@ export class Connection implements ParserHandler {
     } else {
       deflate = compress && sends !== null && reaches(data, sends.codec.threshold);
     }
-    this.#sendingOpcode = isFinal ? 0 : opcode;
-    if (sends !== null) sends.compressingMessage = deflate && !isFinal;
     const firstByte = (isFinal ? FIN : 0) | (isCompressed || (deflate && frameOpcode !== Opcode.Continuation) ? RSV1 : 0) | frameOpcode;
     if (!deflate && (sends === null || sends.queue === null)) {
       this.#writeFrame(firstByte, data);
-      return;
+    } else {
+      // To compress, or to wait behind a compression (size counts UTF-16 units of a string).
+      this.#send(deflate ? { kind: 'data', firstByte, data, isFinal, size: data.length } : { kind: 'raw', bytes: this.#encode(firstByte, data) });
     }
-    // To compress, or to wait behind a compression (size counts UTF-16 units of a string).
-    this.#send(deflate ? { kind: 'data', firstByte, data, isFinal, size: data.length } : { kind: 'raw', bytes: this.#encode(firstByte, data) });
+    // Once the frame is made: a client's mask source that throws (generateMask) leaves
+    // the message where it stood.
+    this.#sendingOpcode = isFinal ? 0 : opcode;
+    if (sends !== null) sends.compressingMessage = deflate && !isFinal;
   }
 
   /** Sends now, or behind the sends already waiting. */
@@ -478,8 +480,13 @@ export class Connection implements ParserHandler {
         return;
       }
       sends.queuedBytes -= job.size;
-      this.#writeFrame(job.firstByte, payload);
-      if (isAsync) this.#resumeSends();
+      try {
+        this.#writeFrame(job.firstByte, payload);
+      } finally {
+        // A client's mask source that throws (uncaught, from zlib's callback) must not
+        // leave the sends behind this one waiting for ever.
+        if (isAsync) this.#resumeSends();
+      }
     });
     isAsync = !isDone;
     return isDone;
