@@ -596,6 +596,13 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
    * meanwhile stay in the socket until the WebSocket takes it over.
    */
   #whenSettled<T>(socket: Socket, promise: Promise<T>, what: string, then: (value: T) => void): void {
+    if (socket.destroyed) {
+      // Gone before the hook was asked (handleUpgrade called late): its 'close', which
+      // would settle the upgrade, may have come already. Nothing is kept waiting for it,
+      // and a later rejection of the hook is not left unhandled.
+      Promise.resolve(promise).catch(() => {});
+      return;
+    }
     socket.pause();
     this.#pending.add(socket);
     const limit = this.options.authenticateTimeout ?? DEFAULT_AUTHENTICATE_TIMEOUT;

@@ -1048,7 +1048,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     const rare = this.#rareFields();
     if (rare.closeTimer !== null) return;
     rare.closeTimer = setTimeout(() => socket.destroy(), this.#settings!.closeTimeout);
-    rare.closeTimer.unref?.();
+    // A paused socket is no active handle: then the timer keeps the process until the
+    // close comes (as ws's does), or the process would exit with no 'close' emitted.
+    if ((this.#flags & PAUSED_BY_USER) === 0) rare.closeTimer.unref?.();
   }
 
   // ---- Attaching a socket ------------------------------------------------------

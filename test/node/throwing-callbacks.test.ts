@@ -4,12 +4,21 @@
  * from them: the connection still closes once, the handshake still ends, the server
  * still closes, callbacks are still called, timers stop.
  */
+import { execFile } from 'node:child_process';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from '../../src/index.js';
 import { collectingUncaught } from '../support/sockets.js';
 import { closeAll, connectPair, delay, nextEvent, rawConnect, rawUpgrade, startRawServer, startServer, until, upgradeRequest } from './helpers.js';
 
 afterEach(closeAll);
+
+const run = promisify(execFile);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Runs `body` with uncaught exceptions and unhandled rejections collected. */
 async function collecting(body: (uncaught: Error[], rejections: unknown[]) => Promise<void>): Promise<void> {
@@ -198,3 +207,44 @@ async function rawUpgradePair() {
   const [server] = await connection;
   return { raw, server };
 }
+
+describe('nothing left waiting', () => {
+  it('handleUpgrade for a socket already closed, with an async authenticate: nothing pending, close() at once', async () => {
+    const http = createHttpServer();
+    const wss = new WebSocketServer({ noServer: true, authenticate: () => new Promise(() => {}) });
+    const handed = new Promise<void>((resolve) => {
+      http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+        socket.destroy();
+        // The application's own asynchronous step: the socket's 'close' comes meanwhile.
+        setTimeout(() => {
+          wss.handleUpgrade(req, socket, head, () => {});
+          resolve();
+        }, 30);
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const ws = new WebSocket(`ws://127.0.0.1:${(http.address() as { port: number }).port}`);
+    ws.on('error', () => {});
+    await handed;
+    const started = Date.now();
+    await wss.close({ timeout: 5000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    await new Promise((resolve) => http.close(resolve));
+  });
+
+  it("a client paused when it closes: the close timer keeps the process until 'close' comes", async () => {
+    const script = `
+      import { WebSocket, WebSocketServer } from ${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)};
+      const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await new Promise((resolve) => wss.on('listening', resolve));
+      const ws = new WebSocket('ws://127.0.0.1:' + wss.address().port, { closeTimeout: 300 });
+      await new Promise((resolve) => ws.on('open', resolve));
+      ws.pause();
+      await wss.close({ timeout: 100 });
+      ws.on('close', (code) => console.log('close ' + code));
+      ws.close();
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+    expect(stdout.trim()).toMatch(/^close \d+$/);
+  });
+});
