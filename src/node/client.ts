@@ -26,7 +26,7 @@ import {
   type WebSocketOptions,
 } from './websocket.js';
 import { heartbeatSettings, watchClient, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
-import { listenTo, throwUncaught } from './events.js';
+import { callApplication, listenTo } from './events.js';
 import { MAX_TIMER_DELAY } from './timers.js';
 import { closedBeforeResponse, requestThroughAgent } from './client-agent.js';
 import { ResponseBody, UpgradeResponse } from './upgrade-response.js';
@@ -450,7 +450,7 @@ export function connectClient(
       // As in ws: for any 101, before it is checked, while still CONNECTING (send()
       // throws; close() or terminate() in a listener fails the handshake: 'error', then
       // 'close' 1006, and no 'open').
-      emitOwned(ws, 'upgrade', response);
+      callApplication(() => ws.emit('upgrade', response));
       if (ws.readyState !== WebSocket.CONNECTING) {
         cleanup();
         return;
@@ -515,7 +515,7 @@ export function connectClient(
     const nextRequest = new UpgradeClientRequest(next, Object.entries(nextOptions.headers ?? {}), () => ws.terminate());
     // As in ws: (url, request), the request about to go to the new location. A listener
     // that throws is the application's (uncaught): the redirect is followed all the same.
-    emitOwned(ws, 'redirect', next.href, nextRequest, response);
+    callApplication(() => ws.emit('redirect', next.href, nextRequest, response));
     // A 'redirect' listener may have called close() or terminate().
     if (ws.readyState !== WebSocket.CONNECTING) return;
     try {
@@ -600,16 +600,4 @@ export function connectClient(
   // As in ws: 0 (or a delay beyond setTimeout's range) is no limit.
   const limit = options.handshakeTimeout ?? DEFAULT_CLIENT_HANDSHAKE_TIMEOUT;
   if (limit > 0 && limit <= MAX_TIMER_DELAY) timer = setTimeout(() => onTimeout(), limit);
-}
-
-/**
- * Emits an event of the handshake whose listeners are the application's: one that throws
- * is reported as uncaught, and the handshake goes on (or ends, if it closed the WebSocket).
- */
-function emitOwned(ws: WebSocket<any>, event: string, ...args: unknown[]): void {
-  try {
-    ws.emit(event, ...args);
-  } catch (error) {
-    throwUncaught(error);
-  }
 }

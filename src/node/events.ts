@@ -2,7 +2,8 @@
  * The WHATWG event surface of a WebSocket (`addEventListener`, `onmessage`, ...), on
  * top of its Node.js EventEmitter events, the way browsers' WebSocket behaves; the
  * light EventEmitter base that WebSocket extends; `listenTo`, for listeners added and
- * removed as a set; and `throwUncaught`, for exceptions of application code.
+ * removed as a set; and `throwUncaught` and `callApplication`, for exceptions of
+ * application code.
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from './websocket.js';
@@ -205,6 +206,18 @@ export function listenTo(emitter: EventEmitter, listeners: Readonly<Record<strin
  */
 export function throwUncaught(error: unknown): void {
   process.nextTick(rethrow, error);
+}
+
+/**
+ * Runs application code (a listener through `emit`, a callback): what it throws is
+ * reported by `throwUncaught`, and the caller goes on with its own bookkeeping.
+ */
+export function callApplication(op: () => void): void {
+  try {
+    op();
+  } catch (error) {
+    throwUncaught(error);
+  }
 }
 
 function rethrow(error: unknown): never {

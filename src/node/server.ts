@@ -20,7 +20,7 @@ import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js
 import { CONTINUE_RESPONSE, STATUS_TEXT, buildAcceptResponse, buildErrorResponse, plainAcceptResponse, validateUpgradeHead, validateUpgradeRequest } from '../protocol/handshake.js';
 import { RequestHeadParser, checkRequestLimits, distinctHeaderRecord, incomingHeaderRecord, type HeadLimits, type HeaderVisitor, type RequestHead } from '../protocol/http.js';
 import { SharedSettings, WebSocket, checkSubclass, kAttach, markUpgrade, type WebSocketOptions } from './websocket.js';
-import { throwUncaught } from './events.js';
+import { callApplication, throwUncaught } from './events.js';
 import { Heartbeat, heartbeatSettings, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import type { PrepareData, PreparedMessage } from '../pubsub/prepared.js';
 import { TopicRegistry, broadcast, type Except, type PublishOptions } from '../pubsub/topics.js';
@@ -632,13 +632,8 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
     socket.once('close', onClose);
     socket.once('end', onEnd);
     const onRejected = (error: unknown): void => {
-      if (!settle()) return;
-      try {
-        this.#rejectWith(socket, error);
-      } catch (thrown) {
-        // From the application's 'error' listener: uncaught, as after a synchronous hook.
-        throwUncaught(thrown);
-      }
+      // What the application's 'error' listener throws is uncaught, as after a synchronous hook.
+      if (settle()) callApplication(() => this.#rejectWith(socket, error));
     };
     try {
       promise.then(
@@ -648,14 +643,10 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
             this.#reject(socket, 503, 'the server is shutting down');
             return;
           }
-          try {
-            then(value);
-          } catch (error) {
-            // Thrown by the application's 'connection' listener or handleUpgrade
-            // callback: uncaught, as it is after a synchronous authenticate (not a
-            // rejection here, nor lost to the catch below for a synchronous thenable).
-            throwUncaught(error);
-          }
+          // What the application's 'connection' listener or handleUpgrade callback
+          // throws is uncaught, as after a synchronous authenticate (not a rejection
+          // here, nor lost to the catch below for a synchronous thenable).
+          callApplication(() => then(value));
         },
         onRejected,
       );

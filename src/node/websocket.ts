@@ -27,9 +27,10 @@ import {
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import type { MessageCodec } from '../protocol/deflate-codec.js';
 import { InvalidStateError, WebSocketError } from '../protocol/errors.js';
-import { controlPayloadLength, type MaskGenerator } from '../protocol/frame.js';
+import { checkControlPayload, type MaskGenerator } from '../protocol/frame.js';
 import {
   Emitter,
+  callApplication,
   checkListenerArguments,
   kDetachSignal,
   kForOnEventAttribute,
@@ -279,19 +280,6 @@ function maskSource(generate: MaskGenerator | ((mask: Buffer) => void)): MaskGen
     const given = (generate as (mask: Buffer) => unknown)(key);
     return given instanceof Uint8Array ? given : key;
   };
-}
-
-/**
- * Runs an operation held behind a Blob. What it throws comes from application code (a
- * callback, a 'dropped' listener): reported as uncaught, and the operations after it
- * still run.
- */
-function runHeld(op: () => void): void {
-  try {
-    op();
-  } catch (thrown) {
-    throwUncaught(thrown);
-  }
 }
 
 /**
@@ -684,14 +672,16 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       // ops sets the flag to its own `fin`, but the ops queued again behind it decide.
       const midMessage = rare.heldMidMessage;
       rare.held = null;
-      runHeld(first);
+      // What an operation throws comes from application code (a callback, a 'dropped'
+      // listener): uncaught, and the operations after it still run.
+      callApplication(first);
       for (let i = 0; i < held.length; i++) {
         // Another Blob among them: the rest waits behind it in turn.
         if (rare.held !== null) {
           (rare.held as Array<() => void>).push(...held.slice(i));
           break;
         }
-        runHeld(held[i]!);
+        callApplication(held[i]!);
       }
       if (rare.held !== null) rare.heldMidMessage = midMessage;
     };
@@ -814,7 +804,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if (rare !== null && rare.held !== null) {
       // Behind a Blob being read, in order; too long a payload throws now, as it would
       // sent now (later it would be thrown where nothing can catch it).
-      controlPayloadLength(payload);
+      checkControlPayload(payload);
       this.#hold(rare, 0, () => this.#control(ping, payload, undefined, cb));
       return;
     }
@@ -1195,12 +1185,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     // Unlike ws, an error with no listener does not crash the process: the connection
     // is already failing and `close` will report it. A listener that throws is the
     // application's (uncaught), and must not keep that `close` from coming.
-    if (this.listenerCount('error') === 0) return;
-    try {
-      this.emit('error', error);
-    } catch (thrown) {
-      throwUncaught(thrown);
-    }
+    if (this.listenerCount('error') > 0) callApplication(() => this.emit('error', error));
   }
 
   // ---- ConnectionHandler: events from the protocol core ---------------------------
@@ -1376,11 +1361,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       // Called from within the socket's own write bookkeeping (its 'drain' or a write
       // callback): a listener that throws must not cut that short (the callbacks of the
       // writes it completed would never be called). Uncaught all the same.
-      try {
-        this.emit('drain');
-      } catch (thrown) {
-        throwUncaught(thrown);
-      }
+      callApplication(() => this.emit('drain'));
     };
     // The socket emits 'drain' only after a write found it full; below its high-water
     // mark (a maxBackpressure smaller than that), an empty write's callback tells when

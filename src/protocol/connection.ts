@@ -14,7 +14,7 @@
 import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload } from './close.js';
 import type { BroadcastMessage, MessageCodec } from './deflate-codec.js';
 import { InvalidDataError, InvalidStateError, type WebSocketError } from './errors.js';
-import { FIN, Opcode, RSV1, controlPayloadLength, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
+import { FIN, Opcode, RSV1, checkControlPayload, encodeFrame, randomMask, type MaskGenerator } from './frame.js';
 import { FrameParser, fragmentOverheadOf, maxPayloadOf, type ParserHandler } from './parser.js';
 import { isValidUtf8 } from './utf8.js';
 
@@ -529,7 +529,7 @@ export class Connection implements ParserHandler {
   }
 
   #sendControl(opcode: number, data: string | Uint8Array): void {
-    controlPayloadLength(data);
+    checkControlPayload(data);
     this.#writeFrame(FIN | opcode, data);
   }
 

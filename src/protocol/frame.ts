@@ -35,16 +35,6 @@ export const MASK = 0x80;
 
 /** RFC 6455 §5.5: all control frames MUST have a payload length of 125 bytes or less. */
 export const MAX_CONTROL_PAYLOAD = 125;
-
-/**
- * @internal The payload's length in bytes (UTF-8 for a string).
- * @throws {RangeError} if it is more than a control frame carries (125 bytes).
- */
-export function controlPayloadLength(data: string | Uint8Array): number {
-  const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-  if (length > MAX_CONTROL_PAYLOAD) throw new RangeError(`control frame payload of ${length} bytes exceeds 125 bytes`);
-  return length;
-}
 /** Largest length of the 7-bit form; 126 and 127 announce the 16- and 64-bit forms. */
 export const MAX_7BIT_LENGTH = 125;
 export const LENGTH_16 = 126;
@@ -136,6 +126,15 @@ export function writeHeader(target: Uint8Array, offset: number, firstByte: numbe
  * to avoid the copy.
  */
 export const COPY_THRESHOLD = 16 * 1024;
+
+/**
+ * @internal Checks a control frame's payload (its length in bytes, UTF-8 for a string).
+ * @throws {RangeError} if it is more than a control frame carries (125 bytes).
+ */
+export function checkControlPayload(data: string | Uint8Array): void {
+  const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+  if (length > MAX_CONTROL_PAYLOAD) throw new RangeError(`control frame payload of ${length} bytes exceeds 125 bytes`);
+}
 
 /**
  * Encodes one frame. Returns one buffer (header and payload together) when the payload

@@ -8,7 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HandshakeError, UpgradeError, WebSocket, WebSocketServer, type ServerOptions, type UpgradeRequest } from '../../src/index.js';
-import { collectingUncaught } from '../support/sockets.js';
+import { collectingRejections, collectingUncaught } from '../support/sockets.js';
 import {
   MS,
   Op,
@@ -851,10 +851,7 @@ describe('odd requests and throwing hooks: always answered, never a crash', () =
     ['an authenticate returning a thenable that answers at once', { authenticate: () => ({ then: (resolve: (value: object) => void) => resolve({}) }) as never }],
     ['an async verifyClient', { verifyClient: async () => true }],
   ])("after %s, a 'connection' listener that throws is an uncaught exception (not an unhandled rejection, not lost)", async (_name, options) => {
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown): void => void rejections.push(reason);
-    process.on('unhandledRejection', onRejection);
-    try {
+    await collectingRejections(async (rejections) => {
       await collectingUncaught(async (errors) => {
         const { wss, url } = await startServer(options as ServerOptions);
         wss.on('connection', () => {
@@ -866,9 +863,7 @@ describe('odd requests and throwing hooks: always answered, never a crash', () =
         await delay(20 * MS);
         expect(rejections).toEqual([]);
       });
-    } finally {
-      process.off('unhandledRejection', onRejection);
-    }
+    });
   });
 
   it('two servers attached by path: a third path is answered 400 (not left hanging)', async () => {

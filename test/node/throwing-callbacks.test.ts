@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from '../../src/index.js';
-import { collectingUncaught } from '../support/sockets.js';
+import { collectingRejections, collectingUncaught } from '../support/sockets.js';
 import { closeAll, connectPair, delay, nextEvent, rawConnect, rawUpgrade, startRawServer, startServer, until, upgradeRequest } from './helpers.js';
 
 afterEach(closeAll);
@@ -21,15 +21,8 @@ const run = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Runs `body` with uncaught exceptions and unhandled rejections collected. */
-async function collecting(body: (uncaught: Error[], rejections: unknown[]) => Promise<void>): Promise<void> {
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown): void => void rejections.push(reason);
-  process.on('unhandledRejection', onRejection);
-  try {
-    await collectingUncaught((uncaught) => body(uncaught, rejections));
-  } finally {
-    process.off('unhandledRejection', onRejection);
-  }
+function collecting(body: (uncaught: Error[], rejections: unknown[]) => Promise<void>): Promise<void> {
+  return collectingRejections((rejections) => collectingUncaught((uncaught) => body(uncaught, rejections)));
 }
 
 const bug = (what: string) => () => {

@@ -8,7 +8,7 @@ import { getEventListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { collectingUncaught } from '../support/sockets.js';
+import { collectingRejections, collectingUncaught } from '../support/sockets.js';
 import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, SendStatus, WebSocket, prepare, type WebSocketServer } from '../../src/index.js';
 import {
   MS,
@@ -325,10 +325,7 @@ describe('send', () => {
     const log: string[] = [];
     server.on('message', (data: Buffer) => log.push(`message ${data.toString()}`));
     server.on('ping', (data: Buffer) => log.push(`ping ${data.toString()}`));
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown): void => void rejections.push(reason);
-    process.on('unhandledRejection', onRejection);
-    try {
+    await collectingRejections(async (rejections) => {
       ws.send(new Blob(['blob']));
       expect(() => ws.ping('x'.repeat(126))).toThrow(RangeError);
       expect(() => ws.pong(Buffer.alloc(200))).toThrow(RangeError);
@@ -341,9 +338,7 @@ describe('send', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(rejections).toEqual([]);
       expect(ws.readyState).toBe(WebSocket.OPEN);
-    } finally {
-      process.off('unhandledRejection', onRejection);
-    }
+    });
   });
 
   /** A Blob whose bytes come when `open()` is called (Volley reads a Blob with arrayBuffer()). */
@@ -357,18 +352,6 @@ describe('send', () => {
       }
     }
     return { blob: new GatedBlob([text]), open };
-  }
-
-  /** Runs `body` with unhandled rejections collected (there should be none). */
-  async function collectingRejections(body: (rejections: unknown[]) => Promise<void>): Promise<void> {
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown): void => void rejections.push(reason);
-    process.on('unhandledRejection', onRejection);
-    try {
-      await body(rejections);
-    } finally {
-      process.off('unhandledRejection', onRejection);
-    }
   }
 
   it('a Blob among the operations held behind another leaves the fragmented message where the operations after it leave it', async () => {
@@ -472,10 +455,7 @@ describe('send', () => {
   it('behind a Blob that begins a fragmented message, a prepared message throws at once and a publish counts the connection dropped', async () => {
     const { wss, server, client: ws } = await connectPair();
     const received = recordEvents(ws, ['message']);
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown): void => void rejections.push(reason);
-    process.on('unhandledRejection', onRejection);
-    try {
+    await collectingRejections(async (rejections) => {
       server.subscribe('room');
       server.send(new Blob(['first half, ']), { fin: false });
       expect(() => server.send(prepare('prepared'))).toThrow(InvalidStateError);
@@ -487,9 +467,7 @@ describe('send', () => {
       expect(received.map((event) => String(event.args[0]))).toEqual(['first half, second half', 'prepared']);
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(rejections).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onRejection);
-    }
+    });
   });
 
   it('a Blob that cannot be read fails the connection (1011) and its callback; what waited behind it is not sent', async (context) => {

@@ -100,3 +100,20 @@ export async function collectingUncaught(body: (errors: Error[]) => Promise<void
     for (const listener of saved) process.on('uncaughtException', listener);
   }
 }
+
+/**
+ * Runs `body` with unhandled rejections collected (an exception of application code
+ * should be uncaught, never a rejection): `body` asserts on them.
+ */
+export async function collectingRejections(body: (rejections: unknown[]) => Promise<void>): Promise<void> {
+  const rejections: unknown[] = [];
+  const collect = (reason: unknown): void => {
+    rejections.push(reason);
+  };
+  process.on('unhandledRejection', collect);
+  try {
+    await body(rejections);
+  } finally {
+    process.off('unhandledRejection', collect);
+  }
+}
