@@ -35,6 +35,26 @@ Emitter.prototype = EventEmitter.prototype;
 // Static members (`defaultMaxListeners`, `once`, ...) as on EventEmitter.
 Object.setPrototypeOf(Emitter, EventEmitter);
 
+type Disposer = Record<symbol, () => void>;
+const addAbortListener = (EventEmitter as unknown as { addAbortListener?: (signal: AbortSignal, listener: () => void) => Disposer }).addAbortListener;
+// Node.js 20 has no global Symbol.dispose; its disposables use this one.
+const DISPOSE: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
+
+/**
+ * Calls `listener` once when `signal` aborts, as the DOM's abort algorithms run: an
+ * `abort` listener of the application's that calls `stopImmediatePropagation()` does
+ * not keep it from running (Node.js's `addAbortListener`, from 20.5). Returns what
+ * stops listening.
+ */
+export function onAbort(signal: AbortSignal, listener: () => void): () => void {
+  if (addAbortListener !== undefined) {
+    const disposable = addAbortListener(signal, listener);
+    return () => disposable[DISPOSE]!();
+  }
+  signal.addEventListener('abort', listener, { once: true });
+  return () => signal.removeEventListener('abort', listener);
+}
+
 /** Base event passed to `addEventListener` listeners. */
 export class Event {
   readonly type: string;

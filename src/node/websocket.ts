@@ -35,6 +35,7 @@ import {
   kDetachSignal,
   kForOnEventAttribute,
   kListener,
+  onAbort,
   removeWrapped,
   throwUncaught,
   wrapListener,
@@ -462,8 +463,13 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if (url !== null) {
       if (new.target !== WebSocket) checkSubclass(new.target);
       if (protocols !== undefined && protocols !== null && !Array.isArray(protocols) && typeof protocols === 'object') {
-        options = protocols;
-        protocols = undefined;
+        if (typeof (protocols as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function') {
+          // Any iterable is a sequence of subprotocols, as WebIDL reads it (a Set, say).
+          protocols = Array.from(protocols as unknown as Iterable<string>);
+        } else {
+          options = protocols;
+          protocols = undefined;
+        }
       }
       checkBackpressureOptions(options ?? {});
       connectClient(this, url, protocols as string | string[] | undefined, options ?? {});
@@ -900,17 +906,20 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    *
    * @param code 1000–1003, 1007–1014 or 3000–4999
    * @param reason at most 123 bytes of UTF-8
-   * @throws {RangeError} for a code that may not be sent or a reason over 123 bytes.
+   * @throws {RangeError} for a code that may not be sent or a reason over 123 bytes, in
+   *   every state (as the WHATWG `close()`): CONNECTING and CLOSED too.
    */
   close(code?: number, reason?: string | Buffer): void {
-    if (this.#readyState === ReadyState.CLOSED) return;
-    if (this.#readyState === ReadyState.CONNECTING) {
-      this[kAbortHandshake](new Error('WebSocket was closed before the connection was established'));
+    const connection = this.#connection;
+    if (this.#readyState === ReadyState.CONNECTING || connection === null || this.#readyState === ReadyState.CLOSED) {
+      // Nothing to send the close frame on: the arguments are checked all the same.
+      if (code !== undefined || reason !== undefined) encodeClosePayload(code, reason ?? '');
+      if (this.#readyState === ReadyState.CONNECTING) {
+        this[kAbortHandshake](new Error('WebSocket was closed before the connection was established'));
+      }
+      // CLOSED, or a client whose handshake failed: CLOSING until its 'close', with nothing to close.
       return;
     }
-    const connection = this.#connection;
-    // A client whose handshake failed: CLOSING until its 'close', with nothing to close.
-    if (connection === null) return;
     const rare = this.#rare;
     if (rare !== null && rare.held !== null && this.#readyState === ReadyState.OPEN) {
       // Behind a Blob being read, in order; the arguments are checked now.
@@ -1406,12 +1415,11 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     this.on(type, wrapped);
     // After close no event fires: a signal would only keep this connection alive.
     if (signal !== undefined && this.#readyState !== ReadyState.CLOSED) {
-      const onAbort = (): void => removeWrapped(this, type, wrapped);
-      signal.addEventListener('abort', onAbort, { once: true });
+      const stopListening = onAbort(signal, () => removeWrapped(this, type, wrapped));
       const hooks = (this.#rareFields().signalHooks ??= new Set());
       const detach = (): void => {
         hooks.delete(detach);
-        signal.removeEventListener('abort', onAbort);
+        stopListening();
       };
       hooks.add(detach);
       wrapped[kDetachSignal] = detach;

@@ -318,6 +318,20 @@ describe('request options', () => {
     expect(() => new WebSocket(url, protocols)).toThrow(SyntaxError);
   });
 
+  it('subprotocols given as any iterable (a Set) are offered, as WebIDL reads a sequence; an options object is still options', async () => {
+    const { wss, url } = await startServer({ handleProtocols: (offered: Set<string>) => [...offered].at(-1)! });
+    const offered = nextEvent<[WebSocket, UpgradeRequest]>(wss, 'connection');
+    const ws = client(url, new Set(['one', 'two']) as unknown as string[], { headers: { 'x-a': 'b' } });
+    await nextEvent(ws, 'open');
+    expect(ws.protocol).toBe('two');
+    const [, req] = await offered;
+    expect(req.headers['sec-websocket-protocol']).toBe('one, two');
+    expect(() => new WebSocket(url, new Set(['a b']) as unknown as string[])).toThrow(SyntaxError);
+    const plain = client(url, { headers: { 'x-a': 'c' } } as never); // new WebSocket(url, options)
+    await nextEvent(plain, 'open');
+    expect(plain.protocol).toBe('');
+  });
+
   it("ws's finishRequest, which cannot be honoured, throws TypeError rather than being ignored", async () => {
     const { url } = await startServer();
     expect(() => new WebSocket(url, [], { finishRequest: () => {} } as Record<string, unknown>)).toThrow(/finishRequest option of ws is not supported/);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectingRejections, collectingUncaught } from '../support/sockets.js';
-import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, SendStatus, WebSocket, prepare, type WebSocketServer } from '../../src/index.js';
+import { CloseEvent, ErrorEvent, InvalidStateError, MessageEvent, SendStatus, UpgradeError, WebSocket, prepare, type WebSocketServer } from '../../src/index.js';
 import {
   MS,
   Op,
@@ -203,17 +203,47 @@ describe('state and attributes', () => {
 });
 
 describe('calls that do nothing in the state they are made in (as in ws)', () => {
-  it('close() and terminate() once CLOSED: nothing, no throw (an invalid code is not even looked at, as in ws)', async () => {
+  it('close() and terminate() once CLOSED: nothing, no throw, but invalid arguments still throw (as the WHATWG close(); ws does not look at them)', async () => {
     const { server, client: ws } = await connectPair();
     const closes = recordEvents(ws, ['close']);
     ws.close();
     await nextEvent(server, 'close');
     await until(() => closes.length === 1, 'the close event');
     ws.close(1000);
-    ws.close(999 as number);
+    ws.close(4000, 'late');
+    expect(() => ws.close(999)).toThrow(RangeError);
+    expect(() => ws.close(1000, 'x'.repeat(124))).toThrow(RangeError);
     ws.terminate();
     await delay(10 * MS);
     expect(closes).toHaveLength(1);
+  });
+
+  it('close() with invalid arguments while CONNECTING throws and leaves the handshake going on', async () => {
+    const { wss, url } = await startServer();
+    const ws = client(url);
+    expect(() => ws.close(1006)).toThrow(RangeError);
+    expect(() => ws.close(1000, 'é'.repeat(62))).toThrow(RangeError);
+    expect(ws.readyState).toBe(WebSocket.CONNECTING);
+    await nextEvent(ws, 'open');
+    expect(wss.clients.size).toBe(1);
+  });
+
+  it('close() with invalid arguments after a failed handshake throws; valid ones do nothing', async () => {
+    const { url } = await startServer({ authenticate: () => { throw new UpgradeError(403, 'no'); } });
+    const ws = client(url);
+    const seen: unknown[] = [];
+    ws.on('error', () => {
+      seen.push(ws.readyState);
+      try {
+        ws.close(1005);
+      } catch (error) {
+        seen.push(error);
+      }
+      ws.close(1000);
+    });
+    const [code] = await nextEvent<[number]>(ws, 'close');
+    expect(code).toBe(1006);
+    expect(seen).toEqual([WebSocket.CLOSING, expect.any(RangeError)]);
   });
 
   it('pause() and resume() while CONNECTING change nothing: messages flow once open', async () => {
@@ -1059,6 +1089,21 @@ describe('the WHATWG event surface', () => {
     server.send('b');
     await until(() => log.length === 2, 'two messages');
     expect(calls).toEqual(['signal:a', 'capture:a', 'null:a', 'capture:b', 'null:b']);
+  });
+
+  it('addEventListener: the signal removes the listener even when an abort listener before it stops immediate propagation (as DOM abort algorithms)', async () => {
+    const { server, client: ws } = await connectPair();
+    const calls: string[] = [];
+    const controller = new AbortController();
+    controller.signal.addEventListener('abort', (event) => event.stopImmediatePropagation());
+    ws.addEventListener('message', (event: MessageEvent) => calls.push(`signal:${event.data}`), { signal: controller.signal });
+    const log = recordEvents(ws, ['message']);
+    server.send('a');
+    await until(() => log.length === 1, 'one message');
+    controller.abort();
+    server.send('b');
+    await until(() => log.length === 2, 'two messages');
+    expect(calls).toEqual(['signal:a']);
   });
 
   it('addEventListener: a signal keeps no closed connection alive, and an unused signal holds no listener after close', async () => {
