@@ -670,6 +670,12 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
       socket.destroy();
       return;
     }
+    if (this.#state !== RUNNING) {
+      // close() or terminate() called from a synchronous hook of this very upgrade: the
+      // shutdown has gone over the connections already and would never close this one.
+      this.#reject(socket, 503, 'the server is shutting down');
+      return;
+    }
     let response: string | Buffer;
     let expiresAt: number | null = null;
     try {

@@ -156,6 +156,31 @@ describe('wss.close(options): graceful shutdown', () => {
     expect(Date.now() - since).toBeLessThan(1000 * t.MS); // did not wait for the deadline
   });
 
+  it.each([
+    ['authenticate', 'close'],
+    ['verifyClient', 'close'],
+    ['handleProtocols', 'close'],
+    ['authenticate', 'terminate'],
+  ] as const)('answers 503 to the upgrade whose synchronous %s calls %s(), and the shutdown ends', async (hook, method) => {
+    let shutdown: Promise<void> | undefined;
+    const stop = (): void => {
+      shutdown ??= method === 'close' ? started.wss.close({ timeout: 500 * t.MS }) : started.wss.terminate();
+    };
+    const options = {
+      authenticate: { authenticate: () => (stop(), {}) },
+      verifyClient: { verifyClient: () => (stop(), true) },
+      handleProtocols: { handleProtocols: (offered: Set<string>) => (stop(), [...offered][0]!) },
+    }[hook];
+    const started = await t.startServer(options);
+    const raw = await t.rawConnect(started.port);
+    raw.write(t.upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': 'chat' } }));
+    expect(await t.readStatus(raw)).toBe(503);
+    expect(started.wss.clients.size).toBe(0);
+    const since = Date.now();
+    await t.within(shutdown!, 'the shutdown');
+    expect(Date.now() - since).toBeLessThan(400 * t.MS); // nothing was left to wait for
+  });
+
   it('destroys a client whose authenticate never settles, at the deadline', async () => {
     const started = await t.startServer({ authenticate: () => new Promise(() => {}) });
     const raw = await t.rawConnect(started.port);
