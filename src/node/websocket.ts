@@ -1347,7 +1347,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if ((this.#flags & NEED_DRAIN) !== 0 && this.#connection!.queuedBytes === 0) {
       if (flowing) {
         this.#flags &= ~NEED_DRAIN;
-        process.nextTick(() => this.emit('drain'));
+        // As from #armDrain: none once closing (the 'close' policy's 1013 included).
+        process.nextTick(() => {
+          if (this.#readyState === ReadyState.OPEN) this.emit('drain');
+        });
       } else {
         this.#armDrain(socket);
       }

@@ -270,6 +270,20 @@ describe("policy 'close'", () => {
     expect(events).toEqual(['dropped', 'close']);
   });
 
+  it('no drain either with a budget below what the socket takes at once (the write after the drop flows)', async () => {
+    const started = await t.startServer({ maxBackpressure: 100, backpressurePolicy: 'close' });
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    const client = await t.openClient(started.url);
+    const [ws] = await connection;
+    const events: string[] = [];
+    for (const event of ['dropped', 'drain', 'close']) ws.on(event, () => events.push(event));
+    expect([ws.send(Buffer.alloc(200)), ws.send(Buffer.alloc(200))]).toEqual([SendStatus.BACKPRESSURE, SendStatus.DROPPED]);
+    const [code] = await t.nextEvent<[number]>(client, 'close');
+    expect(code).toBe(1013);
+    await t.until(() => events.includes('close'), 'the server side to close');
+    expect(events).toEqual(['dropped', 'close']);
+  });
+
   it('a peer that never reads again is cut off by the close timeout (close reports 1006)', async () => {
     const started = await t.startServer({ maxBackpressure: 64 * 1024, backpressurePolicy: 'close', closeTimeout: 200 * t.MS });
     const { ws } = await silentPeer(started);
