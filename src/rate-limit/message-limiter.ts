@@ -183,14 +183,13 @@ export class MessageLimiter {
     }
     if (this.#notified) return false;
     this.#notified = true;
-    const limit: RateLimitInfo['limit'] = this.#messageTokens < 1 ? 'messages' : 'bytes';
-    const retryAfter =
-      limit === 'messages'
-        ? Math.ceil((1 - this.#messageTokens) / this.#messageRate)
-        : size > this.#byteCapacity
-          ? Infinity
-          : Math.ceil((size - this.#byteTokens) / this.#byteRate);
-    const info: RateLimitInfo = { limit, size, isBinary, retryAfter };
+    // When both buckets are short the message passes once the slower one has refilled:
+    // that wait is retryAfter, and its bucket the limit.
+    const messageWait = this.#messageTokens < 1 ? Math.ceil((1 - this.#messageTokens) / this.#messageRate) : 0;
+    const byteWait =
+      size > this.#byteCapacity ? Infinity : this.#byteTokens < size ? Math.ceil((size - this.#byteTokens) / this.#byteRate) : 0;
+    const limit: RateLimitInfo['limit'] = byteWait > messageWait ? 'bytes' : 'messages';
+    const info: RateLimitInfo = { limit, size, isBinary, retryAfter: Math.max(messageWait, byteWait) };
     if (this.#config.onLimit !== undefined) {
       this.#config.onLimit(ws, info);
     } else if (ws.readyState === 1 && ws[kMidMessage] !== true) {

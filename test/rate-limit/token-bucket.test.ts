@@ -93,6 +93,25 @@ describe('MessageLimiter', () => {
     expect(JSON.parse(ws.sent[0] as string)).toMatchObject({ limit: 'bytes' });
   });
 
+  it('both buckets short: retryAfter is the longer wait, and limit names its bucket', () => {
+    let now = 0;
+    const limiter = new MessageLimiter(normalizeRateLimit({ messages: 10, bytes: 1000, per: 1000 }, () => now)!);
+    const ws = fakeConnection();
+    for (let i = 0; i < 10; i++) expect(limiter.admit(ws, 100, true)).toBe(true);
+    expect(limiter.admit(ws, 500, true)).toBe(false);
+    expect(JSON.parse(ws.sent[0] as string)).toMatchObject({ limit: 'bytes', retryAfter: 500 });
+    now = 499;
+    expect(limiter.admit(ws, 500, true)).toBe(false);
+    now = 500;
+    expect(limiter.admit(ws, 500, true)).toBe(true);
+    // The message bucket the slower one.
+    const slow = new MessageLimiter(normalizeRateLimit({ messages: 1, bytes: 1000, per: 1000 }, () => 0)!);
+    const peer = fakeConnection();
+    expect(slow.admit(peer, 900, true)).toBe(true);
+    expect(slow.admit(peer, 200, true)).toBe(false);
+    expect(JSON.parse(peer.sent[0] as string)).toMatchObject({ limit: 'messages', retryAfter: 1000 });
+  });
+
   it('under one message per period: one message every per/messages ms', () => {
     let now = 0;
     const limiter = new MessageLimiter(normalizeRateLimit({ messages: 0.5, per: 1000 }, () => now)!);
