@@ -219,6 +219,8 @@ const DROPPING_FRAGMENTS = 128;
 const PAUSED_FOR_INFLATE = 256;
 /** The fragmented message being sent is binary: its later fragments are too, whatever their data. */
 const SENDING_BINARY = 512;
+/** A `dropped` listener runs: what it sends and is dropped is not emitted again. */
+const EMITTING_DROPPED = 1024;
 /** Two bits: the index of `binaryType` in BINARY_TYPES (0, nodebuffer, by default). */
 const BINARY_TYPE_SHIFT = 5;
 const BINARY_TYPE_MASK = 3 << BINARY_TYPE_SHIFT;
@@ -766,7 +768,16 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
       // Before 'dropped': a listener that throws must not keep the policy from applying.
       this[kPolicyClose](BACKPRESSURE_CLOSE_CODE, BACKPRESSURE_CLOSE_REASON);
     }
-    this.emit('dropped');
+    // A listener that tells this same peer it is too slow is over the budget too: its
+    // drop is counted and returned, but emitting it would recurse without end.
+    if ((this.#flags & EMITTING_DROPPED) === 0) {
+      this.#flags |= EMITTING_DROPPED;
+      try {
+        this.emit('dropped');
+      } finally {
+        this.#flags &= ~EMITTING_DROPPED;
+      }
+    }
     return SendStatus.DROPPED;
   }
 
