@@ -221,6 +221,8 @@ const PAUSED_FOR_INFLATE = 256;
 const SENDING_BINARY = 512;
 /** A `dropped` listener runs: what it sends and is dropped is not emitted again. */
 const EMITTING_DROPPED = 1024;
+/** The socket closed while a message inflated: 'close' waits for what was received (see #onSocketClose). */
+const CLOSE_AFTER_INFLATE = 2048;
 /** Two bits: the index of `binaryType` in BINARY_TYPES (0, nodebuffer, by default). */
 const BINARY_TYPE_SHIFT = 5;
 const BINARY_TYPE_MASK = 3 << BINARY_TYPE_SHIFT;
@@ -1171,6 +1173,14 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   }
 
   #onSocketClose(): void {
+    if ((this.#flags & PAUSED_FOR_INFLATE) !== 0) {
+      // What arrived before the transport closed is delivered first, as ws's receiver
+      // finishes before its 'close': the message being inflated and the frames held
+      // behind it (often the peer's close frame, which came with its FIN).
+      this.#flags |= CLOSE_AFTER_INFLATE;
+      if (this.#readyState === ReadyState.OPEN) this.#readyState = ReadyState.CLOSING;
+      return;
+    }
     const rare = this.#rare;
     if (rare !== null) {
       if (rare.closeTimer !== null) {
@@ -1292,6 +1302,17 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
   /** @internal */
   resumeReading(): void {
     this.#flags &= ~PAUSED_FOR_INFLATE;
+    if ((this.#flags & CLOSE_AFTER_INFLATE) !== 0) {
+      // The socket is gone. The inflated message is delivered right after this call,
+      // then the frames the parser held (deferred by a microtask when a listener threw);
+      // the transport's close is reported after them, unless they began another inflate.
+      setImmediate(() => {
+        if ((this.#flags & (PAUSED_FOR_INFLATE | CLOSE_AFTER_INFLATE)) !== CLOSE_AFTER_INFLATE) return;
+        this.#flags &= ~CLOSE_AFTER_INFLATE;
+        this.#onSocketClose();
+      });
+      return;
+    }
     if ((this.#flags & PAUSED_BY_USER) === 0) this.#socket?.resume();
   }
 

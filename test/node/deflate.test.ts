@@ -597,6 +597,58 @@ describe('reading while a message inflates off the thread', () => {
   });
 });
 
+describe('a compressed message that arrives with the peer\'s close frame and FIN', () => {
+  // Incompressible: over 64 KiB compressed, so it inflates on the thread pool, and the
+  // socket's end and close come while it does.
+  const payload = randomBytes(100 * KiB);
+  const compressed = deflateMessage(payload);
+
+  it('a server delivers it and reports the close frame behind it (it reported 1006 and lost both)', async () => {
+    const { wss, port } = await volleyServer({ perMessageDeflate: true });
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    const raw = await rawClient(port, 'permessage-deflate');
+    const [server] = await connection;
+    const received: Buffer[] = [];
+    server.on('message', (data: Buffer) => received.push(data));
+    const closed = nextEvent<[number, Buffer]>(server, 'close');
+    raw.socket.end(Buffer.concat([maskedFrame(Op.Binary, compressed, { rsv1: true }), maskedFrame(Op.Close, Buffer.from([0x0f, 0xa0, 0x62, 0x79, 0x65]))]));
+    const [code, reason] = await within(closed, 'the close event');
+    expect(received).toEqual([payload]);
+    expect([code, String(reason)]).toEqual([4000, 'bye']);
+  });
+
+  it('a client delivers it and the next one, and reports the close frame (the server closes TCP first, RFC 6455 §7.1.1)', async () => {
+    const server = createNetServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', (request) => {
+        const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))![1]!;
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n` +
+            'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n',
+        );
+        // Two compressed messages, the close frame and FIN in one go, after the client's close.
+        socket.once('data', () => {
+          const message = frame(Op.Binary, compressed, { mask: null, rsv: 4 });
+          socket.end(Buffer.concat([message, message, frame(Op.Close, Buffer.from([0x03, 0xe8]), { mask: null })]));
+        });
+      });
+    });
+    track(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: true });
+    track(() => ws.terminate());
+    const received: Buffer[] = [];
+    ws.on('message', (data: Buffer) => received.push(data));
+    await opened(ws);
+    ws.close();
+    const [code] = await nextEvent<[number]>(ws, 'close');
+    expect(received).toEqual([payload, payload]);
+    expect(code).toBe(1000);
+    expect(ws.wasClean).toBe(true);
+  });
+});
+
 describe('sends when the connection fails or closes', () => {
   it('a message still being compressed when the connection fails is sent before the close frame, as ws does', async () => {
     const received: Buffer[] = [];
