@@ -531,15 +531,15 @@ abstract class HeadParser<Parsed extends HeadFields> {
     const { contentLengths, contentLength, transferEncoding } = framing;
     if (transferEncoding !== undefined) {
       if (contentLengths > 0) throw this.#malformed('both Transfer-Encoding and Content-Length');
-      const codings = transferEncoding.split(',');
-      const last = codings[codings.length - 1]!.replace(/^[\t ]+|[\t ]+$/g, '');
-      if (last.toLowerCase() !== 'chunked') {
-        throw this.#malformed(`Transfer-Encoding must end with chunked, got ${JSON.stringify(transferEncoding.slice(0, 64))}`);
+      const codings = transferEncoding.split(',').map((coding) => coding.replace(/^[\t ]+|[\t ]+$/g, '').toLowerCase());
+      // RFC 9112 §6.1: chunked is the final coding, and is applied once.
+      if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
+        throw this.#malformed(`Transfer-Encoding must end with chunked, once, got ${JSON.stringify(transferEncoding.slice(0, 64))}`);
       }
     }
     if (contentLengths > 1) throw this.#malformed('more than one Content-Length');
-    if (contentLengths === 1 && !/^[0-9]+$/.test(contentLength)) {
-      throw this.#malformed(`Content-Length must be digits, got ${JSON.stringify(contentLength.slice(0, 64))}`);
+    if (contentLengths === 1 && !(/^[0-9]+$/.test(contentLength) && Number(contentLength) <= Number.MAX_SAFE_INTEGER)) {
+      throw this.#malformed(`Content-Length must be digits of a length, got ${JSON.stringify(contentLength.slice(0, 64))}`);
     }
   }
 
@@ -611,6 +611,20 @@ function parseVersion(text: string, start: number, end: number): string | null {
   return text.startsWith('1.1', start + 5) ? '1.1' : text.slice(start + 5, start + 8);
 }
 
+const SLASH = 0x2f;
+
+/**
+ * RFC 9112 §3.2: besides origin-form (a path, starting with "/"), a request-target is
+ * absolute-form (`scheme://...`, which a server must accept), authority-form for
+ * CONNECT only and asterisk-form for OPTIONS only. Anything else is answered 400, as by
+ * node:http.
+ */
+function isOtherTargetForm(method: string, target: string): boolean {
+  if (method === 'CONNECT') return true;
+  if (target === '*') return method === 'OPTIONS';
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target);
+}
+
 function isDigit(code: number): boolean {
   return code >= 0x30 && code <= 0x39;
 }
@@ -649,6 +663,9 @@ export class RequestHeadParser extends HeadParser<RequestHead> {
     while (i < end && text.charCodeAt(i) > SP && text.charCodeAt(i) < 0x7f) i++;
     if (i === targetStart || text.charCodeAt(i) !== SP) throw this.fail('request line must be "METHOD target HTTP/x.y"');
     this.#target = text.slice(targetStart, i);
+    if (text.charCodeAt(targetStart) !== SLASH && !isOtherTargetForm(this.#method, this.#target)) {
+      throw this.fail(`request-target must be a path or an absolute URI, got ${JSON.stringify(this.#target.slice(0, 64))}`);
+    }
     const httpVersion = parseVersion(text, i + 1, end);
     if (httpVersion === null) throw this.fail('request line must end with an HTTP version such as HTTP/1.1');
     return { httpVersion };

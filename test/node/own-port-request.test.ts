@@ -83,12 +83,26 @@ describe('own port and node:http, for the same bytes', () => {
     ['a signed Content-Length', 'Content-Length: +0\r\n'],
     ['a negative Content-Length', 'content-length: -1\r\n'],
     ['chunked not the last transfer coding', 'TRANSFER-ENCODING: chunked, gzip\r\n'],
+    ['chunked applied twice', 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n'],
+    ['a Content-Length beyond any length', 'Content-Length: 99999999999999999999\r\n'],
   ])('a request with %s is answered 400, as by node:http', async (_, extra) => {
     expect(await statuses(`${upgradeHead(extra)}0\r\n\r\n`)).toEqual({ own: 400, node: 400 });
   });
 
   it('a request whose Transfer-Encoding does not end with chunked is answered 400 (RFC 9112 §6.3; node:http upgrades it)', async () => {
     expect(await statuses(upgradeHead('Transfer-Encoding: gzip\r\n'))).toEqual({ own: 400, node: 101 });
+  });
+
+  it('"*" as the target of a GET is answered 400 (RFC 9112 §3.2.4: OPTIONS only; node:http upgrades it)', async () => {
+    expect(await statuses(upgradeHead('', 'GET * HTTP/1.1'))).toEqual({ own: 400, node: 101 });
+  });
+
+  it.each(['foo', '?x', '127.0.0.1:80', 'ws:'])('a request-target of no form a GET may have (%s) is answered 400, as by node:http (RFC 9112 §3.2)', async (target) => {
+    expect(await statuses(upgradeHead('', `GET ${target} HTTP/1.1`))).toEqual({ own: 400, node: 400 });
+  });
+
+  it('an absolute-form request-target is accepted (RFC 9112 §3.2.2), as by node:http', async () => {
+    expect(await statuses(upgradeHead('', 'GET ws://example.com/chat HTTP/1.1'))).toEqual({ own: 101, node: 101 });
   });
 
   it('a request-target with bytes that are not ASCII (unencoded UTF-8) is answered 400, as by node:http', async () => {

@@ -152,6 +152,14 @@ describe('RFC 9112 §3 request head', () => {
     expect(request(`GET / ${version}\r\n\r\n`)!.httpVersion).toBe(expected);
   });
 
+  it('accepts every request-target form in its place: a path, an absolute URI, "*" for OPTIONS, an authority for CONNECT', () => {
+    expect(request('GET /a?b HTTP/1.1\r\n\r\n')!.target).toBe('/a?b');
+    expect(request('GET ws://host/chat?x HTTP/1.1\r\n\r\n')!.target).toBe('ws://host/chat?x');
+    expect(request('GET HTTP://host/ HTTP/1.1\r\n\r\n')!.target).toBe('HTTP://host/');
+    expect(request('OPTIONS * HTTP/1.1\r\n\r\n')!.target).toBe('*');
+    expect(request('CONNECT host:443 HTTP/1.1\r\n\r\n')!.method).toBe('CONNECT');
+  });
+
   it('accepts a body of unambiguous length: one Content-Length of digits, or a Transfer-Encoding ending with chunked', () => {
     expect(request('GET / HTTP/1.1\r\nContent-Length:  007 \r\n\r\n')!.headers['content-length']).toBe('007');
     expect(request('GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: CHUNKED\t\r\n\r\n')).not.toBeNull();
@@ -196,6 +204,15 @@ describe('RFC 9112 §3 request head', () => {
       ['a Content-Length that is not digits', 'GET / HTTP/1.1\r\nCONTENT-LENGTH: 0x1\r\n\r\n'],
       ['an empty Content-Length', 'GET / HTTP/1.1\r\nContent-Length:\r\n\r\n'],
       ['a Transfer-Encoding not ending with chunked', 'GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\ntransfer-encoding: gzip\r\n\r\n'],
+      ['chunked applied twice (RFC 9112 §6.1)', 'GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n'],
+      ['chunked twice in one line', 'GET / HTTP/1.1\r\nTransfer-Encoding: Chunked, chunked\r\n\r\n'],
+      ['a Content-Length beyond any length', 'GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n'],
+      // RFC 9112 §3.2: none of the request-target forms.
+      ['a target that is not a path', 'GET foo HTTP/1.1\r\n\r\n'],
+      ['a query alone as the target', 'GET ?x HTTP/1.1\r\n\r\n'],
+      ['an authority as the target of a GET', 'GET 127.0.0.1:80 HTTP/1.1\r\n\r\n'],
+      ['a scheme without "//"', 'GET ws: HTTP/1.1\r\n\r\n'],
+      ['"*" for a GET', 'GET * HTTP/1.1\r\n\r\n'],
     ])('%s', (_label, head) => {
       const error = handshakeError(() => request(head));
       expect(error.status).toBe(400);
