@@ -220,13 +220,27 @@ const CLIENT_MAX_HEADERS = 2000;
  */
 function redirectOptions(options: ClientOptions, from: URL, to: URL): ClientOptions {
   const sameHost = from.host === to.host;
-  if (sameHost && !(from.protocol === 'wss:' && to.protocol !== 'wss:')) return options;
+  if (sameHost && !(from.protocol === 'wss:' && to.protocol !== 'wss:')) {
+    // The credentials go on as the Authorization header, which the 'redirect' listener
+    // sees and may remove: those of an absolute Location, else those this request
+    // carried (the URL's or `auth`).
+    return { ...options, headers: withBasicAuth(withBasicAuth(options.headers, to, undefined), from, options.auth), auth: undefined };
+  }
   const headers: NonNullable<ClientOptions['headers']> = {};
   for (const [name, value] of Object.entries(options.headers ?? {})) {
     const lower = name.toLowerCase();
     if (lower !== 'authorization' && lower !== 'cookie' && !(lower === 'host' && !sameHost)) headers[name] = value;
   }
   return { ...options, headers, auth: undefined };
+}
+
+/** `url` without its user and password: the redirect's credentials are in its headers. */
+function withoutCredentials(url: URL): URL {
+  if (url.username === '' && url.password === '') return url;
+  const bare = new URL(url.href);
+  bare.username = '';
+  bare.password = '';
+  return bare;
 }
 
 /** The `tls.connect` options `ws` users give beside the others (ws hands all its options to https.request). */
@@ -519,7 +533,7 @@ export function connectClient(
     // A 'redirect' listener may have called close() or terminate().
     if (ws.readyState !== WebSocket.CONNECTING) return;
     try {
-      connectClient(ws, next, protocols, { ...nextOptions, headers: nextRequest.headersAsSet() }, redirects + 1);
+      connectClient(ws, withoutCredentials(next), protocols, { ...nextOptions, headers: nextRequest.headersAsSet() }, redirects + 1);
     } catch (error) {
       ws[kAbortHandshake](error as Error);
     }

@@ -624,6 +624,54 @@ describe('followRedirects', () => {
   });
 });
 
+describe('followRedirects: credentials from the URL or auth', () => {
+  const basic = (credentials: string): string => `Basic ${Buffer.from(credentials).toString('base64')}`;
+
+  /** Heads of a raw server redirecting its first request to `location(port)` and upgrading the next. */
+  async function redirectOnce(location: (port: number) => string) {
+    const heads: string[] = [];
+    const started = await startRawServer((socket, head, key) => {
+      heads.push(head);
+      if (heads.length === 1) socket.end(`HTTP/1.1 302 Found\r\nLocation: ${location(started.port)}\r\nContent-Length: 0\r\n\r\n`);
+      else socket.write(switchingProtocols(key));
+    });
+    return { port: started.port, heads };
+  }
+
+  it.each([
+    ['the URL, to an absolute Location on the same host', (port: number) => `ws://127.0.0.1:${port}/next`, 'url'],
+    ['the URL, to a relative Location', () => '/next', 'url'],
+    ['auth, to an absolute Location on the same host', (port: number) => `ws://127.0.0.1:${port}/next`, 'auth'],
+  ] as const)('credentials from %s go on, and the redirect listener sees them', async (_name, location, source) => {
+    const { port, heads } = await redirectOnce(location);
+    const url = source === 'url' ? `ws://ada:pw@127.0.0.1:${port}/` : `ws://127.0.0.1:${port}/`;
+    const ws = client(url, undefined, { followRedirects: true, ...(source === 'auth' ? { auth: 'ada:pw' } : {}) });
+    const seen: unknown[] = [];
+    ws.on('redirect', (_url, request) => seen.push(request.getHeader('authorization')));
+    await nextEvent(ws, 'open');
+    expect(seen).toEqual([basic('ada:pw')]);
+    for (const head of heads) expect(head).toMatch(new RegExp(`^authorization: ${basic('ada:pw')}$`, 'im'));
+  });
+
+  it.each(['url', 'auth'] as const)("a redirect listener removes the credentials from %s: the next request has none (ws's way to strip them)", async (source) => {
+    const { port, heads } = await redirectOnce(() => '/next');
+    const url = source === 'url' ? `ws://ada:pw@127.0.0.1:${port}/` : `ws://127.0.0.1:${port}/`;
+    const ws = client(url, undefined, { followRedirects: true, ...(source === 'auth' ? { auth: 'ada:pw' } : {}) });
+    ws.on('redirect', (_url, request) => request.removeHeader('Authorization'));
+    await nextEvent(ws, 'open');
+    expect(heads[0]).toMatch(/^authorization: Basic /im);
+    expect(heads[1]).not.toMatch(/^authorization:/im);
+  });
+
+  it('credentials from the URL or auth do not go to another host', async () => {
+    const { port, heads } = await redirectOnce((p) => `ws://localhost:${p}/next`);
+    const ws = client(`ws://ada:pw@127.0.0.1:${port}/`, undefined, { followRedirects: true, auth: 'bob:pw' });
+    await nextEvent(ws, 'open');
+    expect(heads[0]).toMatch(/^authorization: Basic /im);
+    expect(heads[1]).not.toMatch(/^authorization:/im);
+  });
+});
+
 describe('the response head', () => {
   it('interim 1xx responses before the 101 are skipped (RFC 9110 §15.2), whole or in pieces', async () => {
     for (const split of [false, true]) {
