@@ -27,7 +27,7 @@ import {
 } from './websocket.js';
 import { heartbeatSettings, watchClient, type HeartbeatOptions } from '../heartbeat/heartbeat.js';
 import { callApplication, listenTo } from './events.js';
-import { MAX_TIMER_DELAY } from './timers.js';
+import { MAX_TIMER_DELAY, timeoutOption } from './timers.js';
 import { closedBeforeResponse, requestThroughAgent } from './client-agent.js';
 import { ResponseBody, UpgradeResponse } from './upgrade-response.js';
 
@@ -347,6 +347,7 @@ export function connectClient(
   }
   // Made here, where a RangeError for a limit reaches the caller, not when the 101 arrives.
   const settings = new SharedSettings('client', options);
+  const handshakeTimeout = timeoutOption('handshakeTimeout', options.handshakeTimeout, DEFAULT_CLIENT_HANDSHAKE_TIMEOUT);
   if (options.protocolVersion !== undefined && options.protocolVersion !== 13) {
     throw new RangeError(`Unsupported protocol version: ${String(options.protocolVersion)} (supported versions: 13)`);
   }
@@ -612,6 +613,6 @@ export function connectClient(
   }
 
   // As in ws: 0 (or a delay beyond setTimeout's range) is no limit.
-  const limit = options.handshakeTimeout ?? DEFAULT_CLIENT_HANDSHAKE_TIMEOUT;
+  const limit = handshakeTimeout;
   if (limit > 0 && limit <= MAX_TIMER_DELAY) timer = setTimeout(() => onTimeout(), limit);
 }

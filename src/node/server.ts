@@ -28,7 +28,7 @@ import { checkBackpressureOptions, type PublishResult } from './send-status.js';
 import { closeConnections, shutdownSettings, type GracefulCloseOptions } from './shutdown.js';
 import { tokenExpiryReader, type TokenExpiryOption } from '../auth/expiry.js';
 import { Admission, type AdmissionOptions } from '../limits/admission.js';
-import { MAX_TIMER_DELAY } from './timers.js';
+import { MAX_TIMER_DELAY, timeoutOption } from './timers.js';
 import { MetricsRecorder, type MetricsSnapshot } from '../metrics/recorder.js';
 import { MessageLimiter, normalizeRateLimit, type RateLimitConfig, type RateLimitOptions } from '../rate-limit/message-limiter.js';
 
@@ -276,6 +276,8 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
   readonly #onClosed: Array<() => void> = [];
   /** `handshakeTimeout` in ms, 0 for none. */
   readonly #handshakeTimeout: number;
+  /** `authenticateTimeout` in ms; 0, or beyond setTimeout's range, for none. */
+  readonly #authenticateTimeout: number;
   /** Shared by every socket reading its request: no closures per connection. */
   readonly #onRequestData: (this: Socket, chunk: Buffer) => void;
   readonly #onRequestClose: (this: Socket) => void;
@@ -328,7 +330,8 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
     this.#shared = new SharedSettings('server', options, { metrics: this.#metrics, onClose: this.#onClose, registry: this.#topics, heartbeat: this.#heartbeat });
     this.#rateLimit = normalizeRateLimit(options.rateLimit);
     this.#tokenExpiry = tokenExpiryReader(options.closeOnTokenExpiry);
-    const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    const timeout = timeoutOption('handshakeTimeout', options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT);
+    this.#authenticateTimeout = timeoutOption('authenticateTimeout', options.authenticateTimeout, DEFAULT_AUTHENTICATE_TIMEOUT);
     // 0, and anything beyond setTimeout's range (about 24.8 days), is no limit, as for
     // authenticateTimeout and node:http's requestTimeout.
     this.#handshakeTimeout = timeout > 0 && timeout <= MAX_TIMER_DELAY ? timeout : 0;
@@ -605,7 +608,7 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
     }
     socket.pause();
     this.#pending.add(socket);
-    const limit = this.options.authenticateTimeout ?? DEFAULT_AUTHENTICATE_TIMEOUT;
+    const limit = this.#authenticateTimeout;
     // Beyond setTimeout's range (about 24.8 days) there is no limit rather than 1 ms.
     const timer =
       limit > 0 && limit <= MAX_TIMER_DELAY

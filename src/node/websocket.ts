@@ -43,6 +43,7 @@ import {
   type WrappedListener,
 } from './events.js';
 import { connectClient } from './client.js';
+import { MAX_TIMER_DELAY, timeoutOption } from './timers.js';
 import {
   ACTIVITY_ANY,
   ACTIVITY_MESSAGE,
@@ -191,7 +192,7 @@ export class SharedSettings {
       generateMask: options.generateMask === undefined ? undefined : maskSource(options.generateMask),
       autoPong: options.autoPong,
     });
-    this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.closeTimeout = timeoutOption('closeTimeout', options.closeTimeout, DEFAULT_CLOSE_TIMEOUT);
     // A server protects itself from its slow peers; a client's sending is its own business.
     this.maxBackpressure = options.maxBackpressure ?? (role === 'server' ? DEFAULT_MAX_BACKPRESSURE : 0);
     this.closeWhenFull = options.backpressurePolicy === 'close';
@@ -1059,7 +1060,10 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     if (socket === null) return;
     const rare = this.#rareFields();
     if (rare.closeTimer !== null) return;
-    rare.closeTimer = setTimeout(() => socket.destroy(), this.#settings!.closeTimeout);
+    const timeout = this.#settings!.closeTimeout;
+    // Beyond setTimeout's range (Infinity, say) there is no limit rather than 1 ms.
+    if (timeout > MAX_TIMER_DELAY) return;
+    rare.closeTimer = setTimeout(() => socket.destroy(), timeout);
     // A paused socket is no active handle: then the timer keeps the process until the
     // close comes (as ws's does), or the process would exit with no 'close' emitted.
     if ((this.#flags & PAUSED_BY_USER) === 0) rare.closeTimer.unref?.();

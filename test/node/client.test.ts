@@ -449,6 +449,10 @@ describe('request options', () => {
     [{ maxPayload: Number.NaN }, RangeError],
     [{ fragmentOverhead: -1 }, RangeError],
     [{ maxPayload: '1000' }, TypeError],
+    [{ handshakeTimeout: Number.NaN }, RangeError],
+    [{ handshakeTimeout: -1 }, RangeError],
+    [{ closeTimeout: -1 }, RangeError],
+    [{ handshakeTimeout: '100' }, TypeError],
   ])('a limit %j throws %o from the constructor (not from the 101, where nothing could catch it)', (options, type) => {
     expect(() => new WebSocket('ws://127.0.0.1:1/', options as never)).toThrow(type);
   });

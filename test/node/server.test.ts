@@ -174,6 +174,12 @@ describe('three ways to run', () => {
     expect(() => new WebSocketServer({ noServer: true, maxPayload: '1000' as never })).toThrow(TypeError);
     expect(() => new WebSocketServer({ noServer: true, fragmentOverhead: '64' as never })).toThrow(TypeError);
   });
+
+  it.each(['closeTimeout', 'handshakeTimeout', 'authenticateTimeout'])('%s: NaN or a negative number throws RangeError, a string TypeError, from the constructor', (name) => {
+    for (const value of [Number.NaN, -1]) expect(() => new WebSocketServer({ noServer: true, [name]: value })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ noServer: true, [name]: '5' as never })).toThrow(TypeError);
+    new WebSocketServer({ noServer: true, [name]: Number.POSITIVE_INFINITY }).close();
+  });
 });
 
 describe('handshake rejections: a status and a one-line body, never a throw', () => {

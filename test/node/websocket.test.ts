@@ -937,6 +937,18 @@ describe('closing', () => {
     await raw.waitClosed();
   });
 
+  it('closeTimeout: Infinity waits for the peer (setTimeout would have fired after 1 ms)', async () => {
+    const { raw, server } = await rawPair({ closeTimeout: Number.POSITIVE_INFINITY });
+    const closes = recordEvents(server, ['close']);
+    server.close(1000);
+    expect((await raw.readFrame()).opcode).toBe(Op.Close);
+    await delay(50 * MS);
+    expect(closes).toHaveLength(0);
+    raw.write(frame(Op.Close, closePayload(1000)));
+    await until(() => closes.length === 1, 'the close');
+    expect(closes[0]!.args[0]).toBe(1000);
+  });
+
   it('close handshake timeout on the client: a server that never closes TCP is cut off', async () => {
     // A raw server that answers the close frame but never ends the connection.
     const { port } = await startRawServer((socket, _head, key) => {
