@@ -123,6 +123,14 @@ const MAX_SAFE_LENGTH = Number.MAX_SAFE_INTEGER;
  * const parser = new FrameParser({ role: 'server' }, handler);
  * socket.on('data', (chunk) => parser.receive(chunk));
  */
+/**
+ * The most bytes a message of `size` bytes takes compressed: zlib's deflateBound for raw
+ * deflate, and some bytes for the empty blocks that end fragments flushed one by one.
+ */
+function compressedBound(size: number): number {
+  return size + Math.floor(size / 4096) + Math.floor(size / 16384) + 64;
+}
+
 export class FrameParser {
   readonly #handler: ParserHandler;
   readonly #isServer: boolean;
@@ -440,8 +448,13 @@ export class FrameParser {
     if (this.#opcode >= Opcode.Close) return true; // control frames: at most 125 bytes
     const total = this.#messageLength + this.#payloadLength;
     if (total > this.#maxPayload) {
-      this.#fail(new MessageTooBigError(`payload of ${total} bytes exceeds maxPayload ${this.#maxPayload}`));
-      return false;
+      // maxPayload bounds the message after inflating (checked as it inflates); its
+      // compressed form may be a little larger, as incompressible data grows.
+      if (!this.#isCompressed || total > compressedBound(this.#maxPayload)) {
+        const what = this.#isCompressed ? 'compressed payload' : 'payload';
+        this.#fail(new MessageTooBigError(`${what} of ${total} bytes exceeds maxPayload ${this.#maxPayload}`));
+        return false;
+      }
     }
     if (this.#opcode !== Opcode.Continuation) {
       this.#messageOpcode = this.#opcode;

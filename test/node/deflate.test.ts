@@ -461,6 +461,22 @@ describe('decompression bomb', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(64 * MiB);
   });
 
+  it('a message of maxPayload incompressible bytes is delivered, though it grows when compressed (from a ws client)', async () => {
+    const { wss, url } = await volleyServer({ perMessageDeflate: true, maxPayload: 200 * KiB });
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    const peer = new PeerWebSocket(url, { perMessageDeflate: true });
+    track(() => peer.terminate());
+    await opened(peer);
+    const [server] = await connection;
+    const message = randomBytes(200 * KiB);
+    const received = nextEvent<[Buffer]>(server, 'message');
+    peer.send(message);
+    expect((await within(received, 'the message'))[0]).toEqual(message);
+    const closed = nextEvent<[number]>(peer, 'close');
+    peer.send(Buffer.concat([message, Buffer.alloc(1)])); // one byte over, inflated
+    expect((await closed)[0]).toBe(1009);
+  });
+
   it('bad compressed data closes with 1007', async () => {
     const { port } = await volleyServer({ perMessageDeflate: true });
     const raw = await rawClient(port, 'permessage-deflate');

@@ -153,6 +153,23 @@ describe('maxPayload: enforced from the length field, before buffering', () => {
     expect(tooBig.errors[0]!.message).toBe(`payload of ${limit + 1} bytes exceeds maxPayload ${limit}`);
   });
 
+  it('a compressed message may take a little more than maxPayload on the wire (maxPayload bounds it inflated); beyond deflate\'s bound it fails from the header', () => {
+    // 10,000 incompressible bytes take up to 10,000 + 2 + 0 + 64 compressed.
+    const fits = recordingParser({ role: 'server', maxPayload: 10_000, allowRsv1: true });
+    fits.parser.receive(clientFrame(Opcode.Binary, filler(10_066, 3), { rsv: Rsv.RSV1 }));
+    expect(fits.events).toHaveLength(1);
+    expect(fits.events[0]![0]).toBe('message');
+
+    const tooBig = recordingParser({ role: 'server', maxPayload: 10_000, allowRsv1: true });
+    tooBig.parser.receive(clientFrame(Opcode.Binary, '', { rsv: Rsv.RSV1, length: 10_067 }).subarray(0, 4));
+    expect(tooBig.events).toEqual([['error', 1009, ErrorCode.MessageTooBig]]);
+    expect(tooBig.errors[0]!.message).toBe('compressed payload of 10067 bytes exceeds maxPayload 10000');
+
+    const plain = recordingParser({ role: 'server', maxPayload: 10_000, allowRsv1: true });
+    plain.parser.receive(clientFrame(Opcode.Binary, '', { length: 10_001 }).subarray(0, 4));
+    expect(plain.errors[0]!.message).toBe('payload of 10001 bytes exceeds maxPayload 10000');
+  });
+
   it('counts the whole message across fragments (no overhead)', () => {
     const fits = recordingParser({ role: 'server', maxPayload: 100, fragmentOverhead: 0 });
     fits.parser.receive(clientFrame(Opcode.Text, 'a'.repeat(50), { fin: false }));
