@@ -101,7 +101,11 @@ export function decodeStream(stream: Uint8Array, options: ReferenceOptions): Wir
     }
 
     if (!isControl) {
-      if (received + length > maxPayload) return fail(1009, ErrorCode.MessageTooBig);
+      // maxPayload bounds a compressed message inflated; compressed, it may take up to
+      // zlib's deflateBound (size + size/4096 + size/16384 + a few bytes; 64 allowed).
+      const isCompressed = opcode === 0 ? compressed : rsv1;
+      const limit = isCompressed ? maxPayload + Math.floor(maxPayload / 4096) + Math.floor(maxPayload / 16384) + 64 : maxPayload;
+      if (received + length > limit) return fail(1009, ErrorCode.MessageTooBig);
       if (opcode === 0) {
         continuations++;
         if (continuations * overhead > maxPayload) return fail(1009, ErrorCode.MessageTooBig);

@@ -124,10 +124,11 @@ const MAX_SAFE_LENGTH = Number.MAX_SAFE_INTEGER;
  * socket.on('data', (chunk) => parser.receive(chunk));
  */
 /**
- * The most bytes a message of `size` bytes takes compressed: zlib's deflateBound for raw
- * deflate, and some bytes for the empty blocks that end fragments flushed one by one.
+ * @internal The most bytes a message of `size` bytes takes compressed, which the parser
+ * lets a compressed message have: zlib's deflateBound for raw deflate, and some bytes
+ * for the empty blocks that end fragments flushed one by one.
  */
-function compressedBound(size: number): number {
+export function compressedBound(size: number): number {
   return size + Math.floor(size / 4096) + Math.floor(size / 16384) + 64;
 }
 
