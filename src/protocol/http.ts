@@ -495,6 +495,10 @@ abstract class HeadParser<Parsed extends HeadFields> {
       if (framing !== null) readFraming(text, start, end, framing);
     }
     if (framing !== null) this.#checkFraming(framing);
+    // RFC 9112 §5.2: a user agent MUST replace each obs-fold in a response with one or
+    // more SP (a server rejects it: 400), here one per byte, so that the text keeps the
+    // head's length. Lines are counted and checked as received.
+    if (!linesAreValid && this.#kind === 'response') text = unfolded(text, headersStart);
     // Names and values are cut from the text only when read (see Head).
     return this.build(fields, text, headersStart);
   }
@@ -502,8 +506,15 @@ abstract class HeadParser<Parsed extends HeadFields> {
   /** Throws the malformed-head error for what is wrong with the header line from `start` to `end` (its CR), if anything. */
   #checkHeaderLine(text: string, start: number, end: number, line: number, fields: { status?: number }): void {
     const first = text.charCodeAt(start);
-    // RFC 9112 §5.2: obs-fold is deprecated; a server MUST reject it or replace it with SP.
-    if (first === SP || first === HT) throw this.#malformed(`obsolete line folding at header line ${line}`, fields);
+    // RFC 9112 §5.2: obs-fold is deprecated; a server MUST reject it, a user agent
+    // replace it with SP (see unfolded). §2.2: not before the first header line.
+    if (first === SP || first === HT) {
+      if (this.#kind === 'request' || line === 2) throw this.#malformed(`obsolete line folding at header line ${line}`, fields);
+      for (let i = start; i < end; i++) {
+        if (!isFieldValueByte(text.charCodeAt(i))) throw this.#malformed(`header value at line ${line} contains control byte ${hex(text.charCodeAt(i))}`, fields);
+      }
+      return;
+    }
     const colon = text.indexOf(':', start);
     if (colon === -1 || colon > end) throw this.#malformed(`header line ${line} has no ":"`, fields);
     if (colon === start) throw this.#malformed(`header line ${line} has an empty name`, fields);
@@ -612,6 +623,13 @@ function parseVersion(text: string, start: number, end: number): string | null {
 }
 
 const SLASH = 0x2f;
+/** Line breaks followed by whitespace: the obs-fold of RFC 9112 §5.2. */
+const OBS_FOLDS = /\r\n[\t ]+/g;
+
+/** `text` with every obs-fold after `headersStart` made as many spaces. */
+function unfolded(text: string, headersStart: number): string {
+  return text.slice(0, headersStart) + text.slice(headersStart).replace(OBS_FOLDS, (fold) => ' '.repeat(fold.length));
+}
 
 /**
  * RFC 9112 §3.2: besides origin-form (a path, starting with "/"), a request-target is

@@ -677,6 +677,16 @@ describe('followRedirects: credentials from the URL or auth', () => {
 });
 
 describe('the response head', () => {
+  it('a folded header line in the 101 is unfolded, as RFC 9112 §5.2 requires of a user agent (ws fails the handshake)', async () => {
+    const { port } = await startRawServer((socket, _head, key) => {
+      socket.write(switchingProtocols(key, ['X-Note: a', ' b']));
+    });
+    const ws = client(`ws://127.0.0.1:${port}/`);
+    const upgrade = nextEvent<[{ headers: Record<string, string> }]>(ws, 'upgrade');
+    await nextEvent(ws, 'open');
+    expect((await upgrade)[0].headers['x-note']).toBe('a   b');
+  });
+
   it('interim 1xx responses before the 101 are skipped (RFC 9110 §15.2), whole or in pieces', async () => {
     for (const split of [false, true]) {
       const { port } = await startRawServer((socket, _head, key) => {

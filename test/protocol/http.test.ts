@@ -152,6 +152,14 @@ describe('RFC 9112 §3 request head', () => {
     expect(request(`GET / ${version}\r\n\r\n`)!.httpVersion).toBe(expected);
   });
 
+  it('a response\'s obs-fold is replaced with SP (RFC 9112 §5.2, a user agent MUST); before the first header line it is refused', () => {
+    const head = 'HTTP/1.1 101 Switching Protocols\r\nX-Note: a\r\n  b\r\n\tc\r\nUpgrade: websocket\r\n\r\n';
+    const folded = response(head)!;
+    expect(folded.rawHeaders).toEqual(['X-Note', 'a    b   c', 'Upgrade', 'websocket']);
+    expect(folded.headBytes).toBe(head.length);
+    expect(() => response('HTTP/1.1 101 Switching Protocols\r\n X-Note: a\r\n\r\n')).toThrow(/obsolete line folding at header line 2/);
+  });
+
   it('accepts every request-target form in its place: a path, an absolute URI, "*" for OPTIONS, an authority for CONNECT', () => {
     expect(request('GET /a?b HTTP/1.1\r\n\r\n')!.target).toBe('/a?b');
     expect(request('GET ws://host/chat?x HTTP/1.1\r\n\r\n')!.target).toBe('ws://host/chat?x');
