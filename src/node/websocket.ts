@@ -830,7 +830,7 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
     }
     if (ping) connection.sendPing(payload);
     else connection.sendPong(payload);
-    if (cb !== undefined) this.#addCallback(cb);
+    if (cb !== undefined) this.#whenSent(connection, cb);
   }
 
   #notOpen(cb: Callback | undefined): void {

@@ -530,7 +530,11 @@ export class Connection implements ParserHandler {
 
   #sendControl(opcode: number, data: string | Uint8Array): void {
     checkControlPayload(data);
-    this.#writeFrame(FIN | opcode, data);
+    const sends = this.#deflate;
+    // In the order of the calls, as ws sends them: behind a message still being
+    // compressed (a pong answering a ping is written at once, see onPing).
+    if (sends === null || sends.queue === null) this.#writeFrame(FIN | opcode, data);
+    else this.#send({ kind: 'raw', bytes: this.#encode(FIN | opcode, data) });
   }
 
   #writeFrame(firstByte: number, payload: string | Uint8Array): void {

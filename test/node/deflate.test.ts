@@ -672,6 +672,29 @@ describe('a compressed message that arrives with the peer\'s close frame and FIN
   });
 });
 
+describe('order of sends behind a compression on the thread pool', () => {
+  it('ping and pong wait behind a message still being compressed, and their callbacks come after its own, as in ws', async () => {
+    const { wss, url } = await volleyServer({ perMessageDeflate: true });
+    const connection = nextEvent<[WebSocket]>(wss, 'connection');
+    const ws = new WebSocket(url, { perMessageDeflate: true });
+    track(() => ws.terminate());
+    await opened(ws);
+    const [server] = await connection;
+    const seen: string[] = [];
+    server.on('message', (data: Buffer) => seen.push(`message ${data.length}`));
+    server.on('ping', (data: Buffer) => seen.push(`ping ${String(data)}`));
+    server.on('pong', (data: Buffer) => seen.push(`pong ${String(data)}`));
+    const callbacks: string[] = [];
+    ws.send(randomBytes(100 * KiB), () => callbacks.push('send')); // over 64 KiB: on the thread pool
+    ws.ping('p', undefined, () => callbacks.push('ping'));
+    ws.pong('q', undefined, () => callbacks.push('pong'));
+    ws.send('after', () => callbacks.push('after'));
+    await until(() => seen.length === 4 && callbacks.length === 4, 'everything');
+    expect(seen).toEqual([`message ${100 * KiB}`, 'ping p', 'pong q', 'message 5']);
+    expect(callbacks).toEqual(['send', 'ping', 'pong', 'after']);
+  });
+});
+
 describe('sends when the connection fails or closes', () => {
   it('a message still being compressed when the connection fails is sent before the close frame, as ws does', async () => {
     const received: Buffer[] = [];
