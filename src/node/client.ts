@@ -613,6 +613,5 @@ export function connectClient(
   }
 
   // As in ws: 0 (or a delay beyond setTimeout's range) is no limit.
-  const limit = handshakeTimeout;
-  if (limit > 0 && limit <= MAX_TIMER_DELAY) timer = setTimeout(() => onTimeout(), limit);
+  if (handshakeTimeout > 0 && handshakeTimeout <= MAX_TIMER_DELAY) timer = setTimeout(() => onTimeout(), handshakeTimeout);
 }

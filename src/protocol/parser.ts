@@ -117,13 +117,6 @@ const SCRATCH = Buffer.alloc(8);
 const MAX_SAFE_LENGTH = Number.MAX_SAFE_INTEGER;
 
 /**
- * Incremental WebSocket frame parser and message assembler.
- *
- * @example
- * const parser = new FrameParser({ role: 'server' }, handler);
- * socket.on('data', (chunk) => parser.receive(chunk));
- */
-/**
  * @internal The most bytes a message of `size` bytes takes compressed, which the parser
  * lets a compressed message have: zlib's deflateBound for raw deflate, and some bytes
  * for the empty blocks that end fragments flushed one by one.
@@ -132,6 +125,13 @@ export function compressedBound(size: number): number {
   return size + Math.floor(size / 4096) + Math.floor(size / 16384) + 64;
 }
 
+/**
+ * Incremental WebSocket frame parser and message assembler.
+ *
+ * @example
+ * const parser = new FrameParser({ role: 'server' }, handler);
+ * socket.on('data', (chunk) => parser.receive(chunk));
+ */
 export class FrameParser {
   readonly #handler: ParserHandler;
   readonly #isServer: boolean;
