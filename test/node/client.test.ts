@@ -469,15 +469,20 @@ describe('followRedirects', () => {
     return { port, heads };
   }
 
-  /** A raw server answering its first upgrade with `status` and `Location: location`, and the next ones with a 101, keeping their heads. */
-  async function startRedirectOnce(location: string, status: number) {
+  /**
+   * A raw server answering its first upgrade with `status` and `Location: location` (a
+   * function of the server's port, or as given), and the next ones with a 101, keeping
+   * their heads.
+   */
+  async function startRedirectOnce(location: string | ((port: number) => string), status: number) {
     const heads: string[] = [];
-    const { port } = await startRawServer((socket, head, key) => {
+    const started = await startRawServer((socket, head, key) => {
       heads.push(head);
-      if (heads.length === 1) socket.end(`HTTP/1.1 ${status} Moved\r\nLocation: ${location}\r\nContent-Length: 0\r\n\r\n`);
+      const to = typeof location === 'string' ? location : location(started.port);
+      if (heads.length === 1) socket.end(`HTTP/1.1 ${status} Moved\r\nLocation: ${to}\r\nContent-Length: 0\r\n\r\n`);
       else socket.write(switchingProtocols(key));
     });
-    return { port, heads };
+    return { port: started.port, heads };
   }
 
   it('follows a redirect to where it points, with a redirect event first', async () => {
@@ -626,53 +631,42 @@ describe('followRedirects', () => {
     expect(three).toMatch(/^x-other: kept$/im);
     expect(three).toMatch(/^host: localhost:/im);
   });
-});
 
-describe('followRedirects: credentials from the URL or auth', () => {
-  const basic = (credentials: string): string => `Basic ${Buffer.from(credentials).toString('base64')}`;
+  describe('credentials from the URL or auth', () => {
+    const basic = (credentials: string): string => `Basic ${Buffer.from(credentials).toString('base64')}`;
 
-  /** Heads of a raw server redirecting its first request to `location(port)` and upgrading the next. */
-  async function redirectOnce(location: (port: number) => string) {
-    const heads: string[] = [];
-    const started = await startRawServer((socket, head, key) => {
-      heads.push(head);
-      if (heads.length === 1) socket.end(`HTTP/1.1 302 Found\r\nLocation: ${location(started.port)}\r\nContent-Length: 0\r\n\r\n`);
-      else socket.write(switchingProtocols(key));
+    it.each([
+      ['the URL, to an absolute Location on the same host', (port: number) => `ws://127.0.0.1:${port}/next`, 'url'],
+      ['the URL, to a relative Location', () => '/next', 'url'],
+      ['auth, to an absolute Location on the same host', (port: number) => `ws://127.0.0.1:${port}/next`, 'auth'],
+    ] as const)('credentials from %s go on, and the redirect listener sees them', async (_name, location, source) => {
+      const { port, heads } = await startRedirectOnce(location, 302);
+      const url = source === 'url' ? `ws://ada:pw@127.0.0.1:${port}/` : `ws://127.0.0.1:${port}/`;
+      const ws = client(url, undefined, { followRedirects: true, ...(source === 'auth' ? { auth: 'ada:pw' } : {}) });
+      const seen: unknown[] = [];
+      ws.on('redirect', (_url, request) => seen.push(request.getHeader('authorization')));
+      await nextEvent(ws, 'open');
+      expect(seen).toEqual([basic('ada:pw')]);
+      for (const head of heads) expect(head).toMatch(new RegExp(`^authorization: ${basic('ada:pw')}$`, 'im'));
     });
-    return { port: started.port, heads };
-  }
 
-  it.each([
-    ['the URL, to an absolute Location on the same host', (port: number) => `ws://127.0.0.1:${port}/next`, 'url'],
-    ['the URL, to a relative Location', () => '/next', 'url'],
-    ['auth, to an absolute Location on the same host', (port: number) => `ws://127.0.0.1:${port}/next`, 'auth'],
-  ] as const)('credentials from %s go on, and the redirect listener sees them', async (_name, location, source) => {
-    const { port, heads } = await redirectOnce(location);
-    const url = source === 'url' ? `ws://ada:pw@127.0.0.1:${port}/` : `ws://127.0.0.1:${port}/`;
-    const ws = client(url, undefined, { followRedirects: true, ...(source === 'auth' ? { auth: 'ada:pw' } : {}) });
-    const seen: unknown[] = [];
-    ws.on('redirect', (_url, request) => seen.push(request.getHeader('authorization')));
-    await nextEvent(ws, 'open');
-    expect(seen).toEqual([basic('ada:pw')]);
-    for (const head of heads) expect(head).toMatch(new RegExp(`^authorization: ${basic('ada:pw')}$`, 'im'));
-  });
+    it.each(['url', 'auth'] as const)("a redirect listener removes the credentials from %s: the next request has none (ws's way to strip them)", async (source) => {
+      const { port, heads } = await startRedirectOnce('/next', 302);
+      const url = source === 'url' ? `ws://ada:pw@127.0.0.1:${port}/` : `ws://127.0.0.1:${port}/`;
+      const ws = client(url, undefined, { followRedirects: true, ...(source === 'auth' ? { auth: 'ada:pw' } : {}) });
+      ws.on('redirect', (_url, request) => request.removeHeader('Authorization'));
+      await nextEvent(ws, 'open');
+      expect(heads[0]).toMatch(/^authorization: Basic /im);
+      expect(heads[1]).not.toMatch(/^authorization:/im);
+    });
 
-  it.each(['url', 'auth'] as const)("a redirect listener removes the credentials from %s: the next request has none (ws's way to strip them)", async (source) => {
-    const { port, heads } = await redirectOnce(() => '/next');
-    const url = source === 'url' ? `ws://ada:pw@127.0.0.1:${port}/` : `ws://127.0.0.1:${port}/`;
-    const ws = client(url, undefined, { followRedirects: true, ...(source === 'auth' ? { auth: 'ada:pw' } : {}) });
-    ws.on('redirect', (_url, request) => request.removeHeader('Authorization'));
-    await nextEvent(ws, 'open');
-    expect(heads[0]).toMatch(/^authorization: Basic /im);
-    expect(heads[1]).not.toMatch(/^authorization:/im);
-  });
-
-  it('credentials from the URL or auth do not go to another host', async () => {
-    const { port, heads } = await redirectOnce((p) => `ws://localhost:${p}/next`);
-    const ws = client(`ws://ada:pw@127.0.0.1:${port}/`, undefined, { followRedirects: true, auth: 'bob:pw' });
-    await nextEvent(ws, 'open');
-    expect(heads[0]).toMatch(/^authorization: Basic /im);
-    expect(heads[1]).not.toMatch(/^authorization:/im);
+    it('credentials from the URL or auth do not go to another host', async () => {
+      const { port, heads } = await startRedirectOnce((p) => `ws://localhost:${p}/next`, 302);
+      const ws = client(`ws://ada:pw@127.0.0.1:${port}/`, undefined, { followRedirects: true, auth: 'bob:pw' });
+      await nextEvent(ws, 'open');
+      expect(heads[0]).toMatch(/^authorization: Basic /im);
+      expect(heads[1]).not.toMatch(/^authorization:/im);
+    });
   });
 });
 

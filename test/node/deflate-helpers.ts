@@ -204,9 +204,10 @@ export function rawClient(port: number, extensions?: string): Promise<RawClient>
 
 /**
  * A raw server that answers every upgrade 101 with the given `Sec-WebSocket-Extensions`
- * (none when undefined); `requests` collects the request heads.
+ * (none when undefined), then hands the socket to `upgraded`, if given; `requests`
+ * collects the request heads.
  */
-export async function rawServer(extensions: string | undefined): Promise<{ port: number; requests: string[] }> {
+export async function rawServer(extensions: string | undefined, upgraded?: (socket: Socket) => void): Promise<{ port: number; requests: string[] }> {
   const requests: string[] = [];
   const server: NetServer = createNetServer((socket) => {
     socket.on('error', () => {});
@@ -226,6 +227,7 @@ export async function rawServer(extensions: string | undefined): Promise<{ port:
           '\r\n',
       );
       isAnswered = true;
+      upgraded?.(socket);
     });
   });
   track(() => new Promise<void>((resolve) => server.close(() => resolve())));

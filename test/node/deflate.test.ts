@@ -25,8 +25,7 @@ import {
   volleyServer,
   within,
 } from './deflate-helpers.js';
-import { Op, acceptFor, frame, parseFrame, type RawFrame } from './helpers.js';
-import { createServer as createNetServer } from 'node:net';
+import { Op, frame, parseFrame, type RawFrame } from './helpers.js';
 import { randomBytes } from 'node:crypto';
 
 afterEach(closeAll);
@@ -613,24 +612,6 @@ describe('reading while a message inflates off the thread', () => {
   });
 });
 
-/** A raw server answering the upgrade 101 with `extensions`, then handing the socket to `upgraded`; resolves to its port. */
-async function deflatingRawServer(extensions: string, upgraded: (socket: Socket) => void): Promise<number> {
-  const server = createNetServer((socket) => {
-    socket.on('error', () => {});
-    socket.once('data', (request) => {
-      const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))![1]!;
-      socket.write(
-        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n` +
-          `Sec-WebSocket-Extensions: ${extensions}\r\n\r\n`,
-      );
-      upgraded(socket);
-    });
-  });
-  track(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as { port: number }).port;
-}
-
 describe('a compressed message that arrives with the peer\'s close frame and FIN', () => {
   // Incompressible: over 64 KiB compressed, so it inflates on the thread pool, and the
   // socket's end and close come while it does.
@@ -652,7 +633,7 @@ describe('a compressed message that arrives with the peer\'s close frame and FIN
   });
 
   it('a client delivers it and the next one, and reports the close frame (the server closes TCP first, RFC 6455 §7.1.1)', async () => {
-    const port = await deflatingRawServer('permessage-deflate; server_no_context_takeover', (socket) => {
+    const { port } = await rawServer('permessage-deflate; server_no_context_takeover', (socket) => {
       // Two compressed messages, the close frame and FIN in one go, after the client's close.
       socket.once('data', () => {
         const message = frame(Op.Binary, compressed, { mask: null, rsv: 4 });
@@ -698,7 +679,7 @@ describe('order of sends behind a compression on the thread pool', () => {
 describe('sends when the connection fails or closes', () => {
   it('a message still being compressed when the connection fails is sent before the close frame, as ws does', async () => {
     const received: Buffer[] = [];
-    const port = await deflatingRawServer('permessage-deflate', (socket) => {
+    const { port } = await rawServer('permessage-deflate', (socket) => {
       socket.on('data', (chunk: Buffer) => received.push(chunk));
       // One chunk: a message, then a masked frame (a protocol error at a client).
       setTimeout(() => socket.write(Buffer.concat([frame(Op.Text, 'go', { mask: null }), frame(Op.Text, 'bad')])), 20);
