@@ -35,7 +35,7 @@ export { UpgradeResponse } from './upgrade-response.js';
 
 /** Options of a client connection. */
 /** The TLS options a client also takes beside the others, as in `ws` (see `tls`). */
-export type ClientTlsOptions = Pick<TlsOptions, (typeof TLS_OPTION_NAMES)[number]>;
+export type ClientTlsOptions = Omit<TlsOptions, 'host' | 'port' | 'path' | 'socket' | 'timeout' | 'lookup'>;
 
 export interface ClientOptions extends WebSocketOptions, ClientTlsOptions {
   /**
@@ -243,29 +243,23 @@ function withoutCredentials(url: URL): URL {
   return bare;
 }
 
-/** The `tls.connect` options `ws` users give beside the others (ws hands all its options to https.request). */
-const TLS_OPTION_NAMES = [
-  'ca',
-  'cert',
-  'key',
-  'pfx',
-  'passphrase',
-  'rejectUnauthorized',
-  'servername',
-  'checkServerIdentity',
-  'ciphers',
-  'ecdhCurve',
-  'minVersion',
-  'maxVersion',
-  'secureProtocol',
-  'secureOptions',
-  'sigalgs',
-  'crl',
-  'honorCipherOrder',
-  'dhparam',
-  'session',
-  'secureContext',
-] as const;
+/**
+ * The option names that are not handed on to the connection: Volley's own, and the
+ * connection's fields that come from the URL or are set by the handshake. Every other
+ * option given beside them (`ca`, `minDHSize`, `localPort`, ...) goes to `tls.connect`
+ * or `net.connect` (with an `agent`, to `https.request`), as `ws` hands all its options
+ * on: none is dropped unseen.
+ */
+const NOT_CONNECT_OPTIONS = new Set([
+  // Volley's (ClientOptions and WebSocketOptions)
+  'headers', 'origin', 'handshakeTimeout', 'tls', 'auth', 'followRedirects', 'maxRedirects', 'protocolVersion',
+  'maxHeaderBytes', 'createConnection', 'agent', 'perMessageDeflate', 'heartbeat', 'maxPayload', 'closeTimeout',
+  'autoPong', 'fragmentOverhead', 'generateMask', 'maxBackpressure', 'backpressurePolicy', 'allowSynchronousEvents',
+  'skipUTF8Validation',
+  // the connection's, from the URL or the handshake (ws overrides these too)
+  'host', 'hostname', 'port', 'path', 'socketPath', 'protocol', 'method', 'timeout', 'signal', 'socket', 'fd',
+  'setHost', 'defaultPort', 'maxHeaderSize', 'insecureHTTPParser', 'joinDuplicateHeaders', 'uniqueHeaders',
+]);
 
 /** `text` with its %XX escapes decoded; as it is where they do not form UTF-8. */
 function percentDecoded(text: string): string {
@@ -276,11 +270,11 @@ function percentDecoded(text: string): string {
   }
 }
 
-/** The TLS options among a client's options (see TLS_OPTION_NAMES). */
-function tlsOptionsBeside(options: ClientOptions): TlsOptions {
+/** The options given for the connection beside Volley's own (see NOT_CONNECT_OPTIONS). */
+function connectOptionsBeside(options: ClientOptions): TlsOptions {
   const found: Record<string, unknown> = {};
   const given = options as Record<string, unknown>;
-  for (const name of TLS_OPTION_NAMES) if (given[name] !== undefined) found[name] = given[name];
+  for (const name of Object.keys(given)) if (given[name] !== undefined && !NOT_CONNECT_OPTIONS.has(name)) found[name] = given[name];
   return found as TlsOptions;
 }
 
@@ -391,13 +385,13 @@ export function connectClient(
       family: options.family,
       localAddress: options.localAddress,
       lookup: options.lookup,
-      ...tlsOptionsBeside(options),
+      ...connectOptionsBeside(options),
       ...options.tls,
     };
   } else if (isIpc) {
     connectOptions = { path: socketPath };
   } else {
-    connectOptions = { host, port, family: options.family, localAddress: options.localAddress, lookup: options.lookup };
+    connectOptions = { ...connectOptionsBeside(options), host, port, family: options.family, localAddress: options.localAddress, lookup: options.lookup };
   }
   /** What the handshake goes over: the socket, or node:http's request through the agent. */
   let transport: { destroy(): unknown };

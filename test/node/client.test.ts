@@ -5,7 +5,8 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect as connectNet, createServer as createNetServer } from 'node:net';
+import { connect as connectNet, createServer as createNetServer, type NetConnectOpts } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as PeerWebSocket } from 'ws';
 import { HandshakeError, MessageTooBigError, WebSocket, WebSocketServer, type UpgradeRequest } from '../../src/index.js';
@@ -105,6 +106,39 @@ describe('ws:// and wss://', () => {
       ws.send('beside');
       expect(String((await reply)[0])).toBe('beside');
     }
+  });
+
+  it("wss:// hands every other option beside Volley's own to tls.connect, as ws does (ALPNProtocols, minDHSize, ...)", async () => {
+    const { port } = await startSecureServer(); // node:https offers http/1.1 only
+    const { error } = await expectFailure(client(`wss://127.0.0.1:${port}/`, undefined, { rejectUnauthorized: false, ALPNProtocols: ['h2'] }));
+    expect(error.message).toMatch(/application protocol/i);
+    const given: Record<string, unknown>[] = [];
+    const options = { rejectUnauthorized: false, minDHSize: 2048, sessionIdContext: 'x', maxPayload: 5, headers: { 'X-Y': 'z' }, tls: { ciphers: 'DEFAULT' } };
+    const createConnection = (connect: object) => {
+      given.push({ ...connect });
+      return connectTls(connect as ConnectionOptions);
+    };
+    const ws = await openClient(`wss://127.0.0.1:${port}/`, undefined, { ...options, createConnection });
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(given[0]).toMatchObject({ host: '127.0.0.1', port, rejectUnauthorized: false, minDHSize: 2048, sessionIdContext: 'x', ciphers: 'DEFAULT' });
+    // Volley's own options are not the connection's.
+    expect(Object.keys(given[0]!)).not.toEqual(expect.arrayContaining(['maxPayload']));
+    expect(Object.keys(given[0]!)).not.toEqual(expect.arrayContaining(['headers']));
+    expect(Object.keys(given[0]!)).not.toEqual(expect.arrayContaining(['tls']));
+  });
+
+  it('ws:// hands the other options to net.connect too, the URL deciding host and port', async () => {
+    const { port } = await startServer();
+    const given: Record<string, unknown>[] = [];
+    const createConnection = (connect: object) => {
+      given.push({ ...connect });
+      return connectNet(connect as NetConnectOpts);
+    };
+    const options = { keepAlive: true, noDelay: true, host: 'example.invalid', port: 1, maxPayload: 5, createConnection };
+    const ws = await openClient(`ws://127.0.0.1:${port}/`, undefined, options as object);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(given[0]).toMatchObject({ host: '127.0.0.1', port, keepAlive: true, noDelay: true });
+    expect(Object.keys(given[0]!)).not.toEqual(expect.arrayContaining(['maxPayload']));
   });
 
   it('https:// URLs are accepted as wss://', async () => {
