@@ -22,7 +22,7 @@
  */
 import type { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close.js';
-import { MAX_TIMER_DELAY } from '../node/timers.js';
+import { MAX_TIMER_DELAY, timeoutOption } from '../node/timers.js';
 
 // What a heartbeat keeps per connection: small integers in fields of the connection
 // itself, no object of its own.
@@ -70,10 +70,13 @@ export interface HeartbeatSettings {
  * Resolves the `heartbeat` option: `true`/undefined (when on by default) gives the
  * defaults, `false` turns it off, an object overrides them.
  *
- * @throws {RangeError} for an interval or timeout that is not a positive number.
+ * @throws {TypeError} for an interval, timeout or idleTimeout that is not a number.
+ * @throws {RangeError} for an interval or timeout that is not a positive finite number,
+ *   or an idleTimeout that is NaN or negative (Infinity, as 0, is no limit).
  */
-export function heartbeatSettings(option: HeartbeatOptions | boolean | undefined, onByDefault: boolean, idleTimeout = 0): HeartbeatSettings {
-  if (!(Number.isFinite(idleTimeout) && idleTimeout >= 0)) throw new RangeError(`idleTimeout must be a number of ms >= 0, got ${idleTimeout}`);
+export function heartbeatSettings(option: HeartbeatOptions | boolean | undefined, onByDefault: boolean, idleTimeoutOption?: number): HeartbeatSettings {
+  const idle = timeoutOption('idleTimeout', idleTimeoutOption, 0);
+  const idleTimeout = idle === Infinity ? 0 : idle;
   const on = option === undefined ? onByDefault : option !== false;
   if (!on) return { heartbeat: null, idleTimeout };
   const options = typeof option === 'object' ? option : {};
@@ -83,6 +86,7 @@ export function heartbeatSettings(option: HeartbeatOptions | boolean | undefined
     ['interval', interval],
     ['timeout', timeout],
   ] as const) {
+    if (typeof value !== 'number') throw new TypeError(`heartbeat.${name} must be a number of ms, got ${typeof value}`);
     if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`heartbeat.${name} must be a positive number of ms, got ${value}`);
   }
   return { heartbeat: { interval, timeout }, idleTimeout };

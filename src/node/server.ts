@@ -394,7 +394,7 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
     // As in ws: once closed, a server attached to an http server has no address.
     if (server !== null && this.#released) return null;
     if (server !== null && typeof server.address === 'function') return server.address();
-    throw new Error('the server is in noServer mode: it has no address');
+    throw new Error('The server is operating in "noServer" mode'); // ws's message
   }
 
   /**

@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
-import { MAX_TIMER_DELAY } from './timers.js';
+import { MAX_TIMER_DELAY, timeoutOption } from './timers.js';
 import type { WebSocket } from './websocket.js';
 
 /** Options of `wss.close(options)`. */
@@ -37,15 +37,15 @@ const TERMINATE_WAIT = 1_000;
  * Validates the options of a graceful close.
  *
  * @throws {RangeError} for a code that may not be sent, a reason over 123 bytes, or a
- *   negative timeout.
+ *   timeout that is NaN or negative.
+ * @throws {TypeError} for a timeout that is not a number.
  */
 export function shutdownSettings(options: GracefulCloseOptions = {}): ShutdownSettings {
   const code = options.code ?? CloseCode.GoingAway;
   const reason = options.reason ?? '';
   encodeClosePayload(code, reason); // throws for an unsendable code or a long reason
-  const timeout = options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
   // Infinity waits for every client (a timer of setTimeout's longest delay, about 24.8 days).
-  if (!(typeof timeout === 'number' && timeout >= 0)) throw new RangeError(`timeout must be a number of ms >= 0 (or Infinity), got ${timeout}`);
+  const timeout = timeoutOption('timeout', options.timeout, DEFAULT_SHUTDOWN_TIMEOUT);
   return { code, reason, timeout };
 }
 

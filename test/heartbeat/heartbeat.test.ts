@@ -169,6 +169,23 @@ describe('server heartbeat', () => {
     expect(() => new WebSocketServer({ noServer: true, heartbeat: { timeout: -1 } })).toThrow(RangeError);
     expect(() => new WebSocketServer({ noServer: true, idleTimeout: Number.NaN })).toThrow(RangeError);
     expect(() => new WebSocket('ws://127.0.0.1:1', { heartbeat: { interval: Number.POSITIVE_INFINITY } })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ noServer: true, idleTimeout: -1 })).toThrow(RangeError);
+  });
+
+  it('rejects a time that is not a number with a TypeError, as the other timeout options', () => {
+    const bad = '5000' as unknown as number;
+    expect(() => new WebSocketServer({ noServer: true, idleTimeout: bad })).toThrow(TypeError);
+    expect(() => new WebSocketServer({ noServer: true, heartbeat: { interval: bad } })).toThrow(TypeError);
+    expect(() => new WebSocketServer({ noServer: true, heartbeat: { timeout: bad } })).toThrow(TypeError);
+    expect(() => new WebSocket('ws://127.0.0.1:1', { heartbeat: { timeout: bad } })).toThrow(TypeError);
+    expect(() => new WebSocketServer({ noServer: true, closeTimeout: bad })).toThrow(TypeError);
+  });
+
+  it('takes idleTimeout Infinity as no limit, as closeTimeout', async () => {
+    const started = await t.startServer({ heartbeat: false, idleTimeout: Number.POSITIVE_INFINITY });
+    const spy = vi.spyOn(globalThis, 'setInterval');
+    await t.openClients(started, 1);
+    expect(spy).not.toHaveBeenCalled(); // nothing to watch: no sweep timer
   });
 });
 

@@ -229,6 +229,7 @@ describe('wss.close(options): graceful shutdown', () => {
     expect(() => started.wss.close({ reason: 'x'.repeat(124) })).toThrow(RangeError);
     expect(() => started.wss.close({ timeout: -1 })).toThrow(RangeError);
     expect(() => started.wss.close({ timeout: Number.NaN })).toThrow(RangeError);
+    expect(() => started.wss.close({ timeout: '5000' as unknown as number })).toThrow(TypeError);
   });
 
   it('on an attached http server: detaches and leaves the http server running', async () => {
