@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from '../../src/index.js';
+import { Heartbeat, heartbeatSettings } from '../../src/heartbeat/heartbeat.js';
 import * as t from '../support/sockets.js';
 
 afterEach(() => {
@@ -186,6 +187,46 @@ describe('server heartbeat', () => {
     const spy = vi.spyOn(globalThis, 'setInterval');
     await t.openClients(started, 1);
     expect(spy).not.toHaveBeenCalled(); // nothing to watch: no sweep timer
+  });
+});
+
+describe('deadlines in sweeps (sweeps driven by hand over a real connection)', () => {
+  /** A server-side connection with no heartbeat of its own, to a raw client that says nothing. */
+  async function silentConnection(): Promise<WebSocket> {
+    const started = await t.startServer({ heartbeat: false });
+    return serverSide(started, () => t.rawUpgrade(started.port));
+  }
+
+  it('a silent peer is terminated on the first sweep at least timeout after the ping, not a sweep earlier or later', async () => {
+    const ws = await silentConnection();
+    // 1000 and 999 ms: a sweep of 16 ms (999 / 64, rounded); a ping every 63 sweeps (62.5,
+    // rounded); the timeout is 63 sweeps too (62.4, rounded up: 62 would be 992 ms).
+    const heartbeat = new Heartbeat(new Set([ws]), heartbeatSettings({ interval: 1000, timeout: 999 }, true));
+    expect(heartbeat.period).toBe(16);
+    const pings: unknown[] = [];
+    const ping = ws.ping.bind(ws);
+    ws.ping = (...args: Parameters<WebSocket['ping']>) => {
+      pings.push(args[0]);
+      ping(...args);
+    };
+    for (let sweep = 1; sweep <= 63; sweep++) heartbeat.sweep();
+    expect(pings).toHaveLength(1); // sent on sweep 63
+    for (let sweep = 64; sweep <= 125; sweep++) heartbeat.sweep();
+    expect(ws.readyState).toBe(WebSocket.OPEN); // 62 sweeps after the ping: 992 ms < 999
+    heartbeat.sweep(); // sweep 126: 63 sweeps, 1008 ms
+    expect(ws.readyState).toBe(WebSocket.CLOSING);
+    const [code] = await t.nextEvent<[number]>(ws, 'close');
+    expect(code).toBe(1006);
+  });
+
+  it('idleTimeout closes on the first sweep a whole timeout after the connection was first seen, not a sweep later', async () => {
+    const ws = await silentConnection();
+    const heartbeat = new Heartbeat(new Set([ws]), heartbeatSettings(false, false, 100)); // a sweep of 25 ms, 4 sweeps
+    expect(heartbeat.period).toBe(25);
+    for (let sweep = 1; sweep <= 4; sweep++) heartbeat.sweep(); // first seen on sweep 1
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    heartbeat.sweep();
+    expect(ws.readyState).toBe(WebSocket.CLOSING);
   });
 });
 

@@ -231,6 +231,17 @@ describe('Admission', () => {
     expect(admission.admit({ headers: {} }, socket)?.status).toBe(429);
   });
 
+  it('handshake rate: Retry-After rounds a wait of several seconds up, not down', () => {
+    let now = 0;
+    const admission = Admission.create({ maxHandshakesPerIp: { handshakes: 1, per: 5000 } }, () => now)!;
+    const socket = fakeSocket('192.0.2.1');
+    expect(admission.admit({ headers: {} }, socket)).toBeNull();
+    now = 100;
+    const refused = admission.admit({ headers: {} }, socket)!;
+    expect(refused.status).toBe(429);
+    expect(refused.headers['Retry-After']).toBe('5'); // 4.9 s to wait: asking again after 4 s would be refused
+  });
+
   it('the handshake table stays within maxTrackedAddresses and forgets refilled addresses', () => {
     let now = 0;
     const admission = Admission.create({ maxHandshakesPerIp: { handshakes: 5, per: 1000 }, maxTrackedAddresses: 100 }, () => now)!;

@@ -124,6 +124,26 @@ describe('wss.metrics()', () => {
     expect(closedFamily.help).toMatch(/code the server sent/);
   });
 
+  it('a fragmented message counts as one message sent; a publish counts the recipients it reached, not those it dropped', async () => {
+    const { wss, url } = await startServer({ maxBackpressure: 1 });
+    const clients = [await openClient(url), await openClient(url)];
+    await until(() => wss.clients.size === 2, 'two connections');
+    const [a, b] = [...wss.clients] as WebSocket[];
+    const received = nextEvent<[Buffer]>(clients[0]!, 'message');
+    a!.send('one ', { fin: false });
+    a!.send('message');
+    expect(String((await received)[0])).toBe('one message');
+    expect(wss.metrics().messages.sent).toBe(1);
+    a!.subscribe('t');
+    b!.subscribe('t');
+    expect(wss.publish('t', 'x').dropped).toBe(0);
+    expect(wss.publish('t', 'y')).toEqual({ sent: 0, backpressure: 0, dropped: 2 }); // same tick: over the 1-byte budget
+    const snapshot = wss.metrics();
+    expect(snapshot.publish).toEqual({ messages: 2, recipients: 2 });
+    expect(snapshot.messages.sent).toBe(3);
+    expect(snapshot.messages.dropped.backpressure).toBe(2);
+  });
+
   it('a snapshot is a copy', async () => {
     const { wss, url } = await startServer();
     const before = wss.metrics();

@@ -64,6 +64,25 @@ describe('SendStatus', () => {
     expect(ws.droppedMessages).toBe(3);
   });
 
+  it('exactly maxBackpressure bytes buffered is within the budget: the message is queued; over it, dropped', async () => {
+    const started = await t.startServer({ maxBackpressure: 2 * 16_388 });
+    const { ws } = await silentPeer(started);
+    const message = Buffer.alloc(16 * 1024); // 16 388 bytes framed
+    const statuses = Array.from({ length: 4 }, () => ws.send(message));
+    // 0, 16 388 and 32 776 (exactly maxBackpressure) bytes buffered: within; 49 164: over.
+    expect(statuses.map((status) => status === SendStatus.DROPPED)).toEqual([false, false, false, true]);
+    expect(ws.droppedMessages).toBe(1);
+  });
+
+  it("BACKPRESSURE once exactly the high-water mark is buffered (as a stream's write returns false), SENT below it", async () => {
+    const started = await t.startServer({ maxBackpressure: 0 });
+    const { ws } = await silentPeer(started);
+    const highWaterMark = ws.socket!.writableHighWaterMark;
+    expect(ws.send(Buffer.alloc(highWaterMark - 6))).toBe(SendStatus.SENT); // framed: 4 header bytes, 2 below the mark
+    expect(ws.bufferedAmount).toBe(highWaterMark - 2);
+    expect(ws.send(Buffer.alloc(0))).toBe(SendStatus.BACKPRESSURE); // 2 bytes more: exactly the mark
+  });
+
   it.each([
     ['dropped behind it', (ws: WebSocket) => expect(ws.send('next')).toBe(SendStatus.DROPPED)],
     ['a ping written while it compresses', (ws: WebSocket) => ws.ping()],
@@ -239,6 +258,18 @@ describe("policy 'drop' (the default)", () => {
       { sent: 1, backpressure: 0, dropped: 1 },
     ]);
     expect(await received).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a drop in the same tick as a send that fitted, with a budget below the high-water mark, is followed by drain', async () => {
+    const started = await t.startServer({ maxBackpressure: 100 });
+    const connection = t.nextEvent<[WebSocket]>(started.wss, 'connection');
+    await t.openClient(started.url);
+    const [ws] = await connection;
+    const drained = t.nextEvent(ws, 'drain');
+    expect(ws.send(Buffer.alloc(200))).toBe(SendStatus.SENT); // below the socket's high-water mark
+    expect(ws.send(Buffer.alloc(200))).toBe(SendStatus.DROPPED); // over the budget, queued behind the first
+    await drained;
+    expect(ws.send('after drain')).toBe(SendStatus.SENT);
   });
 
   it('maxBackpressure 0 means no limit', async () => {

@@ -151,6 +151,18 @@ describe.each(ways)('unexpected-response body ($name)', ({ options }) => {
     expect(result.order).toEqual(['unexpected-response', 'end', 'error', 'close']);
   });
 
+  it(`a body of exactly ${MAX_RESPONSE_BODY_BYTES} bytes is read whole, complete true`, async () => {
+    const size = MAX_RESPONSE_BODY_BYTES;
+    const url = await refusingServer((socket) => {
+      socket.write(`HTTP/1.1 403 Forbidden\r\nContent-Length: ${size}\r\n\r\n`);
+      socket.write(Buffer.alloc(size, 'x'));
+    });
+    const result = await refusal(url, 'data', options());
+    expect(result.body).toBe('x'.repeat(size));
+    expect(result.complete).toBe(true);
+    expect(result.order).toEqual(['unexpected-response', 'end', 'error', 'close']);
+  });
+
   it('a head and then nothing: the body ends at handshakeTimeout, then error and close (no hang)', async () => {
     const url = await refusingServer((socket) => socket.write('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\npart'));
     const started = Date.now();

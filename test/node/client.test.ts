@@ -31,6 +31,7 @@ import {
   switchingProtocols,
   track,
   until,
+  watchTimers,
 } from './helpers.js';
 
 afterEach(closeAll);
@@ -797,6 +798,18 @@ describe('handshake failures: error naming the cause, then close 1006', () => {
     const { error } = await expectFailure(ws);
     expect(error.message).toMatch(/closed before the opening handshake completed/);
     expect(Date.now() - started).toBeLessThan(2000 * MS);
+  });
+
+  it('handshakeTimeout: its timer is cleared once the connection is open (left, it would hold the process until then)', async () => {
+    const { url } = await startServer();
+    const armed = watchTimers(60_000);
+    try {
+      const ws = await openClient(url, undefined, { handshakeTimeout: 60_000 });
+      expect(armed.cleared()).toEqual([true]);
+      ws.close();
+    } finally {
+      armed.restore();
+    }
   });
 
   it('handshakeTimeout: a server that accepts TCP but never answers', async () => {

@@ -631,3 +631,30 @@ export function selfSignedCertificate(): { key: string; cert: string } {
   certificate = { key, cert };
   return certificate;
 }
+
+/**
+ * Watches the timers armed with `delay` ms from now on: `cleared()` tells, for each, whether
+ * it was cleared (a timer left armed keeps the process alive until it fires).
+ */
+export function watchTimers(delay: number): { cleared(): boolean[]; restore(): void } {
+  const armed: unknown[] = [];
+  const cleared = new Set<unknown>();
+  const realSetTimeout = globalThis.setTimeout;
+  const realClearTimeout = globalThis.clearTimeout;
+  globalThis.setTimeout = function (this: unknown, ...args: Parameters<typeof setTimeout>) {
+    const timer = realSetTimeout.apply(this, args);
+    if (args[1] === delay) armed.push(timer);
+    return timer;
+  } as typeof setTimeout;
+  globalThis.clearTimeout = function (this: unknown, timer: Parameters<typeof clearTimeout>[0]) {
+    cleared.add(timer);
+    return realClearTimeout.call(this, timer);
+  } as typeof clearTimeout;
+  return {
+    cleared: () => armed.map((timer) => cleared.has(timer)),
+    restore: () => {
+      globalThis.setTimeout = realSetTimeout;
+      globalThis.clearTimeout = realClearTimeout;
+    },
+  };
+}

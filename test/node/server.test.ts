@@ -31,6 +31,7 @@ import {
   track,
   until,
   upgradeRequest,
+  watchTimers,
   within,
 } from './helpers.js';
 
@@ -621,6 +622,59 @@ describe('authenticate', () => {
       expect(ws.readyState).toBe(WebSocket.OPEN);
     });
 
+    it('a verifyClient that settles after the client went away, or once close() began, calls no authenticate and makes no connection', async () => {
+      const releases: Array<(verified: boolean) => void> = [];
+      const authenticated: string[] = [];
+      const { wss, port } = await start({
+        verifyClient: () => new Promise<boolean>((resolve) => releases.push(resolve)),
+        authenticate: (req: { url?: string }) => {
+          authenticated.push(req.url!);
+          return {};
+        },
+      });
+      const events = recordEvents(wss, ['connection', 'error']);
+      const gone = await rawConnect(port);
+      gone.write(upgradeRequest({ path: '/gone' }));
+      await until(() => releases.length === 1, 'verifyClient was called');
+      gone.socket.destroy();
+      await delay(20 * MS);
+      releases[0]!(true);
+      await delay(20 * MS);
+      expect(authenticated).toEqual([]);
+      const waiting = await rawConnect(port);
+      waiting.write(upgradeRequest({ path: '/shutdown' }));
+      await until(() => releases.length === 2, 'verifyClient was called again');
+      const closed = wss.close({ timeout: 1000 * MS });
+      releases[1]!(true);
+      await within(closed, 'the shutdown');
+      await waiting.waitClosed();
+      expect(authenticated).toEqual([]);
+      expect(events).toEqual([]);
+      expect(wss.clients.size).toBe(0);
+    });
+
+    it('an asynchronous authenticate leaves no listener of its own on the socket of the connection it accepts', async () => {
+      const { wss, url } = await start({ authenticate: (req: { url?: string }) => (req.url === '/async' ? Promise.resolve({}) : {}) });
+      const sides = new Map<string, WebSocket>();
+      wss.on('connection', (ws: WebSocket, req: { url?: string }) => sides.set(req.url!, ws));
+      await openClient(`${url}/sync`);
+      await openClient(`${url}/async`);
+      await until(() => sides.size === 2, 'both connections');
+      const counts = (ws: WebSocket) => ['close', 'end', 'error', 'data'].map((event) => ws.socket!.listenerCount(event));
+      expect(counts(sides.get('/async')!)).toEqual(counts(sides.get('/sync')!));
+    });
+
+    it('an authenticate that settles in time clears its timer (left, it would hold the process until authenticateTimeout)', async () => {
+      const { url } = await start({ authenticate: () => Promise.resolve({}), authenticateTimeout: 60_000 });
+      const armed = watchTimers(60_000);
+      try {
+        await openClient(url);
+        expect(armed.cleared()).toEqual([true]);
+      } finally {
+        armed.restore();
+      }
+    });
+
     it('data sent right after the request while authenticate is pending is not lost', async () => {
       let release!: (value: unknown) => void;
       const { wss, port } = await start({
@@ -769,6 +823,29 @@ describe('clients and events', () => {
     req.headers = { replaced: '1' };
     expect(req.headers).toEqual({ replaced: '1' });
     ws.close();
+  });
+
+  it('handleUpgrade with a socket that closed meanwhile (no authenticate) makes no connection', async () => {
+    const http = createHttpServer();
+    const port = await listen(http);
+    const wss = trackServer(new WebSocketServer({ noServer: true }));
+    const connections: WebSocket[] = [];
+    const handed = new Promise<void>((resolve) => {
+      http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+        socket.once('close', () => {
+          // The application's own asynchronous step took longer than the client stayed.
+          wss.handleUpgrade(req, socket, head, (ws) => connections.push(ws));
+          resolve();
+        });
+        socket.destroy();
+      });
+    });
+    const ws = client(`ws://127.0.0.1:${port}/`);
+    ws.on('error', () => {});
+    await within(handed, 'the upgrade');
+    await delay(20 * MS);
+    expect(connections).toEqual([]);
+    expect(wss.clients.size).toBe(0);
   });
 
   it('validates a request given to handleUpgrade from its headers, which code may have changed first (as ws does)', async () => {

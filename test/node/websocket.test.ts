@@ -28,6 +28,7 @@ import {
   startServer,
   switchingProtocols,
   until,
+  watchTimers,
   type RawClient,
 } from './helpers.js';
 
@@ -216,6 +217,15 @@ describe('calls that do nothing in the state they are made in (as in ws)', () =>
     ws.terminate();
     await delay(10 * MS);
     expect(closes).toHaveLength(1);
+  });
+
+  it('terminate() once CLOSED leaves readyState CLOSED, on both sides', async () => {
+    const { server, client: ws } = await connectPair();
+    ws.close();
+    await Promise.all([nextEvent(ws, 'close'), nextEvent(server, 'close')]);
+    ws.terminate();
+    server.terminate();
+    expect([ws.readyState, server.readyState]).toEqual([WebSocket.CLOSED, WebSocket.CLOSED]);
   });
 
   it('close() with invalid arguments while CONNECTING throws and leaves the handshake going on', async () => {
@@ -949,6 +959,20 @@ describe('closing', () => {
     expect(closes[0]!.args[0]).toBe(1000);
   });
 
+  it('a close timer armed while paused goes with the connection: it is cleared when close fires, not left to hold the process', async () => {
+    const { server, client: ws } = await connectPair({}, { closeTimeout: 60_000 });
+    const armed = watchTimers(60_000);
+    try {
+      ws.pause();
+      ws.close(1000); // armed while paused: this timer keeps the process until the close comes
+      ws.resume();
+      await Promise.all([nextEvent(ws, 'close'), nextEvent(server, 'close')]);
+      expect(armed.cleared()).toEqual([true]);
+    } finally {
+      armed.restore();
+    }
+  });
+
   it('close handshake timeout on the client: a server that never closes TCP is cut off', async () => {
     // A raw server that answers the close frame but never ends the connection.
     const { port } = await startRawServer((socket, _head, key) => {
@@ -998,6 +1022,26 @@ describe('closing', () => {
     const [code, reason] = await nextEvent<[number, Buffer]>(ws, 'close');
     expect([code, String(reason)]).toEqual([1001, 'going']);
     expect(Date.now() - started).toBeGreaterThanOrEqual(90 * MS);
+  });
+
+  it("readyState is CLOSING from the peer's close frame until TCP closes: send() then drops", async () => {
+    const { raw, server } = await rawPair({}, { allowHalfOpen: true });
+    raw.write(frame(Op.Close, closePayload(1000)));
+    expect((await raw.readFrame()).opcode).toBe(Op.Close); // the answer: the close frame has been read
+    expect(server.readyState).toBe(WebSocket.CLOSING);
+    expect(server.send('late')).toBe(SendStatus.DROPPED);
+    const closed = nextEvent(server, 'close');
+    raw.socket.destroy();
+    await closed;
+  });
+
+  it('the callback of a send whose socket is destroyed in the same tick gets an error once the connection closes', async () => {
+    const { server } = await connectPair();
+    const results: unknown[] = [];
+    server.send('lost', (error) => results.push(error));
+    server.socket!.destroy();
+    await until(() => results.length === 1, 'the send callback');
+    expect(results[0]).toBeInstanceOf(InvalidStateError);
   });
 
   it('close fires exactly once, whatever ends the connection', async () => {
@@ -1102,6 +1146,18 @@ describe('the WHATWG event surface', () => {
     server.send('b');
     await until(() => log.length === 2, 'two messages');
     expect(calls).toEqual(['signal:a', 'capture:a', 'null:a', 'capture:b', 'null:b']);
+  });
+
+  it('addEventListener with a signal already aborted adds nothing, not even until the next tick', async () => {
+    const { server, client: ws } = await connectPair();
+    const before = ws.listenerCount('message');
+    const calls: string[] = [];
+    ws.addEventListener('message', () => calls.push('never'), { signal: AbortSignal.abort() });
+    expect(ws.listenerCount('message')).toBe(before);
+    ws.emit('message', Buffer.from('now'), false); // a message dispatched in this same tick
+    server.send('later');
+    await nextEvent(ws, 'message');
+    expect(calls).toEqual([]);
   });
 
   it('addEventListener: a signal keeps no closed connection alive, and an unused signal holds no listener after close', async () => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidStateError, SendStatus, WebSocket, prepare } from '../../src/index.js';
+import { TopicRegistry } from '../../src/pubsub/topics.js';
 import * as t from '../support/sockets.js';
 
 afterEach(t.closeAll);
@@ -101,6 +102,23 @@ describe('subscriptions', () => {
     // A closed connection cannot subscribe again (nothing would ever remove it).
     expect(server[0]!.subscribe('room')).toBe(false);
     expect(started.wss.subscriberCount('room')).toBe(1);
+  });
+
+  it('a topic is forgotten once its last subscriber leaves, however it leaves: the registry does not grow with dead topics', () => {
+    const registry = new TopicRegistry();
+    const a = new WebSocket(null);
+    const b = new WebSocket(null);
+    registry.subscribe(a, 'x');
+    registry.subscribe(b, 'x');
+    registry.subscribe(a, 'y');
+    expect(registry.size).toBe(2);
+    registry.unsubscribe(a, 'x');
+    expect(registry.size).toBe(2);
+    registry.unsubscribe(b, 'x');
+    expect(registry.size).toBe(1);
+    registry.unsubscribeAll(a);
+    expect(registry.size).toBe(0);
+    expect(registry.subscriberCount('y')).toBe(0);
   });
 
   it('topics are a server feature: a client connection throws', async () => {

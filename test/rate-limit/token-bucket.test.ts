@@ -180,3 +180,25 @@ describe('normalizeRateLimit', () => {
     expect(() => normalizeRateLimit(options as never)).toThrow(type);
   });
 });
+
+describe('refill bounds', () => {
+  it('TokenBucket: msUntil is rounded up, so the tokens are there after that wait and not before it', () => {
+    const bucket = new TokenBucket(3, 10, 0); // 0.3 token per ms
+    expect(bucket.take(3, 0)).toBe(true);
+    const wait = bucket.msUntil(1, 0); // 1 / 0.3 = 3.33 ms
+    expect(wait).toBe(4);
+    expect(bucket.has(1, wait - 1)).toBe(false);
+    expect(bucket.has(1, wait)).toBe(true);
+  });
+
+  it('MessageLimiter: a connection idle for many periods gets back its burst, not more', () => {
+    let now = 0;
+    const limiter = new MessageLimiter(normalizeRateLimit({ messages: 2, bytes: 100, per: 1000 }, () => now)!);
+    const ws = fakeConnection();
+    now = 60_000;
+    expect([1, 2, 3].map(() => limiter.admit(ws, 1, false))).toEqual([true, true, false]);
+    now = 120_000;
+    expect(limiter.admit(ws, 100, true)).toBe(true);
+    expect(limiter.admit(ws, 1, true)).toBe(false); // the byte bucket is capped too
+  });
+});
