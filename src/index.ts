@@ -61,4 +61,11 @@ WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.WebSocket = WebSocket;
 WebSocket.createWebSocketStream = createWebSocketStream;
 
+/** Names `@types/ws` exports for code that comes from `ws` (also under `WebSocket.`). */
+export type Data = WebSocket.Data;
+export type EventListenerOptions = WebSocket.EventListenerOptions;
+export type AddressInfo = WebSocket.AddressInfo;
+export type VerifyClientCallbackSync = WebSocket.VerifyClientCallbackSync;
+export type VerifyClientCallbackAsync = WebSocket.VerifyClientCallbackAsync;
+
 export default WebSocket;

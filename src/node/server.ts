@@ -66,6 +66,8 @@ export interface UpgradeRequest {
   headersDistinct: Record<string, string[] | undefined>;
   rawHeaders: string[];
   socket: Socket;
+  /** `socket`, under the older name `IncomingMessage` still has (`req.connection.remoteAddress` in code from `ws`). */
+  connection: Socket;
 }
 
 /** What `verifyClient` is given, as in `ws`. */
@@ -446,7 +448,7 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
    * @throws {Error} when an upgrade was already started on `socket` (two servers, or a
    *   server and an `upgrade` listener, answering one request), as in ws.
    */
-  handleUpgrade(req: UpgradeRequest | IncomingMessage, duplex: Duplex, head: Buffer, callback: ConnectionCallback<WS>): void {
+  handleUpgrade<R extends UpgradeRequest | IncomingMessage>(req: R, duplex: Duplex, head: Buffer, callback: (ws: WS, req: R) => void): void {
     // node:http's 'upgrade' event types its socket as a Duplex (as ws takes it); it is
     // the connection's net.Socket or tls.TLSSocket.
     const socket = duplex as Socket;
@@ -459,7 +461,7 @@ export class WebSocketServer<Data = unknown, WS extends WebSocket<any> = WebSock
       this.#reject(socket, 400, `no WebSocket endpoint at ${pathOf(req.url)}`, undefined, req);
       return;
     }
-    this.#upgrade(req as UpgradeRequest, socket, head, callback, false);
+    this.#upgrade(req as UpgradeRequest, socket, head, callback as ConnectionCallback<WS>, false);
   }
 
   /**

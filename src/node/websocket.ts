@@ -790,7 +790,9 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * @throws {RangeError} if `data` is longer than 125 bytes.
    * @throws {InvalidStateError} while CONNECTING.
    */
-  ping(data?: SendData, mask?: unknown, cb?: SendCallback): void {
+  ping(cb: SendCallback): void;
+  ping(data?: SendData, mask?: unknown, cb?: SendCallback): void;
+  ping(data?: SendData | SendCallback, mask?: unknown, cb?: SendCallback): void {
     this.#control(true, data, mask, cb as Callback | undefined);
   }
 
@@ -800,12 +802,14 @@ export class WebSocket<Data = unknown> extends Emitter implements ConnectionHand
    * @throws {RangeError} if `data` is longer than 125 bytes.
    * @throws {InvalidStateError} while CONNECTING.
    */
-  pong(data?: SendData, mask?: unknown, cb?: SendCallback): void {
+  pong(cb: SendCallback): void;
+  pong(data?: SendData, mask?: unknown, cb?: SendCallback): void;
+  pong(data?: SendData | SendCallback, mask?: unknown, cb?: SendCallback): void {
     this.#control(false, data, mask, cb as Callback | undefined);
   }
 
-  /** `ping` and `pong`: `ws`'s optional arguments (`mask` is ignored), then the frame. */
-  #control(ping: boolean, data: SendData | undefined, mask: unknown, cb: Callback | undefined): void {
+  /** `ping` and `pong`: `ws`'s optional arguments (`mask` is ignored; a function first is the callback), then the frame. */
+  #control(ping: boolean, data: SendData | SendCallback | undefined, mask: unknown, cb: Callback | undefined): void {
     if (typeof data === 'function') {
       cb = data as any;
       data = undefined;

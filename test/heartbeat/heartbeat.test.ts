@@ -207,10 +207,10 @@ describe('deadlines in sweeps (sweeps driven by hand over a real connection)', (
     expect(heartbeat.period).toBe(16);
     const pings: unknown[] = [];
     const ping = ws.ping.bind(ws);
-    ws.ping = (...args: Parameters<WebSocket['ping']>) => {
+    ws.ping = ((...args: Parameters<WebSocket['ping']>) => {
       pings.push(args[0]);
       ping(...args);
-    };
+    }) as WebSocket['ping'];
     for (let sweep = 1; sweep <= 63; sweep++) heartbeat.sweep();
     expect(pings).toHaveLength(1); // sent on sweep 63
     for (let sweep = 64; sweep <= 125; sweep++) heartbeat.sweep();

@@ -228,8 +228,8 @@ client.on('message', (data: ArrayBuffer) => void data); // another binaryType: a
 void FrameParser; void renderMetrics;
 `,
     // Code written against @types/ws, with only the import changed (ws's README examples).
-    'from-ws.ts': `import { createServer } from 'node:http';
-import { WebSocket, WebSocketServer, type RawData } from 'volley';
+    'from-ws.ts': `import { createServer, type IncomingMessage } from 'node:http';
+import { WebSocket, WebSocketServer, type RawData, type Data, type VerifyClientCallbackSync, type VerifyClientCallbackAsync, type EventListenerOptions, type AddressInfo } from 'volley';
 const server = createServer();
 const wss = new WebSocketServer({
   noServer: true,
@@ -252,6 +252,27 @@ const raw: WebSocket.RawData = Buffer.alloc(0);
 const options: WebSocket.ServerOptions = { noServer: true };
 const other: WebSocket.Server | undefined = new WebSocket.Server({ noServer: true });
 void raw; void options; void other;
+// A typed handleUpgrade callback gets the request it was given; req.connection; ping(cb).
+function clientIp(req: IncomingMessage): string | undefined {
+  return req.socket.remoteAddress;
+}
+server.on('upgrade', (request: IncomingMessage, socket, head) => {
+  wss.handleUpgrade(request, socket, head, (ws: WebSocket, req: IncomingMessage) => {
+    void clientIp(req);
+    ws.ping(() => {});
+    ws.pong(() => {});
+  });
+});
+wss.on('connection', (ws, req) => void [ws, req.connection.remoteAddress]);
+// The names @types/ws exports beside WebSocket.
+const verifySync: VerifyClientCallbackSync = (info) => info.secure;
+const verifyAsync: VerifyClientCallbackAsync = (info, done) => done(info.secure);
+const data: Data = 'text';
+const listenerOptions: EventListenerOptions = { once: true };
+const address: AddressInfo | undefined = undefined;
+void [verifySync, verifyAsync, data, listenerOptions, address];
+// Any tls.connect option may stand beside the others, as ws hands them all on.
+new WebSocket('wss://127.0.0.1:1', { minDHSize: 2048, ALPNProtocols: ['http/1.1'] }).on('error', () => {});
 `,
     // The WHATWG surface, client options, `this` in listeners and the request's headers:
     // typed as in @types/ws, and mistakes rejected (each @ts-expect-error must be used).
