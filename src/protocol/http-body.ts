@@ -169,7 +169,8 @@ export class ResponseBodyDecoder {
       // The other states read a line up to CRLF.
       const byte = chunk[offset++]!;
       if (byte !== LF) {
-        if (this.#line.length >= MAX_LINE_BYTES) throw this.#malformed(`line longer than ${MAX_LINE_BYTES} bytes`);
+        // The line so far, its CR included, and the LF still to come.
+        if (this.#line.length >= MAX_LINE_BYTES - 1) throw this.#malformed(`line longer than ${MAX_LINE_BYTES} bytes`);
         this.#line.push(byte);
         continue;
       }

@@ -151,6 +151,18 @@ describe('RFC 7692 §6: sending', () => {
     expect(framesSent(conn).map((f) => f.rsv)).toEqual([Rsv.RSV1, 0]);
   });
 
+  it('the threshold counts UTF-8 bytes of a string of 3-byte characters (3 bytes per UTF-16 unit)', async () => {
+    const { conn, peer } = serverWithDeflate();
+    conn.sendText('€'.repeat(342)); // 1026 bytes, 342 characters: compressed
+    conn.sendText('€'.repeat(341)); // 1023 bytes: not
+    const frames = framesSent(conn);
+    expect(frames.map((f) => f.rsv)).toEqual([Rsv.RSV1, 0]);
+    expect(await readMessages(peer, frames)).toEqual([
+      [Opcode.Text, '€'.repeat(342)],
+      [Opcode.Text, '€'.repeat(341)],
+    ]);
+  });
+
   it('compress: false sends uncompressed', () => {
     const { conn } = serverWithDeflate();
     conn.sendMessage(true, Buffer.alloc(4096), true, false);

@@ -31,6 +31,7 @@ import {
   expectSame,
   feed,
   filler,
+  fixedMask,
   framesSent,
   hex,
   serializeAsClient,
@@ -188,7 +189,7 @@ describe('RFC 6455 §5.5.2 / §5.5.3 ping and pong', () => {
 
   describe('pongs while the transport is backed up (handler.deferPong)', () => {
     /** A server connection whose handler says the transport is full while `full.value`. */
-    function backedUp() {
+    function backedUp(role: 'server' | 'client' = 'server') {
       const writes: Buffer[] = [];
       const full = { value: true };
       const handler: ConnectionHandler = {
@@ -201,7 +202,7 @@ describe('RFC 6455 §5.5.2 / §5.5.3 ping and pong', () => {
         end: () => {},
         deferPong: () => full.value,
       };
-      const conn = new Connection({ role: 'server' }, handler);
+      const conn = new Connection({ role, generateMask: fixedMask }, handler);
       return { conn, writes, full, pongs: () => decodeFrames(Buffer.concat(writes)).map((f) => [f.opcode, f.payload.toString()]) };
     }
 
@@ -270,6 +271,19 @@ describe('RFC 6455 §5.5.2 / §5.5.3 ping and pong', () => {
       closed.full.value = false;
       closed.conn.writeDeferredPong();
       expect(closed.pongs()).toEqual([]);
+    });
+
+    it("a client's held pong is not written once the server's close frame arrived, though the client leaves ending TCP to the server", () => {
+      // A server ends the transport on the close handshake, which would hide the check;
+      // a client keeps the transport open, waiting for the server to close it (§7.1.1).
+      const { conn, full, pongs } = backedUp('client');
+      conn.receive(serverFrame(Opcode.Ping, 'p'));
+      conn.receive(serverFrame(Opcode.Close, hex('03 e8')));
+      expect(conn.hasDeferredPong).toBe(true);
+      full.value = false;
+      conn.writeDeferredPong();
+      // The echoed close frame is the last frame the client sends (RFC 6455 §5.5.1).
+      expect(pongs()).toEqual([[Opcode.Close, hex('03 e8').toString()]]);
     });
   });
 

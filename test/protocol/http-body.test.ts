@@ -96,4 +96,15 @@ describe('RFC 9112 §7.1: chunked transfer coding', () => {
     expect(decoder.isDone).toBe(false);
     expect(decoder.end()).toBe(false);
   });
+
+  it('the 4 KiB line limit: a chunk-size line of 4096 bytes (CRLF included) is read, one of 4097 is malformed', () => {
+    const line = (bytes: number): string => `5;${'x'.repeat(bytes - 4)}\r\n`; // "5;", extension, CRLF
+    expect(line(4096).length).toBe(4096);
+    const fits = new ResponseBodyDecoder(head(503, 'Transfer-Encoding: chunked'));
+    expect(decode(fits, Buffer.from(`${line(4096)}hello\r\n0\r\n\r\n`, 'latin1'))).toEqual({ body: 'hello', isDone: true });
+    expect(fits.failure).toBe(null);
+    const over = new ResponseBodyDecoder(head(503, 'Transfer-Encoding: chunked'));
+    expect(decode(over, Buffer.from(`${line(4097)}hello\r\n0\r\n\r\n`, 'latin1'))).toEqual({ body: '', isDone: false });
+    expect(over.failure?.message).toMatch(/line longer than 4096 bytes/);
+  });
 });
