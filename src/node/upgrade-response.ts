@@ -4,7 +4,7 @@
  * `ResponseBody`, which feeds a refused handshake's body into it, bounded, from either
  * source: the socket the client reads itself, or node:http's response through an agent.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { ResponseBodyDecoder } from '../protocol/http-body.js';
@@ -53,8 +53,8 @@ export class UpgradeResponse extends Readable {
    * timeout, by the connection's close, by `close()`/`terminate()`, or not read at all.
    */
   complete = false;
-  #headers: Record<string, string | string[]> | undefined;
-  #distinct: Record<string, string[]> | undefined;
+  #headers: IncomingHttpHeaders | undefined;
+  #distinct: Record<string, string[] | undefined> | undefined;
   /** @internal */
   [kBodyComing] = false;
 
@@ -78,12 +78,23 @@ export class UpgradeResponse extends Readable {
     return this.statusMessage;
   }
 
-  get headers(): Record<string, string | string[]> {
-    return (this.#headers ??= incomingHeaderRecord(this.rawHeaders));
+  /** Typed as node:http's: a header the response does not have is `undefined`. */
+  get headers(): IncomingHttpHeaders {
+    return (this.#headers ??= incomingHeaderRecord(this.rawHeaders) as IncomingHttpHeaders);
   }
 
-  get headersDistinct(): Record<string, string[]> {
+  get headersDistinct(): Record<string, string[] | undefined> {
     return (this.#distinct ??= distinctHeaderRecord(this.rawHeaders));
+  }
+
+  /** 1 for HTTP/1.1, as `IncomingMessage.httpVersionMajor`. */
+  get httpVersionMajor(): number {
+    return this.httpVersion.charCodeAt(0) - 0x30;
+  }
+
+  /** 1 for HTTP/1.1, as `IncomingMessage.httpVersionMinor`. */
+  get httpVersionMinor(): number {
+    return this.httpVersion.charCodeAt(2) - 0x30;
   }
 
   /** @internal The body is pushed by ResponseBody; a response without one ends when first read. */

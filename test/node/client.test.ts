@@ -634,10 +634,11 @@ describe('followRedirects', () => {
     ws.on('unexpected-response', (request, response) => {
       seen.push(request.method, request.path, request.getHeader('authorization'), request.getHeader('sec-websocket-version'));
       seen.push(response.statusCode, response.statusMessage, response.headers['www-authenticate']);
+      seen.push(response.httpVersionMajor, response.httpVersionMinor, response.headers['set-cookie']);
     });
     const { error } = await expectFailure(ws);
     expect(error.message).toBe('Unexpected server response: 401');
-    expect(seen).toEqual(['GET', '/path?q=1', 'Bearer t', '13', 401, 'Unauthorized', 'Bearer']);
+    expect(seen).toEqual(['GET', '/path?q=1', 'Bearer t', '13', 401, 'Unauthorized', 'Bearer', 1, 1, undefined]);
   });
 
   it('without followRedirects a 3xx is an unexpected response', async () => {

@@ -271,6 +271,12 @@ const data: Data = 'text';
 const listenerOptions: EventListenerOptions = { once: true };
 const address: AddressInfo | undefined = undefined;
 void [verifySync, verifyAsync, data, listenerOptions, address];
+// The response's headers are typed as node:http's (a missing one is undefined).
+new WebSocket('ws://127.0.0.1:1').on('upgrade', (res) => {
+  const cookies: string[] | undefined = res.headers['set-cookie'];
+  const protocol: string | undefined = res.headers['sec-websocket-protocol'];
+  void [cookies?.map((c) => c.length), protocol, res.httpVersionMajor];
+});
 // Any tls.connect option may stand beside the others, as ws hands them all on.
 new WebSocket('wss://127.0.0.1:1', { minDHSize: 2048, ALPNProtocols: ['http/1.1'] }).on('error', () => {});
 `,
