@@ -350,43 +350,44 @@ function viewOfRun(buffer: ArrayBufferLike, offset: number, length: number): Buf
  * default `binaryType` (an ArrayBuffer, an array of Buffers or a Blob with the others:
  * annotate the parameter then).
  */
-export interface WebSocketEvents {
-  open: (this: WebSocket<any>) => void;
-  message: (this: WebSocket<any>, data: Buffer, isBinary: boolean) => void;
-  close: (this: WebSocket<any>, code: number, reason: Buffer) => void;
-  error: (this: WebSocket<any>, error: Error) => void;
-  ping: (this: WebSocket<any>, data: Buffer) => void;
-  pong: (this: WebSocket<any>, data: Buffer) => void;
-  drain: (this: WebSocket<any>) => void;
-  dropped: (this: WebSocket<any>) => void;
+/** The events of a WebSocket, by name: `WS` is the type `this` has in a listener. */
+export interface WebSocketEvents<WS = WebSocket<any>> {
+  open: (this: WS) => void;
+  message: (this: WS, data: Buffer, isBinary: boolean) => void;
+  close: (this: WS, code: number, reason: Buffer) => void;
+  error: (this: WS, error: Error) => void;
+  ping: (this: WS, data: Buffer) => void;
+  pong: (this: WS, data: Buffer) => void;
+  drain: (this: WS) => void;
+  dropped: (this: WS) => void;
   /** Client side: the 101 response. */
-  upgrade: (this: WebSocket<any>, response: UpgradeResponse) => void;
+  upgrade: (this: WS, response: UpgradeResponse) => void;
   /**
    * Client side: a response that is not a valid 101, as in ws. Its body streams into
    * `response` (at most 64 KiB, within handshakeTimeout); once it has ended, error and
    * close (1006) follow, without the listener aborting anything.
    */
-  'unexpected-response': (this: WebSocket<any>, request: UpgradeClientRequest, response: UpgradeResponse) => void;
+  'unexpected-response': (this: WS, request: UpgradeClientRequest, response: UpgradeResponse) => void;
   /** Client side, with followRedirects: the URL about to be followed, its request (headers may be changed) and the 3xx. */
-  redirect: (this: WebSocket<any>, url: string, request: UpgradeClientRequest, response: UpgradeResponse) => void;
+  redirect: (this: WS, url: string, request: UpgradeClientRequest, response: UpgradeResponse) => void;
 }
 
 // Typed listeners (declaration merging with the class below); EventEmitter's untyped
 // signatures stay as the last overload (other names, listeners annotated otherwise).
 export interface WebSocket<Data = unknown> {
-  on<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  on<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents<this>[E]): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
-  once<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  once<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents<this>[E]): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
-  off<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  off<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents<this>[E]): this;
   off(event: string | symbol, listener: (...args: any[]) => void): this;
-  addListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  addListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents<this>[E]): this;
   addListener(event: string | symbol, listener: (...args: any[]) => void): this;
-  removeListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  removeListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents<this>[E]): this;
   removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
-  prependListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  prependListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents<this>[E]): this;
   prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
-  prependOnceListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  prependOnceListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents<this>[E]): this;
   prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 

@@ -216,6 +216,13 @@ wss.on('connection', (ws) => {
     const r: number = reason;
     void c; void r; void name;
   });
+  // In a function listener, this is the connection with its data typed.
+  ws.on('message', function () {
+    const own: string = this.data.name;
+    // @ts-expect-error: not a field of the authenticate result
+    void this.data.missing;
+    void own;
+  });
 });
 const client = new WebSocket('ws://127.0.0.1:1');
 client.on('message', (data, isBinary) => {
