@@ -98,6 +98,11 @@ export interface SendOptions {
   fin?: boolean;
   /** Compress the message when permessage-deflate is negotiated. Default true. */
   compress?: boolean;
+  /**
+   * Accepted for code from `ws` and ignored: a client masks every frame and a server
+   * none, as RFC 6455 §5.1 requires.
+   */
+  mask?: boolean;
 }
 
 /** Options shared by server-side and client-side connections. */

@@ -73,6 +73,14 @@ describe('ws:// and wss://', () => {
     expect(ws.wasClean).toBe(true);
   });
 
+  it("ws's send option mask: false is ignored: the client still masks (the server would fail it with 1002)", async () => {
+    const { server, client: ws } = await connectPair();
+    const received = nextEvent(server, 'message');
+    ws.send(Buffer.from('masked anyway'), { mask: false });
+    expect(String((await received)[0])).toBe('masked anyway');
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
   it('http:// URLs are accepted as ws://', async () => {
     const { port } = await startServer();
     const ws = await openClient(`http://127.0.0.1:${port}/`);

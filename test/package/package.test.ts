@@ -249,6 +249,7 @@ wss.on('connection', (ws: WebSocket) => {
   ws.on('message', (data: RawData, isBinary: boolean) => void [data, isBinary]);
   ws.send('x', (err?: Error) => void err);
   ws.send('y', { binary: false }, (err?: Error) => void err);
+  ws.send(Buffer.from('z'), { mask: false }); // ws's option, ignored
   ws.ping(undefined, undefined, (err?: Error) => void err);
 });
 // Options of ws that Volley accepts and ignores (it always validates text, and emits
