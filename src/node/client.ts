@@ -8,7 +8,7 @@
  * from either source (upgrade-response.ts).
  */
 import type { Agent, IncomingMessage } from 'node:http';
-import { Socket as NetSocket, connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
+import { Socket as NetSocket, connect as netConnect, isIP, type IpcNetConnectOpts, type LookupFunction, type Socket, type TcpNetConnectOpts } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { tlsModule } from './builtins.js';
 import { EXTENSION_NAME, acceptResponse, buildOffer, resolveDeflateOptions, type PerMessageDeflateOptions } from '../protocol/deflate.js';
@@ -207,7 +207,7 @@ function headerLinesOf(request: string): Array<[string, string]> {
 }
 
 /** What the client connects with: `net.connect`'s and `tls.connect`'s options (`path` for a Unix domain socket). */
-export type ConnectOptions = TlsOptions & { path?: string; family?: number; localAddress?: string; lookup?: LookupFunction };
+export type ConnectOptions = (TlsOptions & TcpNetConnectOpts) | IpcNetConnectOpts;
 
 export const DEFAULT_CLIENT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_MAX_REDIRECTS = 10;
@@ -569,7 +569,7 @@ export function connectClient(
         ? options.createConnection(connectOptions)
         : isSecure
           ? tlsModule().connect(connectOptions)
-          : netConnect(connectOptions as Parameters<typeof netConnect>[0]);
+          : netConnect(connectOptions);
     if (!(socket instanceof NetSocket)) {
       (socket as { destroy?: () => void } | null)?.destroy?.();
       const got = socket === null || typeof socket !== 'object' ? String(socket) : ((socket as object).constructor?.name ?? 'an object');

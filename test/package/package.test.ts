@@ -236,6 +236,8 @@ void FrameParser; void renderMetrics;
 `,
     // Code written against @types/ws, with only the import changed (ws's README examples).
     'from-ws.ts': `import { createServer, type IncomingMessage } from 'node:http';
+import { createConnection as createNetConnection } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { WebSocket, WebSocketServer, type RawData, type Data, type VerifyClientCallbackSync, type VerifyClientCallbackAsync, type EventListenerOptions, type AddressInfo } from 'volley';
 const server = createServer();
 const wss = new WebSocketServer({
@@ -285,6 +287,9 @@ new WebSocket('ws://127.0.0.1:1').on('upgrade', (res) => {
   const protocol: string | undefined = res.headers['sec-websocket-protocol'];
   void [cookies?.map((c) => c.length), protocol, res.httpVersionMajor];
 });
+// createConnection given node's own functions, or a function of the options.
+new WebSocket('ws://127.0.0.1:1', { createConnection: createNetConnection }).on('error', () => {});
+new WebSocket('wss://127.0.0.1:1', { createConnection: (options) => connectTls(options) }).on('error', () => {});
 // Any tls.connect option may stand beside the others, as ws hands them all on.
 new WebSocket('wss://127.0.0.1:1', { minDHSize: 2048, ALPNProtocols: ['http/1.1'] }).on('error', () => {});
 `,
