@@ -375,6 +375,7 @@ export function connectClient(
   // IPv6 literals come bracketed in URLs; sockets want them bare.
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (isSecure ? 443 : 80) : Number(url.port);
+  // The options beside Volley's own carry family, localAddress and lookup too.
   let connectOptions: ConnectOptions;
   if (isSecure) {
     connectOptions = {
@@ -382,16 +383,13 @@ export function connectClient(
       port,
       servername: isIP(host) === 0 ? host : undefined,
       ALPNProtocols: ['http/1.1'],
-      family: options.family,
-      localAddress: options.localAddress,
-      lookup: options.lookup,
       ...connectOptionsBeside(options),
       ...options.tls,
     };
   } else if (isIpc) {
     connectOptions = { path: socketPath };
   } else {
-    connectOptions = { ...connectOptionsBeside(options), host, port, family: options.family, localAddress: options.localAddress, lookup: options.lookup };
+    connectOptions = { ...connectOptionsBeside(options), host, port };
   }
   /** What the handshake goes over: the socket, or node:http's request through the agent. */
   let transport: { destroy(): unknown };
